@@ -1,0 +1,271 @@
+// Package arms talks to Alibaba Cloud ARMS (API version 2019-08-08) through
+// the official SDK. It is the only package that imports the SDK.
+package arms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
+	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/responses"
+	sdkarms "github.com/aliyun/alibaba-cloud-sdk-go/services/arms"
+
+	"github.com/armsbot/armsbot/commands"
+)
+
+// Config holds what the client needs; Run fills it from the environment.
+type Config struct {
+	Region          string
+	Endpoint        string // full URL overriding the regional endpoint; its scheme decides http/https
+	AccessKeyID     string
+	AccessKeySecret string
+	SecurityToken   string
+	Timeout         time.Duration // per call, bounded further by the caller's deadline
+	Clients         int           // SDK clients in the pool: calls that may run at once
+}
+
+// Client calls ARMS. It is safe for concurrent use: the SDK client is not
+// (it rewrites its own timeout and transport on every call), so Client keeps
+// a pool of SDK clients, each with its own transport, and lends one to each
+// call.
+type Client struct {
+	pool    chan *pooled
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+type pooled struct {
+	sdk *sdkarms.Client
+	rt  *callTransport
+}
+
+// New builds a client. It does not contact ARMS.
+func New(cfg Config, log *slog.Logger) (*Client, error) {
+	if cfg.Region == "" {
+		return nil, errors.New("arms: region is required")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Clients <= 0 {
+		cfg.Clients = 8
+	}
+	scheme, domain := "HTTPS", "arms."+cfg.Region+".aliyuncs.com"
+	if cfg.Endpoint != "" {
+		u, err := url.Parse(cfg.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("arms: endpoint %q must be a URL such as https://arms.cn-hangzhou.aliyuncs.com", cfg.Endpoint)
+		}
+		scheme, domain = strings.ToUpper(u.Scheme), u.Host
+	}
+	var cred auth.Credential
+	switch {
+	case cfg.AccessKeyID == "" || cfg.AccessKeySecret == "":
+		return nil, errors.New("arms: an AccessKey id and secret are required")
+	case cfg.SecurityToken != "":
+		cred = credentials.NewStsTokenCredential(cfg.AccessKeyID, cfg.AccessKeySecret, cfg.SecurityToken)
+	default:
+		cred = credentials.NewAccessKeyCredential(cfg.AccessKeyID, cfg.AccessKeySecret)
+	}
+	c := &Client{pool: make(chan *pooled, cfg.Clients), timeout: cfg.Timeout, log: log}
+	for range cfg.Clients {
+		rt := &callTransport{base: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:          4,
+			MaxIdleConnsPerHost:   4,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ResponseHeaderTimeout: cfg.Timeout,
+			ForceAttemptHTTP2:     true,
+		}}
+		// AutoRetry stays off: a retried create can duplicate a contact, and
+		// callers decide what is safe to retry.
+		sc := sdk.NewConfig().WithScheme(scheme).WithAutoRetry(false).WithTimeout(cfg.Timeout)
+		sc.Transport = rt
+		cl, err := sdkarms.NewClientWithOptions(cfg.Region, sc, cred)
+		if err != nil {
+			return nil, fmt.Errorf("arms: new sdk client: %w", err)
+		}
+		cl.Domain = domain
+		c.pool <- &pooled{sdk: cl, rt: rt}
+	}
+	return c, nil
+}
+
+// callTransport carries the caller's context into the SDK's requests (the
+// SDK has no context parameter) and records whether a request was written
+// to the wire, which decides whether a failed create may have happened.
+// Each pooled SDK client has its own, used by one call at a time.
+type callTransport struct {
+	base *http.Transport
+	ctx  context.Context
+	sent atomic.Bool
+}
+
+func (t *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ctx := t.ctx
+	if ctx == nil {
+		ctx = r.Context()
+	}
+	trace := &httptrace.ClientTrace{WroteHeaders: func() { t.sent.Store(true) }}
+	return t.base.RoundTrip(r.WithContext(httptrace.WithClientTrace(ctx, trace)))
+}
+
+// do runs one SDK action with a pooled client, bounded by ctx and the
+// configured timeout.
+func (c *Client) do(ctx context.Context, action string, req requests.AcsRequest, resp responses.AcsResponse) error {
+	if err := ctx.Err(); err != nil {
+		return &Error{action: action, cause: err}
+	}
+	var p *pooled
+	select {
+	case p = <-c.pool:
+	case <-ctx.Done():
+		return &Error{action: action, cause: ctx.Err()}
+	}
+	defer func() { c.pool <- p }()
+
+	timeout := c.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	req.SetReadTimeout(timeout)
+	p.rt.ctx = ctx
+	p.rt.sent.Store(false)
+	start := time.Now()
+	err := p.sdk.DoAction(req, resp)
+	p.rt.ctx = nil
+	sent := p.rt.sent.Load()
+
+	log := c.log.With("arms_action", action, "elapsed_ms", time.Since(start).Milliseconds())
+	if err != nil {
+		e := classify(action, err, sent)
+		log.Warn("arms call failed", "code", e.code, "http_status", e.status, "arms_request_id", e.requestID, "sent", sent, "err", e.Error())
+		return e
+	}
+	log.Info("arms call", "http_status", resp.GetHttpStatus(), "arms_request_id", requestIDOf(resp))
+	return nil
+}
+
+func requestIDOf(resp responses.AcsResponse) string {
+	type rid interface{ GetRequestId() string }
+	if r, ok := resp.(rid); ok {
+		return r.GetRequestId()
+	}
+	return ""
+}
+
+// CreateContact calls CreateAlertContact once. It never retries: whether a
+// failed create may have happened is reported by the error's Sent method.
+func (c *Client) CreateContact(ctx context.Context, ct commands.Contact) (commands.Receipt, error) {
+	req := sdkarms.CreateCreateAlertContactRequest()
+	req.ContactName = ct.Name
+	req.PhoneNum = ct.Phone
+	req.Email = ct.Email
+	req.DingRobotWebhookUrl = ct.Webhook
+	req.SystemNoc = requests.NewBoolean(ct.SystemNoc)
+	resp := sdkarms.CreateCreateAlertContactResponse()
+	if err := c.do(ctx, "CreateAlertContact", req, resp); err != nil {
+		return commands.Receipt{}, err
+	}
+	if resp.ContactId == "" {
+		return commands.Receipt{}, &Error{action: "CreateAlertContact", requestID: resp.RequestId, sent: true,
+			cause: errors.New("response carries no ContactId")}
+	}
+	return commands.Receipt{ContactID: resp.ContactId, RequestID: resp.RequestId}, nil
+}
+
+// Error is a failed ARMS call. Its text never carries credentials, request
+// URLs or raw SDK dumps.
+type Error struct {
+	action    string
+	code      string
+	message   string
+	requestID string
+	status    int
+	sent      bool
+	cause     error // transport-level cause, already stripped of URLs
+}
+
+var _ commands.ARMSError = (*Error)(nil)
+
+func (e *Error) Action() string    { return e.action }
+func (e *Error) ErrorCode() string { return e.code }
+func (e *Error) RequestID() string { return e.requestID }
+func (e *Error) HTTPStatus() int   { return e.status }
+func (e *Error) Sent() bool        { return e.sent }
+
+// Message is ARMS's explanation, or the transport failure, shortened.
+func (e *Error) Message() string {
+	if e.message != "" {
+		return e.message
+	}
+	if e.cause != nil {
+		return e.cause.Error()
+	}
+	return ""
+}
+
+func (e *Error) Error() string {
+	if e.code != "" {
+		return fmt.Sprintf("arms %s: %s (HTTP %d, RequestId %s): %s", e.action, e.code, e.status, e.requestID, e.message)
+	}
+	return fmt.Sprintf("arms %s: %v (sent=%t)", e.action, e.cause, e.sent)
+}
+
+func (e *Error) Unwrap() error { return e.cause }
+
+// classify turns an SDK failure into an *Error.
+func classify(action string, err error, sent bool) *Error {
+	var se *sdkerrors.ServerError
+	if errors.As(err, &se) {
+		return &Error{
+			action:    action,
+			code:      se.ErrorCode(),
+			message:   cleanMessage(se.Message()),
+			requestID: se.RequestId(),
+			status:    se.HttpStatus(),
+			sent:      true,
+		}
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		// url.Error's text holds the request URL, which carries the
+		// AccessKey id and signature; keep only the cause.
+		return &Error{action: action, sent: sent, cause: ue.Err}
+	}
+	var ce *sdkerrors.ClientError
+	if errors.As(err, &ce) {
+		return &Error{action: action, sent: sent, cause: fmt.Errorf("%s: %s", ce.ErrorCode(), cleanMessage(ce.Message()))}
+	}
+	return &Error{action: action, sent: sent, cause: errors.New(cleanMessage(err.Error()))}
+}
+
+// cleanMessage drops the gateway's echo of the string to sign (it names the
+// AccessKey id) and bounds the length.
+func cleanMessage(m string) string {
+	if i := strings.Index(m, "server string to sign is:"); i >= 0 {
+		m = strings.TrimSpace(m[:i])
+	}
+	if i := strings.Index(m, "AccessKeyId="); i >= 0 {
+		m = strings.TrimSpace(m[:i]) + " …"
+	}
+	if r := []rune(m); len(r) > 200 {
+		m = string(r[:200]) + "…"
+	}
+	return m
+}

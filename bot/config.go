@@ -1,0 +1,201 @@
+package bot
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/armsbot/armsbot/arms"
+	"github.com/armsbot/armsbot/bot/redisstore"
+	"github.com/armsbot/armsbot/commands"
+)
+
+// Config is everything the bot reads from its environment and flags.
+type Config struct {
+	Listen          string
+	AppSecret       string
+	SessionPrefixes []string
+	RedisURL        string
+	RedisPrefix     string
+	ClaimTTL        time.Duration
+	Admins          []string
+	Lang            commands.Lang
+	ARMS            arms.Config
+	SyncBudget      time.Duration
+	CommandTimeout  time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
+	Sandbox         bool
+
+	// shell only
+	ShellUser  string
+	ShellGroup bool
+	ShellAdmin bool
+}
+
+// binder declares each setting once: a flag whose default comes from its
+// environment variable. Problems are collected so that every bad value is
+// reported at once.
+type binder struct {
+	fs       *flag.FlagSet
+	getenv   func(string) string
+	problems []error
+	after    []func()
+}
+
+func (b *binder) env(name, def string) string {
+	if v := b.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (b *binder) str(p *string, flagName, env, def, usage string) {
+	b.fs.StringVar(p, flagName, b.env(env, def), usage+" ("+env+")")
+}
+
+func (b *binder) list(p *[]string, flagName, env, def, usage string) {
+	var raw string
+	b.str(&raw, flagName, env, def, usage)
+	b.after = append(b.after, func() { *p = splitList(raw) })
+}
+
+func (b *binder) dur(p *time.Duration, flagName, env string, def time.Duration, usage string) {
+	d := def
+	if v := b.getenv(env); v != "" {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			b.problems = append(b.problems, fmt.Errorf("%s=%q is not a duration such as 10s or 2h", env, v))
+			d = def
+		}
+	}
+	b.fs.DurationVar(p, flagName, d, usage+" ("+env+")")
+}
+
+func (b *binder) int(p *int, flagName, env string, def int, usage string) {
+	n := def
+	if v := b.getenv(env); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			b.problems = append(b.problems, fmt.Errorf("%s=%q is not a whole number", env, v))
+			n = def
+		}
+	}
+	b.fs.IntVar(p, flagName, n, usage+" ("+env+")")
+}
+
+func (b *binder) bool(p *bool, flagName, env string, def bool, usage string) {
+	v := def
+	if s := b.getenv(env); s != "" {
+		var err error
+		if v, err = strconv.ParseBool(s); err != nil {
+			b.problems = append(b.problems, fmt.Errorf("%s=%q is not true or false", env, s))
+			v = def
+		}
+	}
+	b.fs.BoolVar(p, flagName, v, usage+" ("+env+")")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+const defaultSessionPrefix = "https://oapi.dingtalk.com/robot/sendBySession"
+
+// parseConfig reads the settings of subcommand cmd from args and getenv.
+func parseConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet("bot "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	b := &binder{fs: fs, getenv: getenv}
+
+	var lang, level string
+	b.str(&c.Listen, "listen", "BOT_LISTEN", ":8080", "address the webhook server listens on")
+	b.str(&c.AppSecret, "app-secret", "DINGTALK_APP_SECRET", "", "DingTalk app secret, verifies callback signatures")
+	b.list(&c.SessionPrefixes, "session-webhook-prefixes", "DINGTALK_SESSION_WEBHOOK_PREFIXES", defaultSessionPrefix, "comma-separated URL prefixes a sessionWebhook must start with")
+	b.str(&c.RedisURL, "redis-url", "REDIS_URL", "", "Redis URL; empty runs an embedded, non-persistent store")
+	b.str(&c.RedisPrefix, "redis-prefix", "BOT_REDIS_PREFIX", "armsbot:", "prefix of every Redis key")
+	b.dur(&c.ClaimTTL, "dedupe-ttl", "BOT_DEDUPE_TTL", redisstore.MinClaimTTL, "how long a message id is remembered")
+	b.list(&c.Admins, "admins", "BOT_ADMINS", "", "comma-separated staff ids holding every permission")
+	b.str(&lang, "lang", "BOT_LANG", "zh", "reply language, zh or en")
+	b.str(&c.ARMS.AccessKeyID, "access-key-id", "ALIBABA_CLOUD_ACCESS_KEY_ID", "", "Alibaba Cloud AccessKey id")
+	b.str(&c.ARMS.AccessKeySecret, "access-key-secret", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "", "Alibaba Cloud AccessKey secret")
+	b.str(&c.ARMS.SecurityToken, "security-token", "ALIBABA_CLOUD_SECURITY_TOKEN", "", "STS security token, with temporary AccessKeys")
+	b.str(&c.ARMS.Region, "arms-region", "ARMS_REGION", "cn-hangzhou", "ARMS region")
+	b.str(&c.ARMS.Endpoint, "arms-endpoint", "ARMS_ENDPOINT", "", "ARMS endpoint URL overriding https://arms.<region>.aliyuncs.com")
+	b.dur(&c.ARMS.Timeout, "arms-timeout", "ARMS_TIMEOUT", 10*time.Second, "timeout of one ARMS call")
+	b.int(&c.ARMS.Clients, "arms-clients", "ARMS_CLIENTS", 8, "ARMS calls that may run at once")
+	b.dur(&c.SyncBudget, "sync-reply-budget", "BOT_SYNC_REPLY_BUDGET", 1500*time.Millisecond, "how long the webhook waits for a command before replying later")
+	b.dur(&c.CommandTimeout, "command-timeout", "BOT_COMMAND_TIMEOUT", time.Minute, "how long one command may run in all")
+	b.dur(&c.ShutdownTimeout, "shutdown-timeout", "BOT_SHUTDOWN_TIMEOUT", 20*time.Second, "how long shutdown waits for in-flight commands")
+	b.str(&level, "log-level", "BOT_LOG_LEVEL", "info", "debug, info, warn or error")
+	b.bool(&c.Sandbox, "sandbox", "BOT_SANDBOX", false, "use an in-process ARMS stand-in instead of Alibaba Cloud")
+	if cmd == "shell" {
+		b.str(&c.ShellUser, "user", "BOT_SHELL_USER", "shell-admin", "staff id the shell acts as")
+		b.bool(&c.ShellGroup, "group", "BOT_SHELL_GROUP", false, "act as in a group chat (replies masked)")
+		b.bool(&c.ShellAdmin, "admin", "BOT_SHELL_ADMIN", true, "make the shell user an admin")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		b.problems = append(b.problems, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	for _, f := range b.after {
+		f()
+	}
+	var err error
+	if c.Lang, err = commands.ParseLang(lang); err != nil {
+		b.problems = append(b.problems, fmt.Errorf("BOT_LANG: %w", err))
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
+		b.problems = append(b.problems, fmt.Errorf("BOT_LOG_LEVEL=%q is not debug, info, warn or error", level))
+	}
+	b.problems = append(b.problems, c.validate(cmd)...)
+	return c, errors.Join(b.problems...)
+}
+
+func (c *Config) validate(cmd string) []error {
+	var p []error
+	if cmd == "serve" && c.AppSecret == "" {
+		p = append(p, errors.New("DINGTALK_APP_SECRET is required"))
+	}
+	if cmd == "serve" && !c.Sandbox && (c.ARMS.AccessKeyID == "" || c.ARMS.AccessKeySecret == "") {
+		p = append(p, errors.New("ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET are required (or run with --sandbox)"))
+	}
+	if c.ClaimTTL < redisstore.MinClaimTTL {
+		p = append(p, fmt.Errorf("BOT_DEDUPE_TTL must be at least %s, longer than DingTalk's re-delivery window", redisstore.MinClaimTTL))
+	}
+	if len(c.SessionPrefixes) == 0 {
+		p = append(p, errors.New("DINGTALK_SESSION_WEBHOOK_PREFIXES must name at least one prefix"))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"ARMS_TIMEOUT", c.ARMS.Timeout}, {"BOT_SYNC_REPLY_BUDGET", c.SyncBudget}, {"BOT_COMMAND_TIMEOUT", c.CommandTimeout}, {"BOT_SHUTDOWN_TIMEOUT", c.ShutdownTimeout}} {
+		if d.v <= 0 {
+			p = append(p, fmt.Errorf("%s must be positive", d.name))
+		}
+	}
+	if c.ARMS.Clients < 1 {
+		p = append(p, errors.New("ARMS_CLIENTS must be at least 1"))
+	}
+	if c.ARMS.Endpoint != "" && !strings.HasPrefix(c.ARMS.Endpoint, "http://") && !strings.HasPrefix(c.ARMS.Endpoint, "https://") {
+		p = append(p, fmt.Errorf("ARMS_ENDPOINT=%q must start with http:// or https://", c.ARMS.Endpoint))
+	}
+	if c.RedisPrefix == "" {
+		p = append(p, errors.New("BOT_REDIS_PREFIX must not be empty"))
+	}
+	return p
+}

@@ -1,0 +1,77 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// sessionSender posts replies to a message's sessionWebhook. The URL comes
+// from the callback body, which DingTalk's signature does not cover, so only
+// URLs under the configured prefixes are ever called.
+type sessionSender struct {
+	client   *http.Client
+	prefixes []string
+}
+
+var errForbiddenWebhook = errors.New("sessionWebhook is outside DINGTALK_SESSION_WEBHOOK_PREFIXES")
+
+func (s *sessionSender) allowed(u string) bool {
+	for _, p := range s.prefixes {
+		if p != "" && strings.HasPrefix(u, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// dingError is DingTalk's in-body failure report on an HTTP 200.
+type dingError struct {
+	Code int    `json:"errcode"`
+	Msg  string `json:"errmsg"`
+}
+
+func (e *dingError) Error() string { return fmt.Sprintf("dingtalk errcode %d: %s", e.Code, e.Msg) }
+
+// send posts body to webhook once.
+func (s *sessionSender) send(ctx context.Context, webhook string, body outbound) error {
+	if !s.allowed(webhook) {
+		return errForbiddenWebhook
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("encode reply: %w", err)
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, 5*time.Second, errors.New("sessionWebhook post timed out"))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhook, bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("build sessionWebhook request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		// The URL carries the session token; keep it out of the error.
+		var ue interface{ Unwrap() error }
+		if errors.As(err, &ue) {
+			err = ue.Unwrap()
+		}
+		return fmt.Errorf("post sessionWebhook: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("post sessionWebhook: HTTP %d", resp.StatusCode)
+	}
+	var de dingError
+	if json.Unmarshal(raw, &de) == nil && de.Code != 0 {
+		return &de
+	}
+	return nil
+}

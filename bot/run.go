@@ -1,0 +1,243 @@
+// Package bot runs the DingTalk side of armsbot: the Echo webhook server,
+// the DingTalk protocol, de-duplication and dispatch to commands, and the
+// local shell.
+package bot
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/armsbot/armsbot/arms"
+	"github.com/armsbot/armsbot/arms/armstest"
+	"github.com/armsbot/armsbot/bot/redisstore"
+	"github.com/armsbot/armsbot/commands"
+)
+
+const usage = `armsbot: manage Alibaba Cloud ARMS alert contacts from DingTalk.
+
+Usage:
+  bot serve [flags]   run the DingTalk webhook server
+  bot shell [flags]   type commands in a local console (no DingTalk needed)
+
+Run "bot serve -h" or "bot shell -h" for the settings; every flag can also
+be given as the environment variable named in its description.
+`
+
+// Run is the whole program; main only adds signals and the exit code.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("missing command")
+	}
+	switch cmd := args[1]; cmd {
+	case "serve", "shell":
+		cfg, err := parseConfig(cmd, args[2:], getenv, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("invalid configuration:\n%w", err)
+		}
+		if cmd == "serve" {
+			return serve(ctx, cfg, newLogger(stderr, cfg.LogLevel))
+		}
+		return shell(ctx, cfg, stdin, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// app is the wired bot, shared by serve and shell.
+type app struct {
+	store      *redisstore.Store
+	dispatcher *dispatcher
+	closers    []func()
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
+	a := &app{}
+	rdb, closeRedis, err := openRedis(ctx, cfg.RedisURL, log)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, closeRedis)
+	a.store = redisstore.New(rdb, cfg.RedisPrefix, cfg.ClaimTTL)
+
+	armsCfg := cfg.ARMS
+	if cfg.Sandbox {
+		srv := armstest.NewUnstartedServer()
+		url, stop, err := srv.Listen()
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("start ARMS sandbox: %w", err)
+		}
+		a.closers = append(a.closers, stop)
+		armsCfg.Endpoint, armsCfg.AccessKeyID, armsCfg.AccessKeySecret, armsCfg.SecurityToken = url, armstest.AccessKeyID, armstest.AccessKeySecret, ""
+		log.Warn("SANDBOX MODE: ARMS calls go to an in-process stand-in at " + url + "; no real alert contacts are created or changed")
+	} else if armsCfg.Endpoint != "" && strings.HasPrefix(armsCfg.Endpoint, "http://") {
+		log.Warn("ARMS_ENDPOINT uses plain http; credentials-signed requests travel unencrypted", "endpoint", armsCfg.Endpoint)
+	}
+	client, err := arms.New(armsCfg, log)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	runner := commands.NewRunner(cfg.Lang, cfg.Admins, a.store, client, log)
+	a.dispatcher = &dispatcher{
+		claims:     a.store,
+		runner:     runner,
+		sender:     &sessionSender{client: &http.Client{Timeout: 10 * time.Second}, prefixes: cfg.SessionPrefixes},
+		log:        log,
+		budget:     cfg.SyncBudget,
+		cmdTimeout: cfg.CommandTimeout,
+	}
+	return a, nil
+}
+
+// openRedis connects to REDIS_URL, or starts an embedded store when it is
+// empty. Either way the bot talks to it through the same go-redis client.
+func openRedis(ctx context.Context, url string, log *slog.Logger) (redis.UniversalClient, func(), error) {
+	if url == "" {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, nil, fmt.Errorf("start embedded redis: %w", err)
+		}
+		log.Warn("REDIS_URL is not set: using an embedded in-process store; state is not persistent and not shared between replicas, so do not run more than one replica like this")
+		url = "redis://" + mr.Addr()
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		// Not fatal: the bot answers "temporarily unavailable" until Redis
+		// is back, and go-redis reconnects by itself.
+		log.Error("redis is not reachable at start", "addr", opts.Addr, "err", err)
+	}
+	return rdb, func() { _ = rdb.Close() }, nil
+}
+
+// serve runs the webhook server until ctx ends, then drains in-flight work.
+func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	a, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	v := verifier{secret: cfg.AppSecret, now: time.Now}
+	srv := &http.Server{
+		Handler:           NewServer(log, v, a.dispatcher),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "lang", string(cfg.Lang), "admins", len(cfg.Admins), "sandbox", cfg.Sandbox)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error("http shutdown", "err", err)
+	}
+	if err := a.dispatcher.wait(sctx); err != nil {
+		log.Error("in-flight commands did not finish before the shutdown timeout", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// shell reads commands line by line and prints the replies, through the
+// same dispatcher the webhook uses.
+func shell(ctx context.Context, cfg *Config, stdin io.Reader, stdout, stderr io.Writer) error {
+	level := cfg.LogLevel
+	if level < slog.LevelWarn {
+		level = slog.LevelWarn // keep the console for replies
+	}
+	log := newLogger(stderr, level)
+	if cfg.ARMS.AccessKeyID == "" || cfg.ARMS.AccessKeySecret == "" {
+		cfg.Sandbox = true
+	}
+	if cfg.ShellAdmin {
+		cfg.Admins = append(cfg.Admins, cfg.ShellUser)
+	}
+	a, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	conv := "1"
+	if cfg.ShellGroup {
+		conv = "2"
+	}
+	fmt.Fprintf(stdout, "armsbot shell: acting as %s. Type /help, or an empty line to see the prompt; Ctrl-D quits.\n", cfg.ShellUser)
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 64<<10), 64<<10)
+	for n := 1; ; n++ {
+		fmt.Fprint(stdout, "> ")
+		if !sc.Scan() {
+			fmt.Fprintln(stdout)
+			return sc.Err()
+		}
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		m := &inbound{
+			MsgID:            "shell-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.Itoa(n),
+			MsgType:          "text",
+			ConversationType: conv,
+			ConversationID:   "shell",
+			SenderStaffID:    cfg.ShellUser,
+			SenderNick:       cfg.ShellUser,
+		}
+		m.Text.Content = line
+		rep := a.dispatcher.runOnce(ctx, m)
+		fmt.Fprintf(stdout, "%s\n%s\n\n", "## "+rep.Title, rep.Text)
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}

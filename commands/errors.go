@@ -1,0 +1,78 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies a failure the way a person in the chat experiences it.
+type Code string
+
+const (
+	EINVALID     Code = "invalid"     // the message cannot be run as typed
+	EFORBIDDEN   Code = "denied"      // the sender lacks the scope
+	EUNAVAILABLE Code = "unavailable" // our own state store failed
+	EUPSTREAM    Code = "arms_error"  // ARMS answered with an error
+	EINTERNAL    Code = "error"       // anything else; details only in logs
+)
+
+// Error is a failure with a message for the sender. Key and Args select the
+// localised text; Hint and Usage are appended after it.
+type Error struct {
+	Code  Code
+	Key   string
+	Args  []any
+	Hint  string // already localised, e.g. "did you mean /contact?"
+	Usage *Spec  // when set, the reply ends with this command's usage line
+	Err   error  // cause, for logs only
+}
+
+func (e *Error) Error() string {
+	msg := EN.T(e.Key, e.Args...)
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, msg, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, msg)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func invalid(usage *Spec, key string, args ...any) *Error {
+	return &Error{Code: EINVALID, Key: key, Args: args, Usage: usage}
+}
+
+// ErrUnavailable marks failures of the bot's own state store (Redis). The
+// store wraps its errors with it so that the sender is told to retry later and
+// no ARMS call follows.
+var ErrUnavailable = errors.New("state store unavailable")
+
+// ARMSError is what commands needs to know of a failed ARMS call; the arms
+// package's error type implements it.
+type ARMSError interface {
+	error
+	Action() string
+	ErrorCode() string // empty when no response arrived
+	Message() string
+	RequestID() string
+	HTTPStatus() int
+	// Sent reports whether the request may have reached ARMS. For a create,
+	// true with no response means the outcome is unknown.
+	Sent() bool
+}
+
+// CodeOf returns the Code of err, EINTERNAL for unclassified errors.
+func CodeOf(err error) Code {
+	var e *Error
+	var a ARMSError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	case errors.Is(err, ErrUnavailable):
+		return EUNAVAILABLE
+	case errors.As(err, &a):
+		return EUPSTREAM
+	}
+	return EINTERNAL
+}

@@ -1,0 +1,50 @@
+package commands
+
+import (
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// Group chats are read by many; these keep personal data and robot secrets
+// out of them while leaving enough to recognise the contact.
+
+// MaskPhone keeps the first three and last four digits: 138****2222.
+func MaskPhone(p string) string {
+	r := []rune(p)
+	lead := 3
+	if strings.HasPrefix(p, "+") {
+		lead = 4
+	}
+	if len(r) <= lead+4 {
+		return strings.Repeat("*", len(r))
+	}
+	return string(r[:lead]) + "****" + string(r[len(r)-4:])
+}
+
+// MaskEmail keeps the first one or two characters of the local part.
+func MaskEmail(e string) string {
+	local, domain, ok := strings.Cut(e, "@")
+	if !ok {
+		return "***"
+	}
+	keep := 1
+	if utf8.RuneCountInString(local) >= 5 {
+		keep = 2
+	}
+	r := []rune(local)
+	if len(r) < keep {
+		keep = len(r)
+	}
+	return string(r[:keep]) + "***@" + domain
+}
+
+var tokenParam = regexp.MustCompile(`(access_token=)([^&\s]{0,4})[^&\s]*`)
+
+// maskTokens hides all but the first four characters of every access_token.
+func maskTokens(s string) string {
+	return tokenParam.ReplaceAllString(s, "${1}${2}****")
+}
+
+// MaskWebhook hides the robot's access token.
+func MaskWebhook(u string) string { return maskTokens(u) }

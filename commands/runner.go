@@ -1,0 +1,259 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+)
+
+// Message is what a handler knows of one chat message, whatever the chat
+// platform's wire format.
+type Message struct {
+	ID             string
+	SenderID       string // the stable id permissions are keyed by
+	SenderNick     string
+	ConversationID string
+	Group          bool // a group chat: replies mask personal data
+	Text           string
+	Mentions       []string // ids of other people @-mentioned in the message
+}
+
+// Result is what a handler produced on success.
+type Result struct {
+	Text      string // markdown body in the runner's language
+	ContactID string
+	RequestID string
+}
+
+// Reply is the outcome of handling one message, ready to send and to log.
+type Reply struct {
+	Title     string
+	Text      string
+	Command   string // e.g. "contact add"; "" when no command was recognised
+	Outcome   string // ok, invalid, denied, unavailable, arms_error, error, hint
+	ContactID string
+	RequestID string
+	Err       error // the full cause, for logs only
+}
+
+// ScopeStore returns the scopes granted to a user; the Redis store
+// implements it.
+type ScopeStore interface {
+	Scopes(ctx context.Context, userID string) ([]string, error)
+}
+
+// ContactCreator creates alert contacts; arms.Client implements it.
+type ContactCreator interface {
+	CreateContact(ctx context.Context, c Contact) (Receipt, error)
+}
+
+// Receipt identifies what a successful ARMS write produced.
+type Receipt struct {
+	ContactID string
+	RequestID string
+}
+
+// Runner parses, authorises and runs commands. It is safe for concurrent use.
+type Runner struct {
+	specs  []*Spec
+	lang   Lang
+	admins []string
+	scopes ScopeStore
+	arms   ContactCreator
+	log    *slog.Logger
+}
+
+// NewRunner wires the command set to its dependencies. admins hold every
+// scope and are the people a denied sender is told to ask.
+func NewRunner(lang Lang, admins []string, scopes ScopeStore, arms ContactCreator, log *slog.Logger) *Runner {
+	return &Runner{specs: Commands(), lang: lang, admins: admins, scopes: scopes, arms: arms, log: log}
+}
+
+// Lang is the language replies are written in.
+func (r *Runner) Lang() Lang { return r.lang }
+
+// Handle runs one message to completion and never returns without a reply.
+func (r *Runner) Handle(ctx context.Context, m Message) Reply {
+	call, err := Parse(r.specs, m.Text)
+	switch {
+	case errors.Is(err, errEmpty):
+		return Reply{Title: r.lang.T("title.help"), Text: r.lang.T("hint.empty"), Outcome: "hint"}
+	case errors.Is(err, errNotCommand):
+		return Reply{Title: r.lang.T("title.help"), Text: r.lang.T("hint.not_command"), Outcome: "hint"}
+	case err != nil:
+		return r.errorReply(nil, err)
+	}
+	call.Msg = m
+	if err := r.authorize(ctx, call); err != nil {
+		return r.errorReply(call, err)
+	}
+	if err := call.check(); err != nil {
+		return r.errorReply(call, err)
+	}
+	res, err := call.Spec.Run(r, ctx, call)
+	if err != nil {
+		return r.errorReply(call, err)
+	}
+	return Reply{
+		Title:     r.lang.T("title.ok"),
+		Text:      res.Text,
+		Command:   call.Spec.Name(),
+		Outcome:   "ok",
+		ContactID: res.ContactID,
+		RequestID: res.RequestID,
+	}
+}
+
+// TextOnly is the reply to pictures, voice messages and files.
+func (r *Runner) TextOnly() Reply {
+	return Reply{Title: r.lang.T("title.help"), Text: r.lang.T("hint.text_only"), Outcome: "hint"}
+}
+
+// Unavailable is the reply when the bot's own state store cannot be used.
+func (r *Runner) Unavailable(err error) Reply {
+	return r.errorReply(nil, fmt.Errorf("%w: %w", ErrUnavailable, err))
+}
+
+func (r *Runner) isAdmin(user string) bool { return user != "" && slices.Contains(r.admins, user) }
+
+// grants returns the sender's effective scopes; admins hold "admin".
+func (r *Runner) grants(ctx context.Context, user string) ([]string, error) {
+	if r.isAdmin(user) {
+		return []string{"admin"}, nil
+	}
+	if user == "" {
+		return nil, nil
+	}
+	s, err := r.scopes.Scopes(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("load scopes of %s: %w", user, err)
+	}
+	return s, nil
+}
+
+// Covers reports whether holding granted allows scope: "admin" covers all,
+// and a grant covers itself and everything below it on dot boundaries
+// ("contact" covers "contact.add" but not "contacts").
+func Covers(granted []string, scope string) bool {
+	if scope == "" {
+		return true
+	}
+	for _, g := range granted {
+		if g == "admin" || g == scope || strings.HasPrefix(scope, g+".") {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Runner) authorize(ctx context.Context, c *Call) error {
+	if c.Spec.Scope == "" {
+		return nil
+	}
+	g, err := r.grants(ctx, c.Msg.SenderID)
+	if err != nil {
+		return err
+	}
+	if !Covers(g, c.Spec.Scope) {
+		return &Error{Code: EFORBIDDEN, Key: "err.denied", Args: []any{"/" + c.Spec.Name(), c.Spec.Scope}}
+	}
+	return nil
+}
+
+// errorReply is the one place where an error becomes chat text. Internal
+// details stay in Reply.Err for the log.
+func (r *Runner) errorReply(c *Call, err error) Reply {
+	l := r.lang
+	rep := Reply{Outcome: string(CodeOf(err)), Err: err}
+	if c != nil {
+		rep.Command = c.Spec.Name()
+	}
+	var (
+		e  *Error
+		ae ARMSError
+	)
+	switch {
+	case errors.As(err, &e):
+		rep.Title = l.T("title.invalid")
+		lines := []string{l.T(e.Key, r.localArgs(e)...)}
+		if e.Code == EFORBIDDEN {
+			rep.Title = l.T("title.denied")
+			if len(r.admins) == 0 {
+				lines[0] = l.T("err.denied_nobody", e.Args...)
+			}
+		}
+		if e.Hint != "" {
+			lines = append(lines, l.T("err.did_you_mean", e.Hint))
+		}
+		if e.Usage != nil {
+			lines = append(lines, l.T("usage", e.Usage.Usage()))
+		}
+		rep.Text = strings.Join(lines, "\n\n")
+	case errors.Is(err, ErrUnavailable):
+		rep.Title = l.T("title.error")
+		rep.Text = l.T("err.unavailable")
+	case errors.As(err, &ae):
+		rep.Title = l.T("title.error")
+		rep.Text = armsText(l, ae)
+		rep.RequestID = ae.RequestID()
+	default:
+		rep.Title = l.T("title.error")
+		rep.Text = l.T("err.internal", errorRef(c))
+	}
+	return rep
+}
+
+func (r *Runner) localArgs(e *Error) []any {
+	args := make([]any, len(e.Args))
+	for i, a := range e.Args {
+		if m, ok := a.(msgArg); ok {
+			a = r.lang.T(m.key, m.args...)
+		}
+		args[i] = a
+	}
+	if e.Key == "err.denied" {
+		args = append(args, strings.Join(r.admins, ", "))
+	}
+	return args
+}
+
+// errorRef gives the sender something to quote to operators: the message id,
+// which every log line of the message carries.
+func errorRef(c *Call) string {
+	if c == nil || c.Msg.ID == "" {
+		return "-"
+	}
+	return c.Msg.ID
+}
+
+// armsText turns an ARMS failure into advice, never echoing raw SDK output.
+func armsText(l Lang, e ARMSError) string {
+	code, rid := e.ErrorCode(), e.RequestID()
+	if rid == "" {
+		rid = "-"
+	}
+	switch {
+	case code == "":
+		if e.Sent() {
+			return l.T("arms.timeout")
+		}
+		return l.T("arms.unreachable", e.Message())
+	case code == "Forbidden.RAM" || code == "APINotAuthorize" || strings.HasPrefix(code, "Forbidden"):
+		return l.T("arms.forbidden", e.Action(), e.Action(), rid)
+	case strings.HasPrefix(code, "Throttling"):
+		return l.T("arms.throttled", code, rid)
+	case code == "ARMSNotOpen":
+		return l.T("arms.not_open", rid)
+	case strings.HasPrefix(code, "InvalidAccessKeyId") || code == "SignatureDoesNotMatch" ||
+		strings.HasPrefix(code, "InvalidSecurityToken"):
+		return l.T("arms.credentials", code, rid)
+	case e.HTTPStatus() >= 500 || code == "ServiceUnavailable" || code == "InternalError":
+		return l.T("arms.unavailable", code, rid)
+	case e.HTTPStatus() == 400:
+		return l.T("arms.invalid", code, e.Message(), rid)
+	}
+	return l.T("arms.other", code, e.Message(), rid)
+}

@@ -1,0 +1,198 @@
+package commands
+
+import (
+	"errors"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxNameRunes is this bot's own limit on contact names: ARMS documents none,
+// and a name longer than this is almost certainly a paste gone wrong.
+const MaxNameRunes = 64
+
+// check validates every argument the sender gave and normalises it into
+// c.vals, then enforces required keys. Errors name the field.
+func (c *Call) check() error {
+	c.vals = map[string]string{}
+	for i := range c.Spec.Args {
+		a := &c.Spec.Args[i]
+		raw, ok := c.raw[a.Name]
+		if !ok {
+			if a.Required {
+				return invalid(c.Spec, "err.required", a.Name)
+			}
+			continue
+		}
+		raw = strings.TrimSpace(raw)
+		if raw == "" {
+			if !a.Clearable {
+				return invalid(c.Spec, "err.missing_value", c.typed[a.Name])
+			}
+			c.vals[a.Name] = ""
+			continue
+		}
+		v, err := checkValue(a, c.typed[a.Name], raw)
+		if err != nil {
+			err.Usage = c.Spec
+			return err
+		}
+		c.vals[a.Name] = v
+	}
+	return nil
+}
+
+func checkValue(a *Arg, typed, raw string) (string, *Error) {
+	switch a.Kind {
+	case KindBool:
+		b, err := parseBool(raw)
+		if err != nil {
+			return "", invalid(nil, "err.bad_bool", typed, short(raw))
+		}
+		return strconv.FormatBool(b), nil
+	case KindInt:
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || n <= 0 {
+			return "", invalid(nil, "err.bad_int", typed, short(raw))
+		}
+		return strconv.FormatInt(n, 10), nil
+	case KindName:
+		return checkName(raw)
+	case KindPhone:
+		p, ok := NormalizePhone(raw)
+		if !ok {
+			return "", invalid(nil, "err.bad_phone", short(raw))
+		}
+		return p, nil
+	case KindEmail:
+		e, ok := NormalizeEmail(raw)
+		if !ok {
+			return "", invalid(nil, "err.bad_email", short(raw))
+		}
+		return e, nil
+	case KindWebhook:
+		if err := CheckWebhook(raw); err != nil {
+			var we webhookError
+			errors.As(err, &we)
+			return "", invalid(nil, "err.bad_webhook", msgArg{string(we), nil})
+		}
+		return raw, nil
+	}
+	return raw, nil
+}
+
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "true", "yes", "y", "on", "1", "是", "开":
+		return true, nil
+	case "false", "no", "n", "off", "0", "否", "关":
+		return false, nil
+	}
+	return false, errors.New("not a boolean")
+}
+
+func checkName(s string) (string, *Error) {
+	if utf8.RuneCountInString(s) > MaxNameRunes {
+		return "", &Error{Code: EINVALID, Key: "err.bad_name", Args: []any{msgArg{"err.name_too_long", []any{MaxNameRunes}}}}
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return "", &Error{Code: EINVALID, Key: "err.bad_name", Args: []any{msgArg{"err.name_control", nil}}}
+		}
+	}
+	return s, nil
+}
+
+// msgArg is an argument that is itself a catalog message, rendered in the
+// reply's language.
+type msgArg struct {
+	key  string
+	args []any
+}
+
+var (
+	mainlandMobile = regexp.MustCompile(`^1[3-9][0-9]{9}$`)
+	e164           = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+)
+
+// NormalizePhone accepts an 11-digit mainland mobile number, optionally with
+// +86/0086, or any +<country code> number, ignoring the separators people type.
+// A mainland number is returned without its country code, as ARMS shows it.
+func NormalizePhone(s string) (string, bool) {
+	s = strings.Map(func(r rune) rune {
+		switch r {
+		case '-', ' ', '(', ')', '.':
+			return -1
+		}
+		return r
+	}, s)
+	if strings.HasPrefix(s, "00") {
+		s = "+" + s[2:]
+	}
+	if rest, ok := strings.CutPrefix(s, "+86"); ok && mainlandMobile.MatchString(rest) {
+		return rest, true
+	}
+	if mainlandMobile.MatchString(s) || e164.MatchString(s) {
+		return s, true
+	}
+	return "", false
+}
+
+// NormalizeEmail accepts a bare address (no display name) whose domain has a
+// dot, and lower-cases the domain.
+func NormalizeEmail(s string) (string, bool) {
+	if len(s) > 254 || strings.ContainsAny(s, " <>\"") {
+		return "", false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return "", false
+	}
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" || !strings.Contains(domain, ".") ||
+		strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+		return "", false
+	}
+	return local + "@" + strings.ToLower(domain), true
+}
+
+var accessToken = regexp.MustCompile(`^[0-9A-Za-z]+$`)
+
+// webhookError names what is wrong with a robot URL as a catalog key.
+type webhookError string
+
+func (e webhookError) Error() string { return EN.T(string(e)) }
+
+// CheckWebhook accepts only a DingTalk custom-robot send URL:
+// https://oapi.dingtalk.com/robot/send?access_token=<token>.
+func CheckWebhook(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return webhookError("wh.not_url")
+	case u.Scheme != "https":
+		return webhookError("wh.https")
+	case u.User != nil:
+		return webhookError("wh.userinfo")
+	case u.Hostname() != "oapi.dingtalk.com" || (u.Port() != "" && u.Port() != "443"):
+		return webhookError("wh.host")
+	case u.Path != "/robot/send":
+		return webhookError("wh.path")
+	case u.Fragment != "":
+		return webhookError("wh.fragment")
+	}
+	q := u.Query()
+	for k := range q {
+		if k != "access_token" {
+			return webhookError("wh.params")
+		}
+	}
+	if t := q["access_token"]; len(t) != 1 || !accessToken.MatchString(t[0]) {
+		return webhookError("wh.token")
+	}
+	return nil
+}
