@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -22,9 +23,20 @@ type sessionSender struct {
 
 var errForbiddenWebhook = errors.New("sessionWebhook is outside DINGTALK_SESSION_WEBHOOK_PREFIXES")
 
-func (s *sessionSender) allowed(u string) bool {
+// allowed compares scheme and host exactly and the path by prefix, so that a
+// prefix can never be stretched to another host (oapi.dingtalk.com.evil).
+func (s *sessionSender) allowed(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil || u.Host == "" {
+		return false
+	}
 	for _, p := range s.prefixes {
-		if p != "" && strings.HasPrefix(u, p) {
+		pu, err := url.Parse(p)
+		if err != nil {
+			continue
+		}
+		if u.Scheme == pu.Scheme && u.Host == pu.Host && strings.HasPrefix(u.Path, pu.Path) &&
+			strings.HasPrefix(raw, p) {
 			return true
 		}
 	}

@@ -32,7 +32,7 @@ func New(rdb redis.UniversalClient, prefix string, claimTTL time.Duration) *Stor
 	return &Store{rdb: rdb, prefix: prefix, claimTTL: claimTTL}
 }
 
-func (s *Store) msgKey(id string) string   { return s.prefix + "msg:" + id }
+func (s *Store) msgKey(id string) string    { return s.prefix + "msg:" + id }
 func (s *Store) permKey(user string) string { return s.prefix + "perm:" + user }
 
 // unavailable marks a Redis failure so that callers answer "try later" and

@@ -1,0 +1,104 @@
+package armstest
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// signed builds a request the way the SDK does, signed by this package's own
+// implementation, so the gateway checks can be tested one by one.
+func signed(t *testing.T, s *Server, at time.Time, nonce string, mod func(url.Values)) *http.Request {
+	t.Helper()
+	p := url.Values{
+		"AccessKeyId": {AccessKeyID}, "Action": {"CreateAlertContact"}, "Format": {"JSON"},
+		"RegionId": {"cn-hangzhou"}, "SignatureMethod": {"HMAC-SHA1"}, "SignatureNonce": {nonce},
+		"SignatureType": {""}, "SignatureVersion": {"1.0"}, "Timestamp": {at.UTC().Format(timeLayout)},
+		"Version": {version}, "ContactName": {"A"}, "Email": {"a@example.com"},
+	}
+	if mod != nil {
+		mod(p)
+	}
+	p.Set("Signature", Sign(AccessKeySecret, StringToSign("POST", p)))
+	req, err := http.NewRequest("POST", s.URL+"/?"+p.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return req
+}
+
+func code(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Code string }
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body.Code
+}
+
+func TestGatewayChecks(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	s := NewServer(WithClock(func() time.Time { return now }))
+	defer s.Close()
+
+	if st, c := code(t, signed(t, s, now, "n1", nil)); st != 200 || c != "" {
+		t.Fatalf("well-signed request: %d %s", st, c)
+	}
+	tests := []struct {
+		name   string
+		req    *http.Request
+		status int
+		code   string
+	}{
+		{"nonce reused", signed(t, s, now, "n1", nil), 400, "SignatureNonceUsed"},
+		{"16 minutes old", signed(t, s, now.Add(-16*time.Minute), "n2", nil), 400, "InvalidTimeStamp.Expired"},
+		{"16 minutes ahead", signed(t, s, now.Add(16*time.Minute), "n3", nil), 400, "InvalidTimeStamp.Expired"},
+		{"unknown action", signed(t, s, now, "n4", func(p url.Values) { p.Set("Action", "DescribeRegions") }), 404, "InvalidAction.NotFound"},
+		{"wrong version", signed(t, s, now, "n5", func(p url.Values) { p.Set("Version", "2014-05-26") }), 400, "InvalidVersion"},
+		{"unknown key", signed(t, s, now, "n6", func(p url.Values) { p.Set("AccessKeyId", "nobody") }), 404, "InvalidAccessKeyId.NotFound"},
+		{"no region", signed(t, s, now, "n7", func(p url.Values) { p.Del("RegionId") }), 400, "ParameterRegionIdMissing"},
+		{"no nonce", signed(t, s, now, "", func(p url.Values) { p.Del("SignatureNonce") }), 400, "MissingParameter"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if st, c := code(t, tc.req); st != tc.status || c != tc.code {
+				t.Errorf("got %d %s, want %d %s", st, c, tc.status, tc.code)
+			}
+		})
+	}
+
+	t.Run("tampered parameter", func(t *testing.T) {
+		req := signed(t, s, now, "n8", nil)
+		req.URL.RawQuery = strings.Replace(req.URL.RawQuery, "ContactName=A", "ContactName=B", 1)
+		if st, c := code(t, req); st != 400 || c != "SignatureDoesNotMatch" {
+			t.Errorf("got %d %s", st, c)
+		}
+	})
+	t.Run("form body is signed too", func(t *testing.T) {
+		p := url.Values{}
+		req := signed(t, s, now, "n9", func(q url.Values) { q.Set("ContactName", "FromBody"); q.Set("Email", "b@example.com"); p.Set("ContactName", "FromBody") })
+		q := req.URL.Query()
+		q.Del("ContactName")
+		req.URL.RawQuery = q.Encode()
+		req.Body = http.NoBody
+		req2, _ := http.NewRequest("POST", req.URL.String(), strings.NewReader(p.Encode()))
+		req2.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if st, c := code(t, req2); st != 200 {
+			t.Errorf("body parameter not merged into the signature: %d %s", st, c)
+		}
+	})
+	// Only the first, correct request and the body one created contacts.
+	if n := len(s.Contacts()); n != 2 {
+		t.Errorf("stand-in holds %d contacts, want 2", n)
+	}
+	if s.Rejected() != len(tests)+1 {
+		t.Errorf("Rejected() = %d, want %d", s.Rejected(), len(tests)+1)
+	}
+}

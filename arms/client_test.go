@@ -1,0 +1,215 @@
+package arms_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/armsbot/armsbot/arms"
+	"github.com/armsbot/armsbot/arms/armstest"
+	"github.com/armsbot/armsbot/commands"
+)
+
+func newClient(t *testing.T, endpoint string, mod func(*arms.Config)) *arms.Client {
+	t.Helper()
+	cfg := arms.Config{
+		Region: "cn-hangzhou", Endpoint: endpoint, Timeout: 2 * time.Second, Clients: 4,
+		AccessKeyID: armstest.AccessKeyID, AccessKeySecret: armstest.AccessKeySecret,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := arms.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func armsErr(t *testing.T, err error) commands.ARMSError {
+	t.Helper()
+	var ae commands.ARMSError
+	if !errors.As(err, &ae) {
+		t.Fatalf("error %v (%T) is not an ARMSError", err, err)
+	}
+	return ae
+}
+
+func TestCreateContact(t *testing.T) {
+	srv := armstest.NewServer()
+	defer srv.Close()
+	c := newClient(t, srv.URL, nil)
+	rc, err := c.CreateContact(t.Context(), commands.Contact{
+		Name: "John Doe", Email: "someone@example.com", Phone: "13811112222",
+		Webhook: "https://oapi.dingtalk.com/robot/send?access_token=abc", SystemNoc: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := srv.Contacts()
+	if len(got) != 1 || rc.ContactID != itoa(got[0].ContactID) || rc.RequestID == "" {
+		t.Fatalf("receipt %+v, stand-in holds %+v", rc, got)
+	}
+	want := armstest.Contact{ContactID: got[0].ContactID, ContactName: "John Doe", Email: "someone@example.com", Phone: "13811112222",
+		DingRobot: "https://oapi.dingtalk.com/robot/send?access_token=abc", SystemNoc: true, CreateTime: got[0].CreateTime, UpdateTime: got[0].UpdateTime}
+	if got[0] != want {
+		t.Errorf("stored %+v, want %+v", got[0], want)
+	}
+}
+
+func TestSecurityTokenIsSent(t *testing.T) {
+	srv := armstest.NewServer(armstest.WithSecurityToken("sts-token"))
+	defer srv.Close()
+	if _, err := newClient(t, srv.URL, nil).CreateContact(t.Context(), commands.Contact{Name: "A", Email: "a@example.com"}); err == nil {
+		t.Fatal("create without the required STS token succeeded")
+	}
+	c := newClient(t, srv.URL, func(c *arms.Config) { c.SecurityToken = "sts-token" })
+	if _, err := c.CreateContact(t.Context(), commands.Contact{Name: "A", Email: "a@example.com"}); err != nil {
+		t.Fatalf("create with STS token: %v", err)
+	}
+}
+
+func TestErrorsAreClassifiedWithoutSecrets(t *testing.T) {
+	srv := armstest.NewServer()
+	defer srv.Close()
+	tests := []struct {
+		name   string
+		setup  func()
+		client func(*arms.Config)
+		code   string
+		status int
+	}{
+		{"wrong secret", nil, func(c *arms.Config) { c.AccessKeySecret = "wrong-secret" }, "SignatureDoesNotMatch", 400},
+		{"unknown key", nil, func(c *arms.Config) { c.AccessKeyID = "nobody" }, "InvalidAccessKeyId.NotFound", 404},
+		{"RAM denies", func() { srv.Fail("CreateAlertContact", "Forbidden.RAM", 403, 1) }, nil, "Forbidden.RAM", 403},
+		{"throttled", func() { srv.Fail("", "Throttling.User", 400, 1) }, nil, "Throttling.User", 400},
+		{"server error", func() { srv.Fail("", "InternalError", 500, 1) }, nil, "InternalError", 500},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.setup != nil {
+				tc.setup()
+			}
+			_, err := newClient(t, srv.URL, tc.client).CreateContact(t.Context(), commands.Contact{Name: "A", Email: "a@example.com"})
+			ae := armsErr(t, err)
+			if ae.ErrorCode() != tc.code || ae.HTTPStatus() != tc.status || ae.RequestID() == "" || !ae.Sent() {
+				t.Fatalf("got code=%q status=%d rid=%q sent=%v, want %s/%d", ae.ErrorCode(), ae.HTTPStatus(), ae.RequestID(), ae.Sent(), tc.code, tc.status)
+			}
+			for _, leak := range []string{armstest.AccessKeyID, armstest.AccessKeySecret, "wrong-secret", "Signature=", "string to sign"} {
+				if strings.Contains(err.Error(), leak) || strings.Contains(ae.Message(), leak) {
+					t.Errorf("error text leaks %q: %s", leak, err)
+				}
+			}
+		})
+	}
+	if n := len(srv.Contacts()); n != 0 {
+		t.Errorf("failed calls created %d contacts", n)
+	}
+}
+
+// Whether a failed create may have happened decides whether it is safe to
+// retry: a refused connection sent nothing, a lost response did.
+func TestSentTellsUnknownOutcomes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	_, err = newClient(t, closed, nil).CreateContact(t.Context(), commands.Contact{Name: "A", Email: "a@example.com"})
+	if ae := armsErr(t, err); ae.Sent() || ae.ErrorCode() != "" {
+		t.Errorf("refused connection: sent=%v code=%q, want not sent", ae.Sent(), ae.ErrorCode())
+	}
+	if strings.Contains(err.Error(), "AccessKeyId") {
+		t.Errorf("transport error leaks the request URL: %v", err)
+	}
+
+	srv := armstest.NewServer()
+	defer srv.Close()
+	srv.DropResponse("CreateAlertContact", 1)
+	_, err = newClient(t, srv.URL, nil).CreateContact(t.Context(), commands.Contact{Name: "A", Email: "a@example.com"})
+	if ae := armsErr(t, err); !ae.Sent() {
+		t.Errorf("lost response: sent=false, want true")
+	}
+	if n := len(srv.Contacts()); n != 1 {
+		t.Errorf("the dropped create should have committed; stand-in holds %d", n)
+	}
+
+	srv.SetLatency(time.Second)
+	_, err = newClient(t, srv.URL, func(c *arms.Config) { c.Timeout = 100 * time.Millisecond }).
+		CreateContact(t.Context(), commands.Contact{Name: "B", Email: "b@example.com"})
+	if ae := armsErr(t, err); !ae.Sent() {
+		t.Errorf("timeout: sent=false, want true")
+	}
+}
+
+func TestCallerDeadlineBoundsTheCall(t *testing.T) {
+	srv := armstest.NewServer()
+	defer srv.Close()
+	srv.SetLatency(5 * time.Second)
+	c := newClient(t, srv.URL, func(c *arms.Config) { c.Timeout = 30 * time.Second })
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.CreateContact(ctx, commands.Contact{Name: "A", Email: "a@example.com"})
+	if err == nil {
+		t.Fatal("create succeeded despite the caller's deadline")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("call took %s despite a 200ms deadline", d)
+	}
+}
+
+// The SDK client is not safe for concurrent use; the pool makes Client so.
+// Run with -race.
+func TestConcurrentCalls(t *testing.T) {
+	srv := armstest.NewServer()
+	defer srv.Close()
+	c := newClient(t, srv.URL, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for i := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.CreateContact(t.Context(), commands.Contact{Name: "C", Email: "c" + itoa(int64(i)) + "@example.com"})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := len(srv.Contacts()); n != 32 {
+		t.Errorf("stand-in holds %d contacts, want 32", n)
+	}
+	if srv.Rejected() != 0 {
+		t.Errorf("%d requests failed signature checks under concurrency", srv.Rejected())
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, cfg := range []arms.Config{
+		{Region: "", AccessKeyID: "a", AccessKeySecret: "b"},
+		{Region: "cn-hangzhou"},
+		{Region: "cn-hangzhou", AccessKeyID: "a", AccessKeySecret: "b", Endpoint: "ftp://x"},
+		{Region: "cn-hangzhou", AccessKeyID: "a", AccessKeySecret: "b", Endpoint: "127.0.0.1:9000"},
+	} {
+		if _, err := arms.New(cfg, log); err == nil {
+			t.Errorf("New(%+v) accepted a bad config", cfg)
+		}
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,304 @@
+package bot_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/armsbot/armsbot/arms/armstest"
+	"github.com/armsbot/armsbot/bot"
+	"github.com/armsbot/armsbot/bot/redisstore"
+	"github.com/armsbot/armsbot/bot/redisstore/redistest"
+)
+
+const (
+	appSecret = "test-app-secret"
+	adminID   = "admin-0001"
+	botUserID = "$:LWCP_v1:$botbotbot"
+)
+
+// harness runs the whole bot in-process through bot.Run, with the ARMS
+// stand-in, a Redis, and a local sessionWebhook receiver.
+type harness struct {
+	t       *testing.T
+	base    string
+	arms    *armstest.Server
+	redis   *redistest.Redis
+	store   *redisstore.Store
+	session *receiver
+	logs    *syncBuffer
+	stop    func() error
+}
+
+// startBot starts the bot with test defaults overridden by env.
+func startBot(t *testing.T, env map[string]string) *harness {
+	t.Helper()
+	h := &harness{t: t, arms: armstest.NewServer(), redis: redistest.New(t), session: newReceiver(t), logs: &syncBuffer{}}
+	t.Cleanup(h.arms.Close)
+	h.store = redisstore.New(h.redis.Client, h.redis.Prefix, redisstore.MinClaimTTL)
+	addr := freeAddr(t)
+	h.base = "http://" + addr
+	vars := map[string]string{
+		"BOT_LISTEN":                        addr,
+		"DINGTALK_APP_SECRET":               appSecret,
+		"REDIS_URL":                         h.redis.URL,
+		"BOT_REDIS_PREFIX":                  h.redis.Prefix,
+		"ALIBABA_CLOUD_ACCESS_KEY_ID":       armstest.AccessKeyID,
+		"ALIBABA_CLOUD_ACCESS_KEY_SECRET":   armstest.AccessKeySecret,
+		"ARMS_ENDPOINT":                     h.arms.URL,
+		"BOT_ADMINS":                        adminID,
+		"BOT_LANG":                          "en",
+		"DINGTALK_SESSION_WEBHOOK_PREFIXES": h.session.prefix(),
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- bot.Run(ctx, []string{"bot", "serve"}, func(k string) string { return vars[k] }, nil, io.Discard, h.logs)
+	}()
+	var once sync.Once
+	var runErr error
+	h.stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(30 * time.Second):
+				t.Errorf("bot did not stop within 30s")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { _ = h.stop() })
+	h.waitHealthy(done)
+	return h
+}
+
+func (h *harness) waitHealthy(done chan error) {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			h.t.Fatalf("bot exited at start: %v\nlogs:\n%s", err, h.logs)
+		default:
+		}
+		resp, err := http.Get(h.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond) // waiting for a listener, not timing behaviour
+	}
+	h.t.Fatalf("bot not healthy after 10s\nlogs:\n%s", h.logs)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func randomID(prefix string) string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// message is a real-shaped group callback body, as in DingTalk's sample:
+// the bot's mention is removed from the text, leaving a leading space.
+func (h *harness) message(sender, text string) map[string]any {
+	now := time.Now().UnixMilli()
+	return map[string]any{
+		"conversationId":            "cidTestGroup==",
+		"atUsers":                   []map[string]any{{"dingtalkId": botUserID}},
+		"chatbotCorpId":             "dingcorp",
+		"chatbotUserId":             botUserID,
+		"msgId":                     randomID("msg"),
+		"senderNick":                "Tester " + sender,
+		"isAdmin":                   false,
+		"senderStaffId":             sender,
+		"sessionWebhookExpiredTime": now + 90*60*1000,
+		"createAt":                  now,
+		"senderCorpId":              "dingcorp",
+		"conversationType":          "2",
+		"senderId":                  "$:LWCP_v1:$" + sender,
+		"conversationTitle":         "SRE",
+		"isInAtList":                true,
+		"sessionWebhook":            h.session.url("sess-" + randomID("")),
+		"text":                      map[string]any{"content": " " + text},
+		"robotCode":                 "dingrobot",
+		"msgtype":                   "text",
+	}
+}
+
+// reply is the part of a DingTalk reply body the tests look at.
+type reply struct {
+	MsgType  string `json:"msgtype"`
+	Markdown struct {
+		Title string `json:"title"`
+		Text  string `json:"text"`
+	} `json:"markdown"`
+	At struct {
+		AtUserIDs []string `json:"atUserIds"`
+	} `json:"at"`
+}
+
+// post signs body with the current time and delivers it.
+func (h *harness) post(body any) (int, reply) {
+	h.t.Helper()
+	return h.postSigned(body, time.Now(), appSecret)
+}
+
+func (h *harness) postSigned(body any, at time.Time, secret string) (int, reply) {
+	h.t.Helper()
+	raw, ok := body.([]byte)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	ts := strconv.FormatInt(at.UnixMilli(), 10)
+	return h.postRaw(raw, map[string]string{"timestamp": ts, "sign": bot.Sign(ts, secret)})
+}
+
+func (h *harness) postRaw(raw []byte, headers map[string]string) (int, reply) {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.base+"/dingtalk/webhook", bytes.NewReader(raw))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("post webhook: %v", err)
+	}
+	defer resp.Body.Close()
+	var r reply
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(b, &r); err != nil {
+			h.t.Fatalf("reply is not JSON: %v: %s", err, b)
+		}
+	}
+	return resp.StatusCode, r
+}
+
+// say posts text from sender and returns the synchronous reply.
+func (h *harness) say(sender, text string) reply {
+	h.t.Helper()
+	code, r := h.post(h.message(sender, text))
+	if code != http.StatusOK {
+		h.t.Fatalf("webhook answered %d to %q", code, text)
+	}
+	if r.MsgType != "markdown" {
+		h.t.Fatalf("reply to %q has msgtype %q, want markdown", text, r.MsgType)
+	}
+	return r
+}
+
+func (h *harness) creates() []armstest.Call { return h.arms.Calls("CreateAlertContact") }
+
+// receiver stands in for DingTalk's sessionWebhook endpoint.
+type receiver struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	got  []map[string]any
+	seen chan struct{}
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{seen: make(chan struct{}, 100)}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(req.Body).Decode(&body)
+		body["_path"] = req.URL.String()
+		r.mu.Lock()
+		r.got = append(r.got, body)
+		r.mu.Unlock()
+		r.seen <- struct{}{}
+		_, _ = w.Write([]byte(`{"errcode":0,"errmsg":"ok"}`))
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) prefix() string            { return r.srv.URL + "/robot/sendBySession" }
+func (r *receiver) url(session string) string { return r.prefix() + "?session=" + session }
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got)
+}
+
+// syncBuffer collects log output written from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func contains(t *testing.T, what, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			t.Errorf("%s does not contain %q:\n%s", what, sub, s)
+		}
+	}
+}
+
+func lacks(t *testing.T, what, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			t.Errorf("%s contains %q but must not:\n%s", what, sub, s)
+		}
+	}
+}
+
+// armsSecretForLogs is what must never show up in logs or replies.
+const armsSecretForLogs = armstest.AccessKeySecret
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

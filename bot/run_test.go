@@ -1,0 +1,80 @@
+package bot_test
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/armsbot/armsbot/bot"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// What the README promises a newcomer: no Redis, no credentials, a ContactId.
+func TestShellCreatesAContactInTheSandbox(t *testing.T) {
+	in := strings.NewReader("/help\n/contact add name=JohnDoe email=someone@example.com phone=13811112222 systemnoc=true\n")
+	var out, errOut bytes.Buffer
+	if err := bot.Run(context.Background(), []string{"bot", "shell"}, env(nil), in, &out, &errOut); err != nil {
+		t.Fatalf("shell: %v\n%s", err, errOut.String())
+	}
+	if !regexp.MustCompile(`ContactId：\*\*\d+\*\*`).MatchString(out.String()) {
+		t.Errorf("shell output has no ContactId:\n%s", out.String())
+	}
+	contains(t, "shell output", out.String(), "/contact add", "13811112222")
+	contains(t, "shell log", errOut.String(), "SANDBOX MODE", "REDIS_URL is not set")
+}
+
+func TestShellAsAnotherUserIsDenied(t *testing.T) {
+	in := strings.NewReader("/contact add name=X email=x@example.com\n")
+	var out, errOut bytes.Buffer
+	err := bot.Run(context.Background(), []string{"bot", "shell", "--user", "someone", "--admin=false"},
+		env(map[string]string{"BOT_LANG": "en", "BOT_ADMINS": "boss"}), in, &out, &errOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	contains(t, "shell output", out.String(), "Permission denied", "boss")
+}
+
+func TestConfigProblemsAreListedTogether(t *testing.T) {
+	var errOut bytes.Buffer
+	err := bot.Run(context.Background(), []string{"bot", "serve"}, env(map[string]string{
+		"ARMS_TIMEOUT":          "soon",
+		"BOT_LANG":              "fr",
+		"BOT_DEDUPE_TTL":        "10m",
+		"ARMS_ENDPOINT":         "127.0.0.1:9000",
+		"BOT_SYNC_REPLY_BUDGET": "-1s",
+	}), nil, &errOut, &errOut)
+	if err == nil {
+		t.Fatal("serve started with an invalid configuration")
+	}
+	for _, want := range []string{"DINGTALK_APP_SECRET is required", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ARMS_TIMEOUT", "BOT_LANG", "BOT_DEDUPE_TTL", "ARMS_ENDPOINT", "BOT_SYNC_REPLY_BUDGET"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s:\n%v", want, err)
+		}
+	}
+}
+
+func TestServeHelpListsEveryVariable(t *testing.T) {
+	var out bytes.Buffer
+	if err := bot.Run(context.Background(), []string{"bot", "serve", "-h"}, env(nil), nil, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"BOT_LISTEN", "DINGTALK_APP_SECRET", "DINGTALK_SESSION_WEBHOOK_PREFIXES", "REDIS_URL", "BOT_REDIS_PREFIX",
+		"BOT_DEDUPE_TTL", "BOT_ADMINS", "BOT_LANG", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+		"ALIBABA_CLOUD_SECURITY_TOKEN", "ARMS_REGION", "ARMS_ENDPOINT", "ARMS_TIMEOUT", "ARMS_CLIENTS",
+		"BOT_SYNC_REPLY_BUDGET", "BOT_COMMAND_TIMEOUT", "BOT_SHUTDOWN_TIMEOUT", "BOT_LOG_LEVEL", "BOT_SANDBOX"} {
+		if !strings.Contains(out.String(), v) {
+			t.Errorf("serve -h does not mention %s", v)
+		}
+	}
+}
+
+func TestUnknownSubcommand(t *testing.T) {
+	var out bytes.Buffer
+	if err := bot.Run(context.Background(), []string{"bot", "srve"}, env(nil), nil, &out, &out); err == nil {
+		t.Fatal("unknown subcommand accepted")
+	}
+	contains(t, "usage", out.String(), "bot serve", "bot shell")
+}
