@@ -110,7 +110,7 @@ func (d *dispatcher) settle(ctx context.Context, log *slog.Logger, m *inbound, r
 		attrs = append(attrs, "arms_request_id", rep.RequestID)
 	}
 	if rep.Err != nil {
-		attrs = append(attrs, "err", rep.Err.Error())
+		attrs = append(attrs, "err", commands.LogText(rep.Err))
 	}
 	if err != nil {
 		attrs = append(attrs, "claim_err", err.Error())

@@ -305,3 +305,12 @@ func TestSlowReplyGoesToSessionWebhookOnlyWhenAllowed(t *testing.T) {
 	}
 	contains(t, "logs", h.logs.String(), "sessionWebhook not allowed")
 }
+
+func TestLogsNeverCarryWhatWasTyped(t *testing.T) {
+	h := startBot(t, nil)
+	h.say(adminID, "/contact add name=X phone=23811112222 webhook=https://evil.example/robot/send?access_token=s3cr3ttoken")
+	h.say(adminID, "/contact add name=Y phone=13899998888 webhook=https://oapi.dingtalk.com/robot/send?access_token=s3cr3ttoken")
+	logs := h.logs.String()
+	lacks(t, "logs", logs, "23811112222", "13899998888", "s3cr3ttoken", appSecret, armsSecretForLogs)
+	contains(t, "logs", logs, `"outcome":"invalid"`, `"outcome":"ok"`, `"command":"contact add"`)
+}

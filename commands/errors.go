@@ -76,3 +76,14 @@ func CodeOf(err error) Code {
 	}
 	return EINTERNAL
 }
+
+// LogText renders err for logs. A sender's mistake is logged by its catalog
+// key only: the rendered text would echo what they typed, which may be a
+// phone number or a robot token.
+func LogText(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Err == nil {
+		return string(e.Code) + ": " + e.Key
+	}
+	return err.Error()
+}
