@@ -83,7 +83,11 @@ func TestGatewayChecks(t *testing.T) {
 	})
 	t.Run("form body is signed too", func(t *testing.T) {
 		p := url.Values{}
-		req := signed(t, s, now, "n9", func(q url.Values) { q.Set("ContactName", "FromBody"); q.Set("Email", "b@example.com"); p.Set("ContactName", "FromBody") })
+		req := signed(t, s, now, "n9", func(q url.Values) {
+			q.Set("ContactName", "FromBody")
+			q.Set("Email", "b@example.com")
+			p.Set("ContactName", "FromBody")
+		})
 		q := req.URL.Query()
 		q.Del("ContactName")
 		req.URL.RawQuery = q.Encode()
