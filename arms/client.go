@@ -4,6 +4,7 @@ package arms
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -187,6 +189,80 @@ func (c *Client) CreateContact(ctx context.Context, ct commands.Contact) (comman
 			cause: errors.New("response carries no ContactId")}
 	}
 	return commands.Receipt{ContactID: resp.ContactId, RequestID: resp.RequestId}, nil
+}
+
+// SearchContacts calls SearchAlertContact. Filters may match partially, as
+// the console's search does; callers wanting exact matches filter further.
+func (c *Client) SearchContacts(ctx context.Context, q commands.ContactQuery) (commands.ContactPage, error) {
+	req := sdkarms.CreateSearchAlertContactRequest()
+	req.ContactName = q.Name
+	req.Phone = q.Phone
+	req.Email = q.Email
+	if len(q.IDs) > 0 {
+		// A JSON array of strings, as Terraform sends it.
+		b, _ := json.Marshal(q.IDs)
+		req.ContactIds = string(b)
+	}
+	if q.Page > 0 {
+		req.CurrentPage = strconv.Itoa(q.Page)
+	}
+	if q.PageSize > 0 {
+		req.PageSize = strconv.Itoa(q.PageSize)
+	}
+	resp := sdkarms.CreateSearchAlertContactResponse()
+	if err := c.do(ctx, "SearchAlertContact", req, resp); err != nil {
+		return commands.ContactPage{}, err
+	}
+	pb := resp.PageBean
+	page := commands.ContactPage{Total: pb.TotalCount, Page: pb.PageNumber, PageSize: pb.PageSize, RequestID: resp.RequestId}
+	for _, ct := range pb.Contacts {
+		page.Contacts = append(page.Contacts, commands.Contact{
+			ID:        strconv.FormatInt(ct.ContactId, 10),
+			Name:      ct.ContactName,
+			Phone:     ct.Phone,
+			Email:     ct.Email,
+			Webhook:   ct.DingRobot,
+			SystemNoc: ct.SystemNoc,
+		})
+	}
+	return page, nil
+}
+
+// UpdateContact calls UpdateAlertContact with every field of ct: ARMS clears
+// the channels an update leaves out, so callers pass the whole contact.
+func (c *Client) UpdateContact(ctx context.Context, ct commands.Contact) (commands.Receipt, error) {
+	req := sdkarms.CreateUpdateAlertContactRequest()
+	req.ContactId = requests.Integer(ct.ID)
+	req.ContactName = ct.Name
+	req.PhoneNum = ct.Phone
+	req.Email = ct.Email
+	req.DingRobotWebhookUrl = ct.Webhook
+	req.SystemNoc = requests.NewBoolean(ct.SystemNoc)
+	resp := sdkarms.CreateUpdateAlertContactResponse()
+	if err := c.do(ctx, "UpdateAlertContact", req, resp); err != nil {
+		return commands.Receipt{}, err
+	}
+	// A 2xx answer can still say it did nothing.
+	if !resp.UpdateAlertContactIsSuccess {
+		return commands.Receipt{}, &Error{action: "UpdateAlertContact", code: "IsSuccess.False", requestID: resp.RequestId,
+			status: resp.GetHttpStatus(), sent: true, message: "ARMS answered IsSuccess=false"}
+	}
+	return commands.Receipt{ContactID: ct.ID, RequestID: resp.RequestId}, nil
+}
+
+// DeleteContact calls DeleteAlertContact. It reports commands.ErrNotFound
+// when ARMS says there was nothing to delete.
+func (c *Client) DeleteContact(ctx context.Context, id string) (commands.Receipt, error) {
+	req := sdkarms.CreateDeleteAlertContactRequest()
+	req.ContactId = requests.Integer(id)
+	resp := sdkarms.CreateDeleteAlertContactResponse()
+	if err := c.do(ctx, "DeleteAlertContact", req, resp); err != nil {
+		return commands.Receipt{}, err
+	}
+	if !resp.DeleteAlertContactIsSuccess {
+		return commands.Receipt{RequestID: resp.RequestId}, fmt.Errorf("delete contact %s: %w", id, commands.ErrNotFound)
+	}
+	return commands.Receipt{ContactID: id, RequestID: resp.RequestId}, nil
 }
 
 // Error is a failed ARMS call. Its text never carries credentials, request

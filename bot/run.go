@@ -109,7 +109,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		a.close()
 		return nil, err
 	}
-	runner := commands.NewRunner(cfg.Lang, cfg.Admins, a.store, client, log)
+	runner := commands.NewRunner(commands.Settings{Lang: cfg.Lang, Admins: cfg.Admins}, a.store, a.store, client, log)
 	a.dispatcher = &dispatcher{
 		claims:     a.store,
 		runner:     runner,

@@ -11,6 +11,8 @@ type Code string
 const (
 	EINVALID     Code = "invalid"     // the message cannot be run as typed
 	EFORBIDDEN   Code = "denied"      // the sender lacks the scope
+	ENOTFOUND    Code = "not_found"   // the contact named does not exist
+	ECONFLICT    Code = "exists"      // the contact to add already exists
 	EUNAVAILABLE Code = "unavailable" // our own state store failed
 	EUPSTREAM    Code = "arms_error"  // ARMS answered with an error
 	EINTERNAL    Code = "error"       // anything else; details only in logs
@@ -45,6 +47,9 @@ func invalid(usage *Spec, key string, args ...any) *Error {
 // store wraps its errors with it so that the sender is told to retry later and
 // no ARMS call follows.
 var ErrUnavailable = errors.New("state store unavailable")
+
+// ErrNotFound: the contact named does not exist (any more).
+var ErrNotFound = errors.New("not found")
 
 // ARMSError is what commands needs to know of a failed ARMS call; the arms
 // package's error type implements it.

@@ -15,16 +15,16 @@ func (r *Runner) help(ctx context.Context, c *Call) (Result, error) {
 	if len(c.words) > 0 {
 		return r.helpFor(c.words)
 	}
-	lines := []string{l.T("help.header")}
-	n := 0
+	var items []string
 	for _, s := range r.specs {
-		if !Covers(granted, s.Scope) || s.Name() == "help" {
+		if !Covers(granted, s.Scope) || s.Hidden || s.Name() == "help" {
 			continue
 		}
-		n++
-		lines = append(lines, "- `/"+s.Name()+"` — "+l.T(s.Summary))
+		items = append(items, "- `/"+s.Name()+"` — "+l.T(s.Summary))
 	}
-	lines = append(lines, "- `/help` — "+l.T("summary.help"))
+	n := len(items)
+	items = append(items, "- `/help` — "+l.T("summary.help"))
+	lines := []string{l.T("help.header"), strings.Join(items, "\n")}
 	if n == 0 {
 		admins := strings.Join(r.admins, ", ")
 		if admins == "" {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Message is what a handler knows of one chat message, whatever the chat
@@ -45,9 +46,33 @@ type ScopeStore interface {
 	Scopes(ctx context.Context, userID string) ([]string, error)
 }
 
-// ContactCreator creates alert contacts; arms.Client implements it.
-type ContactCreator interface {
+// Contacts is what the handlers need of ARMS; arms.Client implements it.
+type Contacts interface {
 	CreateContact(ctx context.Context, c Contact) (Receipt, error)
+	SearchContacts(ctx context.Context, q ContactQuery) (ContactPage, error)
+	// UpdateContact replaces every field of the contact c.ID.
+	UpdateContact(ctx context.Context, c Contact) (Receipt, error)
+	// DeleteContact returns ErrNotFound when there was nothing to delete.
+	DeleteContact(ctx context.Context, id string) (Receipt, error)
+}
+
+// ContactQuery filters SearchContacts; empty fields do not filter.
+type ContactQuery struct {
+	IDs      []string
+	Name     string
+	Phone    string
+	Email    string
+	Page     int // 1-based
+	PageSize int
+}
+
+// ContactPage is one page of search results.
+type ContactPage struct {
+	Contacts  []Contact
+	Total     int
+	Page      int
+	PageSize  int
+	RequestID string
 }
 
 // Receipt identifies what a successful ARMS write produced.
@@ -56,20 +81,45 @@ type Receipt struct {
 	RequestID string
 }
 
-// Runner parses, authorises and runs commands. It is safe for concurrent use.
-type Runner struct {
-	specs  []*Spec
-	lang   Lang
-	admins []string
-	scopes ScopeStore
-	arms   ContactCreator
-	log    *slog.Logger
+// Confirmations keeps destructive actions waiting for their confirmation
+// code; the Redis store implements it.
+type Confirmations interface {
+	// Propose keeps p under user's code for ttl; false when the code is taken.
+	Propose(ctx context.Context, user, code string, p Pending, ttl time.Duration) (bool, error)
+	// Take removes and returns user's pending action under code, if any.
+	Take(ctx context.Context, user, code string) (Pending, bool, error)
 }
 
-// NewRunner wires the command set to its dependencies. admins hold every
-// scope and are the people a denied sender is told to ask.
-func NewRunner(lang Lang, admins []string, scopes ScopeStore, arms ContactCreator, log *slog.Logger) *Runner {
-	return &Runner{specs: Commands(), lang: lang, admins: admins, scopes: scopes, arms: arms, log: log}
+// Pending is an action waiting for /confirm.
+type Pending struct {
+	Action    string `json:"action"` // "delete"
+	ContactID string `json:"contact_id"`
+	Name      string `json:"name"`
+}
+
+// ConfirmTTL is how long a confirmation code stays valid.
+const ConfirmTTL = 5 * time.Minute
+
+// Settings are the runner's own configuration.
+type Settings struct {
+	Lang   Lang
+	Admins []string // hold every scope; denied senders are told to ask them
+}
+
+// Runner parses, authorises and runs commands. It is safe for concurrent use.
+type Runner struct {
+	specs    []*Spec
+	lang     Lang
+	admins   []string
+	scopes   ScopeStore
+	confirms Confirmations
+	arms     Contacts
+	log      *slog.Logger
+}
+
+// NewRunner wires the command set to its dependencies.
+func NewRunner(s Settings, scopes ScopeStore, confirms Confirmations, arms Contacts, log *slog.Logger) *Runner {
+	return &Runner{specs: Commands(), lang: s.Lang, admins: s.Admins, scopes: scopes, confirms: confirms, arms: arms, log: log}
 }
 
 // Lang is the language replies are written in.
@@ -150,17 +200,29 @@ func Covers(granted []string, scope string) bool {
 }
 
 func (r *Runner) authorize(ctx context.Context, c *Call) error {
-	if c.Spec.Scope == "" {
+	return r.require(ctx, c, c.Spec.Scope, "/"+c.Spec.Name())
+}
+
+// require fails with EFORBIDDEN unless the sender holds scope.
+func (r *Runner) require(ctx context.Context, c *Call, scope, what string) error {
+	if scope == "" {
 		return nil
 	}
 	g, err := r.grants(ctx, c.Msg.SenderID)
 	if err != nil {
 		return err
 	}
-	if !Covers(g, c.Spec.Scope) {
-		return &Error{Code: EFORBIDDEN, Key: "err.denied", Args: []any{"/" + c.Spec.Name(), c.Spec.Scope}}
+	if !Covers(g, scope) {
+		return &Error{Code: EFORBIDDEN, Key: "err.denied", Args: []any{what, scope}}
 	}
 	return nil
+}
+
+var titles = map[Code]string{
+	EINVALID:   "title.invalid",
+	EFORBIDDEN: "title.denied",
+	ENOTFOUND:  "title.not_found",
+	ECONFLICT:  "title.exists",
 }
 
 // errorReply is the one place where an error becomes chat text. Internal
@@ -177,13 +239,10 @@ func (r *Runner) errorReply(c *Call, err error) Reply {
 	)
 	switch {
 	case errors.As(err, &e):
-		rep.Title = l.T("title.invalid")
+		rep.Title = l.T(titles[e.Code])
 		lines := []string{l.T(e.Key, r.localArgs(e)...)}
-		if e.Code == EFORBIDDEN {
-			rep.Title = l.T("title.denied")
-			if len(r.admins) == 0 {
-				lines[0] = l.T("err.denied_nobody", e.Args...)
-			}
+		if e.Code == EFORBIDDEN && len(r.admins) == 0 {
+			lines[0] = l.T("err.denied_nobody", e.Args...)
 		}
 		if e.Hint != "" {
 			lines = append(lines, l.T("err.did_you_mean", e.Hint))
@@ -195,6 +254,7 @@ func (r *Runner) errorReply(c *Call, err error) Reply {
 	case errors.Is(err, ErrUnavailable):
 		rep.Title = l.T("title.error")
 		rep.Text = l.T("err.unavailable")
+
 	case errors.As(err, &ae):
 		rep.Title = l.T("title.error")
 		rep.Text = armsText(l, ae)

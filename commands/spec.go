@@ -16,6 +16,8 @@ const (
 	KindPhone
 	KindEmail
 	KindWebhook
+	KindID      // an ARMS ContactId: digits
+	KindCode    // a confirmation code: letters and digits
 	KindCommand // the rest of the words name a command (for /help)
 )
 
@@ -41,6 +43,7 @@ type Spec struct {
 	Mutates bool     // changes ARMS
 	Args    []Arg
 	Example string
+	Hidden  bool // left out of the /help list (still explained by /help <command>)
 	Run     func(r *Runner, ctx context.Context, c *Call) (Result, error)
 }
 
@@ -117,6 +120,20 @@ var groupAliases = map[string][]string{
 	"contact": {"contacts", "联系人"},
 }
 
+// The keys of a contact, shared by add and update.
+var (
+	nameArg      = Arg{Name: "name", Aliases: []string{"contactname", "姓名", "名字"}, Kind: KindName, Example: "JohnDoe", Help: "arg.name"}
+	phoneArg     = Arg{Name: "phone", Aliases: []string{"phonenum", "mobile", "手机", "电话"}, Kind: KindPhone, Example: "13811112222", Help: "arg.phone"}
+	emailArg     = Arg{Name: "email", Aliases: []string{"mail", "邮箱"}, Kind: KindEmail, Example: "someone@example.com", Help: "arg.email"}
+	webhookArg   = Arg{Name: "webhook", Aliases: []string{"dingrobotwebhookurl", "dingrobot", "robot", "钉钉", "机器人"}, Kind: KindWebhook, Example: "https://oapi.dingtalk.com/robot/send?access_token=...", Help: "arg.webhook"}
+	systemnocArg = Arg{Name: "systemnoc", Aliases: []string{"system_noc", "系统通知"}, Kind: KindBool, Example: "true", Help: "arg.systemnoc"}
+	idArg        = Arg{Name: "id", Aliases: []string{"contactid"}, Kind: KindID, Required: true, Positional: true, Example: "10211", Help: "arg.id"}
+	codeArg      = Arg{Name: "code", Kind: KindCode, Required: true, Positional: true, Example: "K7P2QX", Help: "arg.code"}
+)
+
+func required(a Arg) Arg  { a.Required = true; return a }
+func clearable(a Arg) Arg { a.Clearable = true; return a }
+
 // Commands returns the bot's command set. Adding a command is one entry here
 // plus its handler.
 func Commands() []*Spec {
@@ -135,15 +152,68 @@ func Commands() []*Spec {
 			Summary: "summary.contact.add",
 			Scope:   "contact.add",
 			Mutates: true,
-			Args: []Arg{
-				{Name: "name", Aliases: []string{"contactname", "姓名", "名字"}, Kind: KindName, Required: true, Example: "JohnDoe", Help: "arg.name"},
-				{Name: "phone", Aliases: []string{"phonenum", "mobile", "手机", "电话"}, Kind: KindPhone, Example: "13811112222", Help: "arg.phone"},
-				{Name: "email", Aliases: []string{"mail", "邮箱"}, Kind: KindEmail, Example: "someone@example.com", Help: "arg.email"},
-				{Name: "webhook", Aliases: []string{"dingrobotwebhookurl", "dingrobot", "robot", "钉钉", "机器人"}, Kind: KindWebhook, Example: "https://oapi.dingtalk.com/robot/send?access_token=...", Help: "arg.webhook"},
-				{Name: "systemnoc", Aliases: []string{"system_noc", "系统通知"}, Kind: KindBool, Example: "true", Help: "arg.systemnoc"},
-			},
+			Args:    []Arg{required(nameArg), phoneArg, emailArg, webhookArg, systemnocArg},
 			Example: "/contact add name=JohnDoe email=someone@example.com phone=13811112222 systemnoc=true",
 			Run:     (*Runner).contactAdd,
+		},
+		{
+			Path:    []string{"contact", "list"},
+			Aliases: []string{"ls", "search", "列表", "查找"},
+			Summary: "summary.contact.list",
+			Scope:   "contact.read",
+			Args: []Arg{
+				{Name: "name", Aliases: []string{"contactname", "姓名", "名字"}, Kind: KindString, Example: "John", Help: "arg.name_filter"},
+				{Name: "page", Aliases: []string{"页"}, Kind: KindInt, Example: "2", Help: "arg.page"},
+			},
+			Example: "/contact list name=John page=2",
+			Run:     (*Runner).contactList,
+		},
+		{
+			Path:    []string{"contact", "show"},
+			Aliases: []string{"get", "info", "查看"},
+			Summary: "summary.contact.show",
+			Scope:   "contact.read",
+			Args:    []Arg{idArg},
+			Example: "/contact show 10211",
+			Run:     (*Runner).contactShow,
+		},
+		{
+			Path:    []string{"contact", "update"},
+			Aliases: []string{"set", "edit", "修改", "更新"},
+			Summary: "summary.contact.update",
+			Scope:   "contact.update",
+			Mutates: true,
+			Args:    []Arg{idArg, nameArg, clearable(phoneArg), clearable(emailArg), clearable(webhookArg), systemnocArg},
+			Example: "/contact update 10211 phone=13911112222 email=",
+			Run:     (*Runner).contactUpdate,
+		},
+		{
+			Path:    []string{"contact", "delete"},
+			Aliases: []string{"rm", "remove", "del", "删除"},
+			Summary: "summary.contact.delete",
+			Scope:   "contact.delete",
+			Args:    []Arg{idArg},
+			Example: "/contact delete 10211",
+			Run:     (*Runner).contactDelete,
+		},
+		{
+			Path:    []string{"confirm"},
+			Aliases: []string{"确认"},
+			Summary: "summary.confirm",
+			Mutates: true,
+			Hidden:  true,
+			Args:    []Arg{codeArg},
+			Example: "/confirm K7P2QX",
+			Run:     (*Runner).confirm,
+		},
+		{
+			Path:    []string{"cancel"},
+			Aliases: []string{"取消"},
+			Summary: "summary.cancel",
+			Hidden:  true,
+			Args:    []Arg{codeArg},
+			Example: "/cancel K7P2QX",
+			Run:     (*Runner).cancel,
 		},
 	}
 }

@@ -62,6 +62,17 @@ func checkValue(a *Arg, typed, raw string) (string, *Error) {
 		return strconv.FormatInt(n, 10), nil
 	case KindName:
 		return checkName(raw)
+	case KindID:
+		if n, err := strconv.ParseInt(raw, 10, 64); err != nil || n <= 0 {
+			return "", invalid(nil, "err.bad_id", short(raw))
+		}
+		return raw, nil
+	case KindCode:
+		code := strings.ToUpper(raw)
+		if !confirmCode.MatchString(code) {
+			return "", invalid(nil, "err.bad_code", short(raw))
+		}
+		return code, nil
 	case KindPhone:
 		p, ok := NormalizePhone(raw)
 		if !ok {
@@ -113,6 +124,8 @@ type msgArg struct {
 	key  string
 	args []any
 }
+
+var confirmCode = regexp.MustCompile(`^[0-9A-Z]{4,12}$`)
 
 var (
 	mainlandMobile = regexp.MustCompile(`^1[3-9][0-9]{9}$`)

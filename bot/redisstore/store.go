@@ -5,6 +5,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -96,4 +97,40 @@ func (s *Store) Ping(ctx context.Context) error {
 		return unavailable("ping", err)
 	}
 	return nil
+}
+
+func (s *Store) confirmKey(user, code string) string {
+	return s.prefix + "confirm:" + user + ":" + code
+}
+
+// Propose keeps p under user's code for ttl. The user is part of the key,
+// so nobody else can confirm or cancel it. It returns false when the code
+// is already taken.
+func (s *Store) Propose(ctx context.Context, user, code string, p commands.Pending, ttl time.Duration) (bool, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return false, fmt.Errorf("encode pending action: %w", err)
+	}
+	ok, err := s.rdb.SetNX(ctx, s.confirmKey(user, code), b, ttl).Result()
+	if err != nil {
+		return false, unavailable("propose", err)
+	}
+	return ok, nil
+}
+
+// Take removes and returns user's pending action under code, in one atomic
+// step so that a code is used at most once even when confirmed twice at once.
+func (s *Store) Take(ctx context.Context, user, code string) (commands.Pending, bool, error) {
+	b, err := s.rdb.GetDel(ctx, s.confirmKey(user, code)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return commands.Pending{}, false, nil
+	}
+	if err != nil {
+		return commands.Pending{}, false, unavailable("take", err)
+	}
+	var p commands.Pending
+	if err := json.Unmarshal(b, &p); err != nil {
+		return commands.Pending{}, false, fmt.Errorf("decode pending action: %w", err)
+	}
+	return p, true, nil
 }

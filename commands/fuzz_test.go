@@ -1,0 +1,61 @@
+package commands
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzParse feeds the parser anything: it must never panic, every error must
+// render in both languages, and a parsed command must validate without
+// panicking. Seeds live in testdata/fuzz/FuzzParse as well.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"/contact add name=JohnDoe email=someone@example.com phone=13811112222 systemnoc=true",
+		`/contact add name="John Doe" email='a@b.com'`,
+		"/contact add name=“张 三” 邮箱：zs@example.com 手机＝１３８１１１１２２２２",
+		"/contact update 10211 email= --systemnoc",
+		"/contact delete 10211",
+		"/confirm K7P2QX",
+		"/help contact add",
+		"—name 「x」 =value 'unclosed",
+		"你好",
+	} {
+		f.Add(s)
+	}
+	specs := Commands()
+	runners := []*Runner{
+		NewRunner(Settings{Lang: ZH}, nil, nil, nil, nil),
+		NewRunner(Settings{Lang: EN, Admins: []string{"a"}}, nil, nil, nil, nil),
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		n := Normalize(text)
+		if Normalize(n) != n {
+			t.Fatalf("Normalize is not idempotent on %q", text)
+		}
+		c, err := Parse(specs, text)
+		if err == nil {
+			if c.Spec == nil {
+				t.Fatalf("Parse(%q) returned no spec and no error", text)
+			}
+			err = c.check()
+		}
+		if err == nil || errors.Is(err, errEmpty) || errors.Is(err, errNotCommand) {
+			return
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Fatalf("Parse(%q) returned a %T, want *Error", text, err)
+		}
+		for _, r := range runners {
+			rep := r.errorReply(c, err)
+			if rep.Text == "" || strings.Contains(rep.Text, "%!") {
+				t.Fatalf("error for %q renders badly in %s: %q", text, r.lang, rep.Text)
+			}
+			if !utf8.ValidString(rep.Text) && utf8.ValidString(text) {
+				t.Fatalf("reply to valid UTF-8 %q is not valid UTF-8", text)
+			}
+		}
+	})
+}
