@@ -31,6 +31,11 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 	Sandbox         bool
+	RateLimit       int
+	AuditMaxLen     int
+	CorpID          string
+	RobotCode       string
+	WriteConvs      []string
 
 	// shell only
 	ShellUser  string
@@ -141,6 +146,11 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.dur(&c.ShutdownTimeout, "shutdown-timeout", "BOT_SHUTDOWN_TIMEOUT", 20*time.Second, "how long shutdown waits for in-flight commands")
 	b.str(&level, "log-level", "BOT_LOG_LEVEL", "info", "debug, info, warn or error")
 	b.bool(&c.Sandbox, "sandbox", "BOT_SANDBOX", false, "use an in-process ARMS stand-in instead of Alibaba Cloud")
+	b.int(&c.RateLimit, "rate-limit", "BOT_RATE_LIMIT", 20, "commands per user per minute, across replicas; 0 turns the limit off")
+	b.int(&c.AuditMaxLen, "audit-maxlen", "BOT_AUDIT_MAXLEN", 10000, "audit entries kept in Redis (approximate)")
+	b.str(&c.CorpID, "corp-id", "DINGTALK_CORP_ID", "", "when set, reject messages from other organisations (chatbotCorpId/senderCorpId)")
+	b.str(&c.RobotCode, "robot-code", "DINGTALK_ROBOT_CODE", "", "when set, reject messages for other robots")
+	b.list(&c.WriteConvs, "allowed-conversations", "BOT_ALLOWED_CONVERSATIONS", "", "comma-separated conversation ids where commands that change things may run; empty allows all")
 	if cmd == "shell" {
 		b.str(&c.ShellUser, "user", "BOT_SHELL_USER", "shell-admin", "staff id the shell acts as")
 		b.bool(&c.ShellGroup, "group", "BOT_SHELL_GROUP", false, "act as in a group chat (replies masked)")
@@ -187,6 +197,12 @@ func (c *Config) validate(cmd string) []error {
 		if d.v <= 0 {
 			p = append(p, fmt.Errorf("%s must be positive", d.name))
 		}
+	}
+	if c.RateLimit < 0 {
+		p = append(p, errors.New("BOT_RATE_LIMIT must not be negative"))
+	}
+	if c.AuditMaxLen < 100 {
+		p = append(p, errors.New("BOT_AUDIT_MAXLEN must be at least 100"))
 	}
 	if c.ARMS.Clients < 1 {
 		p = append(p, errors.New("ARMS_CLIENTS must be at least 1"))

@@ -2,57 +2,136 @@ package bot
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/armsbot/armsbot/bot/redisstore"
 	"github.com/armsbot/armsbot/commands"
 )
 
-// Claimer de-duplicates deliveries of one message across replicas.
-type Claimer interface {
-	Claim(ctx context.Context, msgID string) (bool, error)
-	Finish(ctx context.Context, msgID string) error
+// stateStore is the shared state the dispatcher needs: claims for
+// de-duplication, the rate limit and the audit trail.
+type stateStore interface {
+	Claim(ctx context.Context, msgID string) (redisstore.ClaimState, []byte, error)
 	Release(ctx context.Context, msgID string) error
+	Allow(ctx context.Context, user string) (redisstore.RateDecision, error)
+	Settle(ctx context.Context, msgID string, release bool, reply []byte, e commands.AuditEntry) error
+	Audit(ctx context.Context, e commands.AuditEntry) error
 }
 
-// dispatcher takes a verified, decoded message through de-duplication and
-// the command runner, and gets the reply out. The webhook and the shell
-// share it.
+// dispatcher takes a verified, decoded message through de-duplication, the
+// rate limit and the command runner, and gets the reply out. The webhook
+// and the shell share it.
 type dispatcher struct {
-	claims     Claimer
+	state      stateStore
 	runner     *commands.Runner
 	sender     *sessionSender
 	log        *slog.Logger
+	now        func() time.Time
 	budget     time.Duration // how long the webhook waits before answering "empty"
 	cmdTimeout time.Duration // how long a command may run in all
+	ratePerMin int
 	inflight   sync.WaitGroup
 }
 
-// result is what the webhook answers with.
-type result struct {
-	body    outbound
+// stateTimeout bounds each step on the shared state, so that a Redis outage
+// costs the webhook seconds, not minutes.
+const stateTimeout = 3 * time.Second
+
+var emptyBody = mustJSON(emptyReply)
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only for values built in this package
+	}
+	return b
+}
+
+func replyBody(rep commands.Reply, m *inbound) []byte {
+	return mustJSON(markdownReply(rep.Title, rep.Text, m.SenderStaffID))
+}
+
+func (d *dispatcher) entry(m *inbound, reqID string) commands.AuditEntry {
+	return commands.AuditEntry{
+		Time: d.now(), MsgID: m.MsgID, SenderID: m.userID(), SenderNick: m.SenderNick,
+		ConversationID: m.ConversationID, RequestRef: reqID,
+	}
+}
+
+func withReply(e commands.AuditEntry, rep commands.Reply) commands.AuditEntry {
+	e.Command, e.Args, e.Outcome, e.RequestID, e.ContactID = rep.Command, rep.Args, rep.Outcome, rep.RequestID, rep.ContactID
+	return e
+}
+
+// admission is what a delivery may do after claim and rate limit.
+type admission struct {
+	run     bool   // this delivery runs the command
+	body    []byte // otherwise, the HTTP answer
 	outcome string
+	reply   *commands.Reply // the reply behind body, when there is one
+}
+
+// admit claims the message and counts it against the sender's rate limit.
+// Nothing reaches ARMS unless both succeed.
+func (d *dispatcher) admit(ctx context.Context, log *slog.Logger, m *inbound, e commands.AuditEntry) admission {
+	sctx, cancel := context.WithTimeout(ctx, stateTimeout)
+	defer cancel()
+	state, prev, err := d.state.Claim(sctx, m.MsgID)
+	if err != nil {
+		rep := d.runner.Unavailable(err)
+		log.Error("message handled", "outcome", rep.Outcome, "err", err.Error())
+		return admission{body: replyBody(rep, m), outcome: rep.Outcome, reply: &rep}
+	}
+	if state != redisstore.Fresh {
+		e.Outcome = "duplicate"
+		if err := d.state.Audit(sctx, e); err != nil {
+			log.Warn("audit of a duplicate failed", "err", err.Error())
+		}
+		log.Info("message handled", "outcome", "duplicate", "done", state == redisstore.Done)
+		if state == redisstore.Done && len(prev) > 0 {
+			return admission{body: prev, outcome: "duplicate"} // the same reply again
+		}
+		return admission{body: emptyBody, outcome: "duplicate"}
+	}
+	dec, err := d.state.Allow(sctx, m.userID())
+	if err != nil {
+		if rerr := d.state.Release(sctx, m.MsgID); rerr != nil {
+			log.Warn("release claim", "err", rerr.Error())
+		}
+		rep := d.runner.Unavailable(err)
+		log.Error("message handled", "outcome", rep.Outcome, "err", err.Error())
+		return admission{body: replyBody(rep, m), outcome: rep.Outcome, reply: &rep}
+	}
+	if !dec.Allowed {
+		rep := d.runner.RateLimited(d.ratePerMin, dec.RetryAfter)
+		body := emptyBody
+		if dec.Notify {
+			body = replyBody(rep, m)
+		}
+		d.settle(sctx, log, m, e, rep, body)
+		return admission{body: body, outcome: rep.Outcome, reply: &rep}
+	}
+	return admission{run: true}
 }
 
 // dispatch handles m. When the command finishes within the budget, its reply
-// is returned for the HTTP response; otherwise the response is "empty" and
-// the reply is posted to the sessionWebhook when ready.
-func (d *dispatcher) dispatch(ctx context.Context, m *inbound) result {
-	log := d.log.With("msg_id", m.MsgID, "sender", m.userID(), "conversation", m.ConversationID)
-	fresh, err := d.claims.Claim(ctx, m.MsgID)
-	if err != nil {
-		rep := d.runner.Unavailable(err)
-		log.Error("message handled", "outcome", rep.Outcome, "err", err)
-		return result{body: markdownReply(rep.Title, rep.Text, m.SenderStaffID), outcome: rep.Outcome}
-	}
-	if !fresh {
-		log.Info("message handled", "outcome", "duplicate")
-		return result{body: emptyReply, outcome: "duplicate"}
+// is the HTTP answer; otherwise the answer is "empty" and the reply is
+// posted to the sessionWebhook when ready.
+func (d *dispatcher) dispatch(ctx context.Context, m *inbound, reqID string) ([]byte, string) {
+	log := d.log.With("msg_id", m.MsgID, "sender", m.userID(), "conversation", m.ConversationID, "request_id", reqID)
+	e := d.entry(m, reqID)
+	if a := d.admit(ctx, log, m, e); !a.run {
+		return a.body, a.outcome
 	}
 
-	done := make(chan commands.Reply, 1)
+	type done struct {
+		rep  commands.Reply
+		body []byte
+	}
+	ch := make(chan done, 1)
 	d.inflight.Add(1)
 	// The command outlives the HTTP request when it is slow, so it gets its
 	// own deadline rather than the request's.
@@ -61,19 +140,24 @@ func (d *dispatcher) dispatch(ctx context.Context, m *inbound) result {
 		defer d.inflight.Done()
 		defer cancel()
 		rep := d.run(cctx, m)
-		d.settle(cctx, log, m, rep)
-		done <- rep
+		body := replyBody(rep, m)
+		d.settle(cctx, log, m, e, rep, body)
+		ch <- done{rep, body}
 	}()
 
 	t := time.NewTimer(d.budget)
 	defer t.Stop()
 	select {
-	case rep := <-done:
-		return result{body: markdownReply(rep.Title, rep.Text, m.SenderStaffID), outcome: rep.Outcome}
+	case r := <-ch:
+		return r.body, r.rep.Outcome
 	case <-t.C:
 		d.inflight.Add(1)
-		go d.deliverLater(log, m, done)
-		return result{body: emptyReply, outcome: "async"}
+		go func() {
+			defer d.inflight.Done()
+			r := <-ch
+			d.deliverLater(log, m, r.body)
+		}()
+		return emptyBody, "async"
 	}
 }
 
@@ -92,16 +176,15 @@ func (d *dispatcher) run(ctx context.Context, m *inbound) commands.Reply {
 	})
 }
 
-// settle records the outcome: the claim is kept once a command ran, and
-// given back when the state store failed before anything happened, so a
-// re-delivery can retry.
-func (d *dispatcher) settle(ctx context.Context, log *slog.Logger, m *inbound, rep commands.Reply) {
-	var err error
-	if rep.Outcome == string(commands.EUNAVAILABLE) {
-		err = d.claims.Release(ctx, m.MsgID)
-	} else {
-		err = d.claims.Finish(ctx, m.MsgID)
-	}
+// settle records the outcome and logs it. The claim is kept (with the reply,
+// for re-deliveries) once a command ran, and given back when the state store
+// failed before anything happened, so that a re-delivery can retry.
+func (d *dispatcher) settle(ctx context.Context, log *slog.Logger, m *inbound, e commands.AuditEntry, rep commands.Reply, body []byte) {
+	release := rep.Outcome == string(commands.EUNAVAILABLE)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
+	defer cancel()
+	err := d.state.Settle(sctx, m.MsgID, release, body, withReply(e, rep))
+
 	attrs := []any{"command", rep.Command, "outcome", rep.Outcome}
 	if rep.ContactID != "" {
 		attrs = append(attrs, "contact_id", rep.ContactID)
@@ -113,28 +196,25 @@ func (d *dispatcher) settle(ctx context.Context, log *slog.Logger, m *inbound, r
 		attrs = append(attrs, "err", commands.LogText(rep.Err))
 	}
 	if err != nil {
-		attrs = append(attrs, "claim_err", err.Error())
+		attrs = append(attrs, "settle_err", err.Error())
 	}
 	level := slog.LevelInfo
-	if rep.Outcome == string(commands.EINTERNAL) || rep.Outcome == string(commands.EUNAVAILABLE) {
+	if rep.Outcome == string(commands.EINTERNAL) || rep.Outcome == string(commands.EUNAVAILABLE) || err != nil {
 		level = slog.LevelError
 	}
 	log.Log(ctx, level, "message handled", attrs...)
 }
 
-// deliverLater waits for a slow command and posts its reply.
-// The caller has added it to d.inflight.
-func (d *dispatcher) deliverLater(log *slog.Logger, m *inbound, done <-chan commands.Reply) {
-	defer d.inflight.Done()
-	rep := <-done
+// deliverLater posts a slow command's reply to the sessionWebhook.
+func (d *dispatcher) deliverLater(log *slog.Logger, m *inbound, body []byte) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := d.sender.send(ctx, m.SessionWebhook, markdownReply(rep.Title, rep.Text, m.SenderStaffID))
+	err := d.sender.send(ctx, m.SessionWebhook, body)
 	switch {
-	case errors.Is(err, errForbiddenWebhook):
-		log.Error("reply not delivered: sessionWebhook not allowed", "err", err)
+	case err == errForbiddenWebhook:
+		log.Error("reply not delivered: sessionWebhook not allowed", "err", err.Error())
 	case err != nil:
-		log.Error("reply not delivered", "channel", "session", "err", err)
+		log.Error("reply not delivered", "channel", "session", "err", err.Error())
 	default:
 		log.Info("reply delivered", "channel", "session")
 	}
@@ -153,20 +233,21 @@ func (d *dispatcher) wait(ctx context.Context) error {
 	}
 }
 
-// runOnce handles m synchronously, for the shell: same claim, permission and
-// command path as the webhook, with the reply returned instead of sent.
+// runOnce handles m synchronously, for the shell: the same claim, rate
+// limit, permission and command path as the webhook, with the reply
+// returned instead of sent.
 func (d *dispatcher) runOnce(ctx context.Context, m *inbound) commands.Reply {
 	log := d.log.With("msg_id", m.MsgID, "sender", m.userID())
-	fresh, err := d.claims.Claim(ctx, m.MsgID)
-	if err != nil {
-		return d.runner.Unavailable(err)
-	}
-	if !fresh {
-		return commands.Reply{Outcome: "duplicate"}
+	e := d.entry(m, "shell")
+	if a := d.admit(ctx, log, m, e); !a.run {
+		if a.reply != nil {
+			return *a.reply
+		}
+		return commands.Reply{Outcome: a.outcome}
 	}
 	cctx, cancel := context.WithTimeout(ctx, d.cmdTimeout)
 	defer cancel()
 	rep := d.run(cctx, m)
-	d.settle(cctx, log, m, rep)
+	d.settle(cctx, log, m, e, rep, replyBody(rep, m))
 	return rep
 }

@@ -46,7 +46,7 @@ func startBot(t *testing.T, env map[string]string) *harness {
 	t.Helper()
 	h := &harness{t: t, arms: armstest.NewServer(), redis: redistest.New(t), session: newReceiver(t), logs: &syncBuffer{}}
 	t.Cleanup(h.arms.Close)
-	h.store = redisstore.New(h.redis.Client, h.redis.Prefix, redisstore.MinClaimTTL)
+	h.store = redisstore.New(h.redis.Client, redisstore.Options{Prefix: h.redis.Prefix, ClaimTTL: redisstore.MinClaimTTL})
 	addr := freeAddr(t)
 	h.base = "http://" + addr
 	vars := map[string]string{

@@ -51,14 +51,10 @@ type dingError struct {
 
 func (e *dingError) Error() string { return fmt.Sprintf("dingtalk errcode %d: %s", e.Code, e.Msg) }
 
-// send posts body to webhook once.
-func (s *sessionSender) send(ctx context.Context, webhook string, body outbound) error {
+// send posts the JSON reply b to webhook once.
+func (s *sessionSender) send(ctx context.Context, webhook string, b []byte) error {
 	if !s.allowed(webhook) {
 		return errForbiddenWebhook
-	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		return fmt.Errorf("encode reply: %w", err)
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, 5*time.Second, errors.New("sessionWebhook post timed out"))
 	defer cancel()

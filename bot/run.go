@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +71,7 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 
 // app is the wired bot, shared by serve and shell.
 type app struct {
+	rdb        redis.UniversalClient
 	store      *redisstore.Store
 	dispatcher *dispatcher
 	closers    []func()
@@ -88,7 +90,10 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, closeRedis)
-	a.store = redisstore.New(rdb, cfg.RedisPrefix, cfg.ClaimTTL)
+	a.rdb = rdb
+	a.store = redisstore.New(rdb, redisstore.Options{
+		Prefix: cfg.RedisPrefix, ClaimTTL: cfg.ClaimTTL, RatePerMin: cfg.RateLimit, AuditMaxLen: int64(cfg.AuditMaxLen),
+	})
 
 	armsCfg := cfg.ARMS
 	if cfg.Sandbox {
@@ -109,9 +114,12 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		a.close()
 		return nil, err
 	}
-	runner := commands.NewRunner(commands.Settings{Lang: cfg.Lang, Admins: cfg.Admins}, a.store, a.store, client, log)
+	runner := commands.NewRunner(commands.Settings{Lang: cfg.Lang, Admins: cfg.Admins, WriteConversations: cfg.WriteConvs},
+		a.store, a.store, a.store, client, log)
 	a.dispatcher = &dispatcher{
-		claims:     a.store,
+		state:      a.store,
+		now:        time.Now,
+		ratePerMin: cfg.RateLimit,
 		runner:     runner,
 		sender:     &sessionSender{client: &http.Client{Timeout: 10 * time.Second}, prefixes: cfg.SessionPrefixes},
 		log:        log,
@@ -130,23 +138,74 @@ func openRedis(ctx context.Context, url string, log *slog.Logger) (redis.Univers
 			return nil, nil, fmt.Errorf("start embedded redis: %w", err)
 		}
 		log.Warn("REDIS_URL is not set: using an embedded in-process store; state is not persistent and not shared between replicas, so do not run more than one replica like this")
-		url = "redis://" + mr.Addr()
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		rdb := redis.NewClient(withFastFailure(&redis.Options{Addr: mr.Addr()}))
 		return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
 	}
-	opts, err := redis.ParseURL(url)
+	rdb, desc, err := newRedisClient(url)
 	if err != nil {
 		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	rdb := redis.NewClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
-		// Not fatal: the bot answers "temporarily unavailable" until Redis
-		// is back, and go-redis reconnects by itself.
-		log.Error("redis is not reachable at start", "addr", opts.Addr, "err", err)
+		// Not fatal: the bot answers "temporarily unavailable" and /readyz
+		// says 503 until Redis is back; go-redis reconnects by itself.
+		log.Error("redis is not reachable at start", "redis", desc, "err", err.Error())
 	}
 	return rdb, func() { _ = rdb.Close() }, nil
+}
+
+// newRedisClient understands the URL forms the README documents:
+//
+//	redis://[user:pass@]host:port/db               one server
+//	rediss://...                                   the same over TLS
+//	redis://host:26379?master_name=m&addr=h2:26379 Sentinel (rediss:// for TLS)
+//	redis+cluster://host:port?addr=h2:port         Cluster (rediss+cluster:// for TLS)
+func newRedisClient(raw string) (redis.UniversalClient, string, error) {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	switch {
+	case strings.HasSuffix(u.Scheme, "+cluster"):
+		u.Scheme = strings.TrimSuffix(u.Scheme, "+cluster")
+		o, err := redis.ParseClusterURL(u.String())
+		if err != nil {
+			return nil, "", err
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = orDefault(o.DialTimeout), orDefault(o.ReadTimeout), orDefault(o.WriteTimeout), orDefault(o.PoolTimeout)
+		return redis.NewClusterClient(o), "cluster " + strings.Join(o.Addrs, ","), nil
+	case u.Query().Has("master_name"):
+		o, err := redis.ParseFailoverURL(raw)
+		if err != nil {
+			return nil, "", err
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = orDefault(o.DialTimeout), orDefault(o.ReadTimeout), orDefault(o.WriteTimeout), orDefault(o.PoolTimeout)
+		return redis.NewFailoverClient(o), "sentinel " + o.MasterName + "@" + strings.Join(o.SentinelAddrs, ","), nil
+	}
+	o, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	return redis.NewClient(withFastFailure(o)), o.Addr, nil
+}
+
+// withFastFailure shortens go-redis's default timeouts (5 s dial, 3 retries)
+// unless the URL set them: DingTalk waits for the webhook, and a Redis
+// outage must cost it a reply saying so, not a timeout.
+func withFastFailure(o *redis.Options) *redis.Options {
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = orDefault(o.DialTimeout), orDefault(o.ReadTimeout), orDefault(o.WriteTimeout), orDefault(o.PoolTimeout)
+	if o.MaxRetries == 0 {
+		o.MaxRetries = 1
+	}
+	return o
+}
+
+func orDefault(d time.Duration) time.Duration {
+	if d == 0 {
+		return time.Second
+	}
+	return d
 }
 
 // serve runs the webhook server until ctx ends, then drains in-flight work.
@@ -157,8 +216,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	defer a.close()
 	v := verifier{secret: cfg.AppSecret, now: time.Now}
+	g := guard{corpID: cfg.CorpID, robotCode: cfg.RobotCode}
 	srv := &http.Server{
-		Handler:           NewServer(log, v, a.dispatcher),
+		Handler:           NewServer(log, v, g, a.store, a.dispatcher),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -1,10 +1,12 @@
 package bot
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -13,20 +15,60 @@ import (
 // maxBody bounds a callback body; real messages are a few KiB.
 const maxBody = "64K"
 
+// Pinger reports whether the shared state answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // NewServer returns the HTTP handler: the DingTalk callback and health.
-func NewServer(log *slog.Logger, v verifier, d *dispatcher) http.Handler {
+func NewServer(log *slog.Logger, v verifier, g guard, ready Pinger, d *dispatcher) http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
+	e.Use(middleware.RequestID())
 	e.HTTPErrorHandler = errorHandler(log)
 
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	e.POST("/dingtalk/webhook", handleWebhook(log, v, d), middleware.BodyLimit(maxBody))
+	e.GET("/readyz", handleReady(ready))
+	e.POST("/dingtalk/webhook", handleWebhook(log, v, g, d), middleware.BodyLimit(maxBody))
 	return e
 }
 
+// handleReady answers 503 while Redis does not: without it no message can
+// be de-duplicated, so a load balancer should send traffic elsewhere.
+func handleReady(p Pinger) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		defer cancel()
+		if err := p.Ping(ctx); err != nil {
+			return c.String(http.StatusServiceUnavailable, "redis unavailable\n")
+		}
+		return c.String(http.StatusOK, "ready\n")
+	}
+}
+
+// guard holds the optional origin checks. DingTalk's signature covers only
+// the timestamp, so a captured signature could carry any body for an hour;
+// these pin the body to this organisation and robot.
+type guard struct {
+	corpID    string
+	robotCode string
+}
+
+func (g guard) check(m *inbound) string {
+	switch {
+	case g.corpID != "" && m.ChatbotCorpID != g.corpID:
+		return "chatbotCorpId does not match DINGTALK_CORP_ID"
+	case g.corpID != "" && m.SenderCorpID != "" && m.SenderCorpID != g.corpID:
+		return "senderCorpId does not match DINGTALK_CORP_ID"
+	case g.robotCode != "" && m.RobotCode != g.robotCode:
+		return "robotCode does not match DINGTALK_ROBOT_CODE"
+	}
+	return ""
+}
+
 // handleWebhook verifies, decodes and dispatches one callback.
-func handleWebhook(log *slog.Logger, v verifier, d *dispatcher) echo.HandlerFunc {
+func handleWebhook(log *slog.Logger, v verifier, g guard, d *dispatcher) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		if err := v.verify(r.Header.Get("timestamp"), r.Header.Get("sign")); err != nil {
@@ -47,8 +89,12 @@ func handleWebhook(log *slog.Logger, v verifier, d *dispatcher) echo.HandlerFunc
 			log.Warn("webhook rejected", "outcome", "bad_request", "reason", "no msgId")
 			return echo.NewHTTPError(http.StatusBadRequest, "msgId is required")
 		}
-		res := d.dispatch(r.Context(), &m)
-		return c.JSON(http.StatusOK, res.body)
+		if reason := g.check(&m); reason != "" {
+			log.Warn("webhook rejected", "outcome", "bad_origin", "reason", reason, "msg_id", m.MsgID)
+			return echo.NewHTTPError(http.StatusForbidden, "message from another organisation or robot")
+		}
+		body, _ := d.dispatch(r.Context(), &m, c.Response().Header().Get(echo.HeaderXRequestID))
+		return c.JSONBlob(http.StatusOK, body)
 	}
 }
 

@@ -26,8 +26,8 @@ func FuzzParse(f *testing.F) {
 	}
 	specs := Commands()
 	runners := []*Runner{
-		NewRunner(Settings{Lang: ZH}, nil, nil, nil, nil),
-		NewRunner(Settings{Lang: EN, Admins: []string{"a"}}, nil, nil, nil, nil),
+		NewRunner(Settings{Lang: ZH}, nil, nil, nil, nil, nil),
+		NewRunner(Settings{Lang: EN, Admins: []string{"a"}}, nil, nil, nil, nil, nil),
 	}
 	f.Fuzz(func(t *testing.T, text string) {
 		n := Normalize(text)

@@ -16,13 +16,16 @@ func (r *Runner) help(ctx context.Context, c *Call) (Result, error) {
 		return r.helpFor(c.words)
 	}
 	var items []string
+	n := 0 // commands that needed a grant
 	for _, s := range r.specs {
 		if !Covers(granted, s.Scope) || s.Hidden || s.Name() == "help" {
 			continue
 		}
+		if s.Scope != "" {
+			n++
+		}
 		items = append(items, "- `/"+s.Name()+"` — "+l.T(s.Summary))
 	}
-	n := len(items)
 	items = append(items, "- `/help` — "+l.T("summary.help"))
 	lines := []string{l.T("help.header"), strings.Join(items, "\n")}
 	if n == 0 {

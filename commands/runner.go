@@ -34,16 +34,42 @@ type Reply struct {
 	Title     string
 	Text      string
 	Command   string // e.g. "contact add"; "" when no command was recognised
-	Outcome   string // ok, invalid, denied, unavailable, arms_error, error, hint
+	Args      string // the arguments, masked for the audit trail
+	Outcome   string // ok, invalid, denied, not_found, exists, unavailable, arms_error, error, hint
 	ContactID string
 	RequestID string
 	Err       error // the full cause, for logs only
 }
 
-// ScopeStore returns the scopes granted to a user; the Redis store
-// implements it.
-type ScopeStore interface {
+// Permissions keeps per-user scopes; the Redis store implements it.
+type Permissions interface {
 	Scopes(ctx context.Context, userID string) ([]string, error)
+	Grant(ctx context.Context, userID, scope string) error
+	// Revoke reports whether the user held the scope.
+	Revoke(ctx context.Context, userID, scope string) (bool, error)
+	// Holders lists every user with at least one grant.
+	Holders(ctx context.Context) ([]string, error)
+}
+
+// AuditLog reads the audit trail; the Redis store implements it.
+type AuditLog interface {
+	// Recent returns up to n entries, newest first; only user's when set.
+	Recent(ctx context.Context, n int, user string) ([]AuditEntry, error)
+}
+
+// AuditEntry is one handled message in the audit trail.
+type AuditEntry struct {
+	Time           time.Time
+	MsgID          string
+	SenderID       string
+	SenderNick     string
+	ConversationID string
+	Command        string
+	Args           string // masked
+	Outcome        string
+	RequestID      string // ARMS RequestId
+	ContactID      string
+	RequestRef     string // the bot's own request id, as in its logs
 }
 
 // Contacts is what the handlers need of ARMS; arms.Client implements it.
@@ -103,7 +129,10 @@ const ConfirmTTL = 5 * time.Minute
 // Settings are the runner's own configuration.
 type Settings struct {
 	Lang   Lang
-	Admins []string // hold every scope; denied senders are told to ask them
+	Admins []string // hold every scope and cannot be revoked from chat
+	// WriteConversations, when not empty, are the only conversations where
+	// commands that change something may run.
+	WriteConversations []string
 }
 
 // Runner parses, authorises and runs commands. It is safe for concurrent use.
@@ -111,15 +140,18 @@ type Runner struct {
 	specs    []*Spec
 	lang     Lang
 	admins   []string
-	scopes   ScopeStore
+	writable []string
+	perms    Permissions
 	confirms Confirmations
+	audit    AuditLog
 	arms     Contacts
 	log      *slog.Logger
 }
 
 // NewRunner wires the command set to its dependencies.
-func NewRunner(s Settings, scopes ScopeStore, confirms Confirmations, arms Contacts, log *slog.Logger) *Runner {
-	return &Runner{specs: Commands(), lang: s.Lang, admins: s.Admins, scopes: scopes, confirms: confirms, arms: arms, log: log}
+func NewRunner(s Settings, perms Permissions, confirms Confirmations, audit AuditLog, arms Contacts, log *slog.Logger) *Runner {
+	return &Runner{specs: Commands(), lang: s.Lang, admins: s.Admins, writable: s.WriteConversations,
+		perms: perms, confirms: confirms, audit: audit, arms: arms, log: log}
 }
 
 // Lang is the language replies are written in.
@@ -134,11 +166,22 @@ func (r *Runner) Handle(ctx context.Context, m Message) Reply {
 	case errors.Is(err, errNotCommand):
 		return Reply{Title: r.lang.T("title.help"), Text: r.lang.T("hint.not_command"), Outcome: "hint"}
 	case err != nil:
-		return r.errorReply(nil, err)
+		rep := r.errorReply(nil, err)
+		rep.Args = MaskText(m.Text)
+		return rep
 	}
 	call.Msg = m
+	rep := r.run(ctx, call)
+	rep.Args = call.auditArgs()
+	return rep
+}
+
+func (r *Runner) run(ctx context.Context, call *Call) Reply {
 	if err := r.authorize(ctx, call); err != nil {
 		return r.errorReply(call, err)
+	}
+	if call.Spec.Writes && len(r.writable) > 0 && !slices.Contains(r.writable, call.Msg.ConversationID) {
+		return r.errorReply(call, &Error{Code: EFORBIDDEN, Key: "err.conversation", Args: []any{"/" + call.Spec.Name()}})
 	}
 	if err := call.check(); err != nil {
 		return r.errorReply(call, err)
@@ -177,7 +220,7 @@ func (r *Runner) grants(ctx context.Context, user string) ([]string, error) {
 	if user == "" {
 		return nil, nil
 	}
-	s, err := r.scopes.Scopes(ctx, user)
+	s, err := r.perms.Scopes(ctx, user)
 	if err != nil {
 		return nil, fmt.Errorf("load scopes of %s: %w", user, err)
 	}
@@ -275,9 +318,17 @@ func (r *Runner) localArgs(e *Error) []any {
 		args[i] = a
 	}
 	if e.Key == "err.denied" {
-		args = append(args, strings.Join(r.admins, ", "))
+		args = append(args, r.granters())
 	}
 	return args
+}
+
+// granters names who can grant scopes: the configured admins.
+func (r *Runner) granters() string {
+	if len(r.admins) == 0 {
+		return "BOT_ADMINS"
+	}
+	return strings.Join(r.admins, ", ")
 }
 
 // errorRef gives the sender something to quote to operators: the message id,
@@ -316,4 +367,10 @@ func armsText(l Lang, e ARMSError) string {
 		return l.T("arms.invalid", code, e.Message(), rid)
 	}
 	return l.T("arms.other", code, e.Message(), rid)
+}
+
+// RateLimited is the reply to a sender over the per-minute limit.
+func (r *Runner) RateLimited(perMinute int, retryAfter time.Duration) Reply {
+	secs := int(retryAfter.Round(time.Second).Seconds())
+	return Reply{Title: r.lang.T("title.error"), Text: r.lang.T("err.rate_limited", perMinute, max(secs, 1)), Outcome: "rate_limited"}
 }

@@ -18,6 +18,8 @@ const (
 	KindWebhook
 	KindID      // an ARMS ContactId: digits
 	KindCode    // a confirmation code: letters and digits
+	KindUser    // a staff id, or an @mention resolved through the message's atUsers
+	KindScope   // a permission scope
 	KindCommand // the rest of the words name a command (for /help)
 )
 
@@ -40,7 +42,7 @@ type Spec struct {
 	Aliases []string // other spellings of the last word
 	Summary string   // catalog key
 	Scope   string   // permission needed; "" means anyone
-	Mutates bool     // changes ARMS
+	Writes  bool     // changes ARMS or permissions: limited by BOT_ALLOWED_CONVERSATIONS
 	Args    []Arg
 	Example string
 	Hidden  bool // left out of the /help list (still explained by /help <command>)
@@ -118,7 +120,12 @@ func (s *Spec) keyNames() []string {
 // Group aliases: other spellings of the first word of multi-word commands.
 var groupAliases = map[string][]string{
 	"contact": {"contacts", "联系人"},
+	"perm":    {"perms", "permission", "权限"},
 }
+
+// Scopes are the permissions a grant can name. A grant of a prefix ("contact")
+// covers the scopes below it.
+var Scopes = []string{"contact", "contact.read", "contact.add", "contact.update", "contact.delete", "perm", "audit", "admin"}
 
 // The keys of a contact, shared by add and update.
 var (
@@ -128,6 +135,8 @@ var (
 	webhookArg   = Arg{Name: "webhook", Aliases: []string{"dingrobotwebhookurl", "dingrobot", "robot", "钉钉", "机器人"}, Kind: KindWebhook, Example: "https://oapi.dingtalk.com/robot/send?access_token=...", Help: "arg.webhook"}
 	systemnocArg = Arg{Name: "systemnoc", Aliases: []string{"system_noc", "系统通知"}, Kind: KindBool, Example: "true", Help: "arg.systemnoc"}
 	idArg        = Arg{Name: "id", Aliases: []string{"contactid"}, Kind: KindID, Required: true, Positional: true, Example: "10211", Help: "arg.id"}
+	userArg      = Arg{Name: "user", Aliases: []string{"staffid"}, Kind: KindUser, Required: true, Positional: true, Example: "@张三", Help: "arg.user"}
+	scopeArg     = Arg{Name: "scope", Kind: KindScope, Required: true, Positional: true, Example: "contact.add", Help: "arg.scope"}
 	codeArg      = Arg{Name: "code", Kind: KindCode, Required: true, Positional: true, Example: "K7P2QX", Help: "arg.code"}
 )
 
@@ -151,7 +160,7 @@ func Commands() []*Spec {
 			Aliases: []string{"create", "new", "添加", "新增"},
 			Summary: "summary.contact.add",
 			Scope:   "contact.add",
-			Mutates: true,
+			Writes:  true,
 			Args:    []Arg{required(nameArg), phoneArg, emailArg, webhookArg, systemnocArg},
 			Example: "/contact add name=JohnDoe email=someone@example.com phone=13811112222 systemnoc=true",
 			Run:     (*Runner).contactAdd,
@@ -182,7 +191,7 @@ func Commands() []*Spec {
 			Aliases: []string{"set", "edit", "修改", "更新"},
 			Summary: "summary.contact.update",
 			Scope:   "contact.update",
-			Mutates: true,
+			Writes:  true,
 			Args:    []Arg{idArg, nameArg, clearable(phoneArg), clearable(emailArg), clearable(webhookArg), systemnocArg},
 			Example: "/contact update 10211 phone=13911112222 email=",
 			Run:     (*Runner).contactUpdate,
@@ -192,15 +201,64 @@ func Commands() []*Spec {
 			Aliases: []string{"rm", "remove", "del", "删除"},
 			Summary: "summary.contact.delete",
 			Scope:   "contact.delete",
+			Writes:  true,
 			Args:    []Arg{idArg},
 			Example: "/contact delete 10211",
 			Run:     (*Runner).contactDelete,
 		},
 		{
+			Path:    []string{"perm", "grant"},
+			Aliases: []string{"add", "授权", "授予"},
+			Summary: "summary.perm.grant",
+			Scope:   "perm",
+			Writes:  true,
+			Args:    []Arg{userArg, scopeArg},
+			Example: "/perm grant @张三 contact.add",
+			Run:     (*Runner).permGrant,
+		},
+		{
+			Path:    []string{"perm", "revoke"},
+			Aliases: []string{"remove", "rm", "撤销", "收回"},
+			Summary: "summary.perm.revoke",
+			Scope:   "perm",
+			Writes:  true,
+			Args:    []Arg{userArg, scopeArg},
+			Example: "/perm revoke @张三 contact.add",
+			Run:     (*Runner).permRevoke,
+		},
+		{
+			Path:    []string{"perm", "list"},
+			Aliases: []string{"ls", "show", "列表", "查看"},
+			Summary: "summary.perm.list",
+			Scope:   "perm",
+			Args:    []Arg{func() Arg { a := userArg; a.Required = false; return a }()},
+			Example: "/perm list @张三",
+			Run:     (*Runner).permList,
+		},
+		{
+			Path:    []string{"whoami"},
+			Aliases: []string{"me", "我是谁"},
+			Summary: "summary.whoami",
+			Example: "/whoami",
+			Run:     (*Runner).whoami,
+		},
+		{
+			Path:    []string{"audit"},
+			Aliases: []string{"审计", "log"},
+			Summary: "summary.audit",
+			Scope:   "audit",
+			Args: []Arg{
+				{Name: "n", Kind: KindInt, Positional: true, Example: "20", Help: "arg.n"},
+				{Name: "user", Aliases: []string{"staffid", "用户"}, Kind: KindUser, Example: "0123456789", Help: "arg.audit_user"},
+			},
+			Example: "/audit 20 user=0123456789",
+			Run:     (*Runner).auditList,
+		},
+		{
 			Path:    []string{"confirm"},
 			Aliases: []string{"确认"},
 			Summary: "summary.confirm",
-			Mutates: true,
+			Writes:  true,
 			Hidden:  true,
 			Args:    []Arg{codeArg},
 			Example: "/confirm K7P2QX",

@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -37,6 +38,9 @@ func (c *Call) check() error {
 			continue
 		}
 		v, err := checkValue(a, c.typed[a.Name], raw)
+		if err == nil && a.Kind == KindUser {
+			v, err = c.resolveUser(raw)
+		}
 		if err != nil {
 			err.Usage = c.Spec
 			return err
@@ -44,6 +48,19 @@ func (c *Call) check() error {
 		c.vals[a.Name] = v
 	}
 	return nil
+}
+
+// resolveUser turns an @mention into the staff id DingTalk lists for it in
+// atUsers. With several people mentioned the order is not reliable, so the
+// sender is asked for the staff id instead of guessing.
+func (c *Call) resolveUser(raw string) (string, *Error) {
+	if !strings.HasPrefix(raw, "@") {
+		return raw, nil
+	}
+	if len(c.Msg.Mentions) == 1 {
+		return c.Msg.Mentions[0], nil
+	}
+	return "", invalid(nil, "err.mention", short(raw))
 }
 
 func checkValue(a *Arg, typed, raw string) (string, *Error) {
@@ -67,6 +84,18 @@ func checkValue(a *Arg, typed, raw string) (string, *Error) {
 			return "", invalid(nil, "err.bad_id", short(raw))
 		}
 		return raw, nil
+	case KindScope:
+		sc := strings.ToLower(raw)
+		if !slices.Contains(Scopes, sc) {
+			e := invalid(nil, "err.bad_scope", short(raw), strings.Join(Scopes, ", "))
+			if m := closest(sc, Scopes); m != "" {
+				e.Hint = m
+			}
+			return "", e
+		}
+		return sc, nil
+	case KindUser:
+		return raw, nil // resolved against the message's mentions in check
 	case KindCode:
 		code := strings.ToUpper(raw)
 		if !confirmCode.MatchString(code) {

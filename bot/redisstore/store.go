@@ -1,6 +1,8 @@
 // Package redisstore keeps the bot's shared state in Redis: message claims
-// for de-duplication and per-user permission scopes. It is the only package
-// that talks to Redis.
+// for de-duplication, permission scopes, confirmation codes, rate limits and
+// the audit stream. It is the only package that talks to Redis. Every step
+// that reads and then writes is one atomic command or script, so replicas
+// sharing one Redis never both pass it.
 package redisstore
 
 import (
@@ -8,9 +10,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/armsbot/armsbot/commands"
@@ -21,20 +25,36 @@ import (
 // could run a command twice.
 const MinClaimTTL = 2 * time.Hour
 
+// Options are the store's settings.
+type Options struct {
+	Prefix      string        // every key starts with it
+	ClaimTTL    time.Duration // how long a message id is remembered
+	RatePerMin  int           // commands per user per minute; 0 disables the limit
+	AuditMaxLen int64         // approximate length the audit stream is trimmed to
+}
+
 // Store is safe for concurrent use.
 type Store struct {
-	rdb      redis.UniversalClient
-	prefix   string
-	claimTTL time.Duration
+	rdb     redis.UniversalClient
+	opt     Options
+	limiter *redis_rate.Limiter
 }
 
-// New returns a store whose keys all start with prefix.
-func New(rdb redis.UniversalClient, prefix string, claimTTL time.Duration) *Store {
-	return &Store{rdb: rdb, prefix: prefix, claimTTL: claimTTL}
+// New returns a store over rdb.
+func New(rdb redis.UniversalClient, opt Options) *Store {
+	if opt.AuditMaxLen <= 0 {
+		opt.AuditMaxLen = 10000
+	}
+	return &Store{rdb: rdb, opt: opt, limiter: redis_rate.NewLimiter(rdb)}
 }
 
-func (s *Store) msgKey(id string) string    { return s.prefix + "msg:" + id }
-func (s *Store) permKey(user string) string { return s.prefix + "perm:" + user }
+func (s *Store) key(parts ...string) string { return s.opt.Prefix + strings.Join(parts, ":") }
+
+// Permission keys share the hash tag {perm}, so that scripts and
+// transactions touching a user's scopes and the holders index stay within
+// one Redis Cluster slot.
+func (s *Store) permKey(user string) string { return s.opt.Prefix + "{perm}:u:" + user }
+func (s *Store) holdersKey() string         { return s.opt.Prefix + "{perm}:holders" }
 
 // unavailable marks a Redis failure so that callers answer "try later" and
 // never go on to call ARMS.
@@ -42,32 +62,102 @@ func unavailable(op string, err error) error {
 	return fmt.Errorf("redis %s: %w: %w", op, commands.ErrUnavailable, err)
 }
 
-// Claim atomically takes msgID for this delivery. It returns false when
-// another delivery (on any replica) already holds or finished it.
-func (s *Store) Claim(ctx context.Context, msgID string) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, s.msgKey(msgID), "processing", s.claimTTL).Result()
-	if err != nil {
-		return false, unavailable("claim", err)
+// ClaimState is what a delivery finds when it claims its message.
+type ClaimState int
+
+const (
+	Fresh      ClaimState = iota // this delivery owns the message
+	InProgress                   // another delivery is running it
+	Done                         // it ran; Claim returns the stored reply
+)
+
+const (
+	stateProcessing = "processing"
+	donePrefix      = "done:"
+)
+
+// claimScript takes the message atomically and, when it was taken before,
+// returns its record in the same round trip.
+var claimScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+`)
+
+// Claim takes msgID for this delivery. A message done before comes back as
+// Done with the reply that was sent, so a re-delivery can send it again.
+func (s *Store) Claim(ctx context.Context, msgID string) (ClaimState, []byte, error) {
+	v, err := claimScript.Run(ctx, s.rdb, []string{s.key("msg", msgID)}, stateProcessing, s.opt.ClaimTTL.Milliseconds()).Text()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return Fresh, nil, nil
+	case err != nil:
+		return 0, nil, unavailable("claim", err)
+	case strings.HasPrefix(v, donePrefix):
+		return Done, []byte(v[len(donePrefix):]), nil
 	}
-	return ok, nil
+	return InProgress, nil, nil
 }
 
-// Finish marks a claimed message done, keeping the claim for its TTL so
-// re-deliveries stay ignored.
-func (s *Store) Finish(ctx context.Context, msgID string) error {
-	if err := s.rdb.SetArgs(ctx, s.msgKey(msgID), "done", redis.SetArgs{Mode: "XX", KeepTTL: true}).Err(); err != nil && !errors.Is(err, redis.Nil) {
-		return unavailable("finish", err)
+// Settle records how a claimed message ended, in one round trip: the claim
+// is kept as done with its reply, or released when the message failed
+// before it had any effect (so that a re-delivery can retry); and the audit
+// entry is appended.
+func (s *Store) Settle(ctx context.Context, msgID string, release bool, reply []byte, e commands.AuditEntry) error {
+	k := s.key("msg", msgID)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if release {
+			p.Del(ctx, k)
+		} else {
+			p.SetArgs(ctx, k, donePrefix+string(reply), redis.SetArgs{Mode: "XX", KeepTTL: true})
+		}
+		p.XAdd(ctx, s.auditArgs(e))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return unavailable("settle", err)
 	}
 	return nil
 }
 
-// Release gives a claim back, so that a re-delivery can retry a message
-// that failed before it had any effect.
+// Release gives a claim back without recording anything.
 func (s *Store) Release(ctx context.Context, msgID string) error {
-	if err := s.rdb.Del(ctx, s.msgKey(msgID)).Err(); err != nil {
+	if err := s.rdb.Del(ctx, s.key("msg", msgID)).Err(); err != nil {
 		return unavailable("release", err)
 	}
 	return nil
+}
+
+// RateDecision is the outcome of a rate-limit check.
+type RateDecision struct {
+	Allowed    bool
+	RetryAfter time.Duration
+	// Notify is true for the first refusal in a window: the user is told
+	// once when to retry, not once per message.
+	Notify bool
+}
+
+// Allow counts one command of user against the per-minute limit shared by
+// every replica (GCRA in Redis, by redis_rate).
+func (s *Store) Allow(ctx context.Context, user string) (RateDecision, error) {
+	if s.opt.RatePerMin <= 0 {
+		return RateDecision{Allowed: true}, nil
+	}
+	res, err := s.limiter.Allow(ctx, s.key("rate", user), redis_rate.PerMinute(s.opt.RatePerMin))
+	if err != nil {
+		return RateDecision{}, unavailable("rate limit", err)
+	}
+	if res.Allowed > 0 {
+		return RateDecision{Allowed: true}, nil
+	}
+	d := RateDecision{RetryAfter: res.RetryAfter}
+	ttl := max(res.RetryAfter, time.Second)
+	d.Notify, err = s.rdb.SetNX(ctx, s.key("ratenote", user), 1, ttl).Result()
+	if err != nil {
+		return RateDecision{}, unavailable("rate limit", err)
+	}
+	return d, nil
 }
 
 // Scopes returns the scopes granted to user.
@@ -81,26 +171,44 @@ func (s *Store) Scopes(ctx context.Context, user string) ([]string, error) {
 
 // Grant adds scope to user; granting twice is harmless.
 func (s *Store) Grant(ctx context.Context, user, scope string) error {
-	scope = strings.TrimSpace(scope)
 	if user == "" || scope == "" {
 		return errors.New("grant: empty user or scope")
 	}
-	if err := s.rdb.SAdd(ctx, s.permKey(user), scope).Err(); err != nil {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, s.permKey(user), scope)
+		p.SAdd(ctx, s.holdersKey(), user)
+		return nil
+	})
+	if err != nil {
 		return unavailable("grant", err)
 	}
 	return nil
 }
 
-// Ping checks that Redis answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		return unavailable("ping", err)
+// revokeScript removes a scope and, with the last one, the user from the
+// holders index, atomically.
+var revokeScript = redis.NewScript(`
+local n = redis.call('SREM', KEYS[1], ARGV[1])
+if redis.call('SCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[2]) end
+return n
+`)
+
+// Revoke removes scope from user and reports whether they held it.
+func (s *Store) Revoke(ctx context.Context, user, scope string) (bool, error) {
+	n, err := revokeScript.Run(ctx, s.rdb, []string{s.permKey(user), s.holdersKey()}, scope, user).Int()
+	if err != nil {
+		return false, unavailable("revoke", err)
 	}
-	return nil
+	return n > 0, nil
 }
 
-func (s *Store) confirmKey(user, code string) string {
-	return s.prefix + "confirm:" + user + ":" + code
+// Holders returns every user with at least one grant.
+func (s *Store) Holders(ctx context.Context) ([]string, error) {
+	m, err := s.rdb.SMembers(ctx, s.holdersKey()).Result()
+	if err != nil {
+		return nil, unavailable("list holders", err)
+	}
+	return m, nil
 }
 
 // Propose keeps p under user's code for ttl. The user is part of the key,
@@ -111,7 +219,7 @@ func (s *Store) Propose(ctx context.Context, user, code string, p commands.Pendi
 	if err != nil {
 		return false, fmt.Errorf("encode pending action: %w", err)
 	}
-	ok, err := s.rdb.SetNX(ctx, s.confirmKey(user, code), b, ttl).Result()
+	ok, err := s.rdb.SetNX(ctx, s.key("confirm", user, code), b, ttl).Result()
 	if err != nil {
 		return false, unavailable("propose", err)
 	}
@@ -121,7 +229,7 @@ func (s *Store) Propose(ctx context.Context, user, code string, p commands.Pendi
 // Take removes and returns user's pending action under code, in one atomic
 // step so that a code is used at most once even when confirmed twice at once.
 func (s *Store) Take(ctx context.Context, user, code string) (commands.Pending, bool, error) {
-	b, err := s.rdb.GetDel(ctx, s.confirmKey(user, code)).Bytes()
+	b, err := s.rdb.GetDel(ctx, s.key("confirm", user, code)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return commands.Pending{}, false, nil
 	}
@@ -133,4 +241,79 @@ func (s *Store) Take(ctx context.Context, user, code string) (commands.Pending, 
 		return commands.Pending{}, false, fmt.Errorf("decode pending action: %w", err)
 	}
 	return p, true, nil
+}
+
+func (s *Store) auditArgs(e commands.AuditEntry) *redis.XAddArgs {
+	return &redis.XAddArgs{
+		Stream: s.key("audit"),
+		MaxLen: s.opt.AuditMaxLen,
+		Approx: true,
+		Values: []any{
+			"time", e.Time.UnixMilli(),
+			"msg_id", e.MsgID,
+			"sender", e.SenderID,
+			"nick", e.SenderNick,
+			"conversation", e.ConversationID,
+			"command", e.Command,
+			"args", e.Args,
+			"outcome", e.Outcome,
+			"arms_request_id", e.RequestID,
+			"contact_id", e.ContactID,
+			"request_id", e.RequestRef,
+		},
+	}
+}
+
+// Audit appends one entry to the audit stream.
+func (s *Store) Audit(ctx context.Context, e commands.AuditEntry) error {
+	if err := s.rdb.XAdd(ctx, s.auditArgs(e)).Err(); err != nil {
+		return unavailable("audit", err)
+	}
+	return nil
+}
+
+// auditScan bounds how far back /audit user=... looks.
+const auditScan = 2000
+
+// Recent returns up to n audit entries, newest first, only user's when user
+// is not empty.
+func (s *Store) Recent(ctx context.Context, n int, user string) ([]commands.AuditEntry, error) {
+	count := int64(n)
+	if user != "" {
+		count = auditScan
+	}
+	msgs, err := s.rdb.XRevRangeN(ctx, s.key("audit"), "+", "-", count).Result()
+	if err != nil {
+		return nil, unavailable("read audit", err)
+	}
+	var out []commands.AuditEntry
+	for _, m := range msgs {
+		e := decodeAudit(m.Values)
+		if user != "" && e.SenderID != user {
+			continue
+		}
+		out = append(out, e)
+		if len(out) == n {
+			break
+		}
+	}
+	return out, nil
+}
+
+func decodeAudit(v map[string]any) commands.AuditEntry {
+	str := func(k string) string { s, _ := v[k].(string); return s }
+	ms, _ := strconv.ParseInt(str("time"), 10, 64)
+	return commands.AuditEntry{
+		Time: time.UnixMilli(ms), MsgID: str("msg_id"), SenderID: str("sender"), SenderNick: str("nick"),
+		ConversationID: str("conversation"), Command: str("command"), Args: str("args"), Outcome: str("outcome"),
+		RequestID: str("arms_request_id"), ContactID: str("contact_id"), RequestRef: str("request_id"),
+	}
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return unavailable("ping", err)
+	}
+	return nil
 }

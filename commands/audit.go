@@ -1,0 +1,102 @@
+package commands
+
+import (
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	auditDefault = 10
+	auditMax     = 50
+)
+
+// chinaTime is how audit times are shown: the team works in UTC+8.
+var chinaTime = time.FixedZone("UTC+8", 8*3600)
+
+func (r *Runner) auditList(ctx context.Context, c *Call) (Result, error) {
+	n := auditDefault
+	if c.Has("n") {
+		n, _ = strconv.Atoi(c.Get("n"))
+		n = min(n, auditMax)
+	}
+	entries, err := r.audit.Recent(ctx, n, c.Get("user"))
+	if err != nil {
+		return Result{}, err
+	}
+	l := r.lang
+	if len(entries) == 0 {
+		return Result{Text: l.T("audit.empty")}, nil
+	}
+	var items []string
+	for _, e := range entries {
+		line := "- " + e.Time.In(chinaTime).Format("01-02 15:04:05") + " " + e.SenderNick + " (" + e.SenderID + ") "
+		cmd := strings.TrimSpace("/" + e.Command + " " + e.Args)
+		if e.Command == "" {
+			cmd = e.Args
+		}
+		line += "`" + cmd + "` → " + e.Outcome
+		if e.ContactID != "" {
+			line += " · ContactId " + e.ContactID
+		}
+		if e.RequestID != "" {
+			line += " · RequestId " + e.RequestID
+		}
+		items = append(items, line)
+	}
+	return Result{Text: l.T("audit.header", len(entries)) + "\n\n" + strings.Join(items, "\n")}, nil
+}
+
+// auditArgs renders the arguments the sender gave, masked according to
+// their kind, for the audit trail (which /audit shows in group chats).
+func (c *Call) auditArgs() string {
+	if len(c.words) > 0 {
+		return MaskText(strings.Join(c.words, " "))
+	}
+	var parts []string
+	for _, a := range c.Spec.Args {
+		v, ok := c.raw[a.Name]
+		if !ok {
+			continue
+		}
+		switch a.Kind {
+		case KindPhone:
+			if p, ok := NormalizePhone(v); ok {
+				v = MaskPhone(p)
+			} else {
+				v = MaskText(v)
+			}
+		case KindEmail:
+			v = MaskEmail(v)
+		default:
+			v = MaskText(v)
+		}
+		if a.Positional {
+			parts = append(parts, short(v))
+		} else {
+			parts = append(parts, a.Name+"="+short(v))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+var (
+	textEmail = regexp.MustCompile(`[^\s=:"'“”‘’「」]+@[^\s"'“”‘’「」]+`)
+	textPhone = regexp.MustCompile(`\+?\d[\d-]{6,}\d`)
+)
+
+// MaskText masks anything in free text that looks like an email address, a
+// phone number or a robot access token.
+func MaskText(s string) string {
+	s = maskTokens(Normalize(s))
+	s = textEmail.ReplaceAllStringFunc(s, MaskEmail)
+	s = textPhone.ReplaceAllStringFunc(s, func(p string) string {
+		return MaskPhone(strings.ReplaceAll(p, "-", ""))
+	})
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200]) + "…"
+	}
+	return s
+}
