@@ -54,15 +54,25 @@ func replyBody(rep commands.Reply, m *inbound) []byte {
 	return mustJSON(markdownReply(rep.Title, rep.Text, m.SenderStaffID))
 }
 
+// entry starts the message's audit record; the outcome is filled in later.
 func (d *dispatcher) entry(m *inbound, reqID string) commands.AuditEntry {
-	return commands.AuditEntry{
+	e := commands.AuditEntry{
 		Time: d.now(), MsgID: m.MsgID, SenderID: m.userID(), SenderNick: m.SenderNick,
 		ConversationID: m.ConversationID, RequestRef: reqID,
 	}
+	if m.MsgType == "text" {
+		e.Command, e.Args = commands.Describe(CleanText(m.Text.Content))
+	} else {
+		e.Args = "[" + m.MsgType + "]"
+	}
+	return e
 }
 
 func withReply(e commands.AuditEntry, rep commands.Reply) commands.AuditEntry {
-	e.Command, e.Args, e.Outcome, e.RequestID, e.ContactID = rep.Command, rep.Args, rep.Outcome, rep.RequestID, rep.ContactID
+	if rep.Command != "" {
+		e.Command, e.Args = rep.Command, rep.Args
+	}
+	e.Outcome, e.RequestID, e.ContactID = rep.Outcome, rep.RequestID, rep.ContactID
 	return e
 }
 

@@ -83,14 +83,20 @@ func TestConcurrentDuplicatesCreateOnce(t *testing.T) {
 			t.Errorf("delivery %d answered HTTP %d", i, codes[i])
 		}
 		if r.MsgType == "markdown" {
+			if answered > 0 && r.Markdown.Text != first.Markdown.Text {
+				t.Errorf("duplicates got different replies:\n%s\n---\n%s", first.Markdown.Text, r.Markdown.Text)
+			}
 			answered++
 			first = r
 		} else if r.MsgType != "empty" {
 			t.Errorf("delivery %d answered msgtype %q", i, r.MsgType)
 		}
 	}
-	if answered != 1 {
-		t.Errorf("%d deliveries got a visible reply, want exactly 1", answered)
+	// Deliveries that arrive while the first runs get "empty"; those after it
+	// finished get its reply again (DingTalk may not have seen it). None runs
+	// the command again.
+	if answered < 1 {
+		t.Errorf("no delivery got a visible reply")
 	}
 	// A re-delivery after the first finished does not run it again; it gets
 	// the same reply, in case DingTalk never saw the first answer.

@@ -44,8 +44,23 @@ type harness struct {
 // startBot starts the bot with test defaults overridden by env.
 func startBot(t *testing.T, env map[string]string) *harness {
 	t.Helper()
-	h := &harness{t: t, arms: armstest.NewServer(), redis: redistest.New(t), session: newReceiver(t), logs: &syncBuffer{}}
+	h := &harness{t: t, arms: armstest.NewServer(), redis: redistest.New(t), session: newReceiver(t)}
 	t.Cleanup(h.arms.Close)
+	return h.launch(env)
+}
+
+// replica starts another bot process sharing h's Redis, ARMS and
+// sessionWebhook receiver, as a second replica behind a load balancer.
+func (h *harness) replica(env map[string]string) *harness {
+	h.t.Helper()
+	r := &harness{t: h.t, arms: h.arms, redis: h.redis, session: h.session}
+	return r.launch(env)
+}
+
+func (h *harness) launch(env map[string]string) *harness {
+	t := h.t
+	t.Helper()
+	h.logs = &syncBuffer{}
 	h.store = redisstore.New(h.redis.Client, redisstore.Options{Prefix: h.redis.Prefix, ClaimTTL: redisstore.MinClaimTTL})
 	addr := freeAddr(t)
 	h.base = "http://" + addr

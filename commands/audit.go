@@ -100,3 +100,14 @@ func MaskText(s string) string {
 	}
 	return s
 }
+
+// Describe names the command in text and its masked arguments without
+// running anything, for audit entries of messages that were not run
+// (duplicates, rate-limited).
+func Describe(text string) (command, args string) {
+	c, err := Parse(Commands(), text)
+	if err != nil {
+		return "", MaskText(text)
+	}
+	return c.Spec.Name(), c.auditArgs()
+}

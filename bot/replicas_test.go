@@ -1,0 +1,163 @@
+package bot_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/armsbot/armsbot/arms/armstest"
+	"github.com/armsbot/armsbot/bot/redisstore/redistest"
+)
+
+// Two replicas behind a load balancer share one Redis: every delivery of a
+// message, on either replica, runs it at most once.
+func TestTwoReplicasTakeEachMessageOnce(t *testing.T) {
+	a := startBot(t, nil)
+	b := a.replica(nil)
+	const messages = 10
+	var wg sync.WaitGroup
+	for i := range messages {
+		msg := a.message(adminID, fmt.Sprintf("/contact add name=R%d email=r%d@example.com", i, i))
+		for j := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rep := a
+				if j%2 == 1 {
+					rep = b
+				}
+				if code, _ := rep.post(msg); code != http.StatusOK {
+					t.Errorf("delivery answered %d", code)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if n := len(a.creates()); n != messages {
+		t.Fatalf("%d messages delivered 6 times each to two replicas made %d creates, want %d", messages, n, messages)
+	}
+	if n := len(a.arms.Contacts()); n != messages {
+		t.Fatalf("stand-in holds %d contacts, want %d", n, messages)
+	}
+}
+
+func TestRateLimitIsSharedByReplicas(t *testing.T) {
+	a := startBot(t, map[string]string{"BOT_RATE_LIMIT": "4"})
+	b := a.replica(map[string]string{"BOT_RATE_LIMIT": "4"})
+	for i := range 4 {
+		rep := []*harness{a, b}[i%2]
+		contains(t, "within the limit", rep.say("busy-1", "/whoami").Markdown.Text, "busy-1")
+	}
+	// The fifth command in the minute, on either replica, is refused with a
+	// time to retry; further ones are refused silently.
+	r := b.say("busy-1", "/whoami")
+	contains(t, "limited", r.Markdown.Text, "too fast", "at most 4 a minute", "try again in")
+	if code, r := a.post(a.message("busy-1", "/whoami")); code != http.StatusOK || r.MsgType != "empty" {
+		t.Errorf("second refusal answered %d %q, want a silent empty", code, r.MsgType)
+	}
+	// Others are not affected.
+	contains(t, "other user", a.say("calm-1", "/whoami").Markdown.Text, "calm-1")
+}
+
+// A Redis outage never turns into an ARMS call, makes /readyz 503 while
+// /healthz stays 200, and heals by itself when Redis returns.
+func TestRedisOutageAndRecovery(t *testing.T) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server is not installed; the outage test needs a server it can stop")
+	}
+	port := freePort(t)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool {
+			c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+		return cmd
+	}
+	stop := func(cmd *exec.Cmd) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	srv := start()
+	t.Cleanup(func() { stop(srv) })
+
+	url := "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port)})
+	t.Cleanup(func() { client.Close() })
+	h := &harness{t: t, arms: armstest.NewServer(), session: newReceiver(t),
+		redis: &redistest.Redis{URL: url, Prefix: "armsbot-outage:", Client: client}}
+	t.Cleanup(h.arms.Close)
+	h.launch(nil)
+	if got := h.status("/readyz"); got != http.StatusOK {
+		t.Fatalf("/readyz = %d with Redis up", got)
+	}
+
+	stop(srv)
+	r := h.say(adminID, "/contact add name=Out email=out@example.com")
+	contains(t, "outage reply", r.Markdown.Text, "temporarily unavailable")
+	if n := len(h.arms.Calls("")); n != 0 {
+		t.Fatalf("ARMS was called %d times while Redis was down", n)
+	}
+	if got := h.status("/readyz"); got != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d with Redis down, want 503", got)
+	}
+	if got := h.status("/healthz"); got != http.StatusOK {
+		t.Errorf("/healthz = %d with Redis down, want 200", got)
+	}
+
+	srv = start()
+	waitFor(t, func() bool { return h.status("/readyz") == http.StatusOK })
+	r = h.say(adminID, "/contact add name=Back email=back@example.com")
+	contains(t, "after recovery", r.Markdown.Text, "ContactId")
+	if n := len(h.creates()); n != 1 {
+		t.Errorf("%d creates after recovery, want 1", n)
+	}
+}
+
+func (h *harness) status(path string) int {
+	resp, err := http.Get(h.base + path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// waitFor polls cond for up to 15 s: the things waited for (a server
+// accepting, a connection pool redialling) have no event to wait on.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("condition not met within 15s")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

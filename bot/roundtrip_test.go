@@ -1,0 +1,86 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/armsbot/armsbot/arms/armstest"
+	"github.com/armsbot/armsbot/bot/redisstore/redistest"
+)
+
+// tripCounter counts what the client sends: one command or one pipeline is
+// one round trip.
+type tripCounter struct{ n atomic.Int64 }
+
+func (c *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
+}
+func (c *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
+}
+
+// The design keeps a handled /contact add at four Redis round trips: the
+// claim script, the rate limit, the sender's scopes, and one pipeline that
+// settles the claim and appends the audit entry.
+func TestRedisRoundTripsPerAdd(t *testing.T) {
+	rd := redistest.New(t)
+	srv := armstest.NewServer()
+	defer srv.Close()
+	vars := map[string]string{
+		"DINGTALK_APP_SECRET": "s", "REDIS_URL": rd.URL, "BOT_REDIS_PREFIX": rd.Prefix,
+		"ALIBABA_CLOUD_ACCESS_KEY_ID": armstest.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": armstest.AccessKeySecret,
+		"ARMS_ENDPOINT": srv.URL,
+	}
+	cfg, err := parseConfig("serve", nil, func(k string) string { return vars[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := build(t.Context(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	trips := &tripCounter{}
+	a.rdb.AddHook(trips)
+	if err := a.store.Grant(t.Context(), "member-1", "contact.add"); err != nil {
+		t.Fatal(err)
+	}
+	web := httptest.NewServer(NewServer(log, verifier{secret: "s", now: time.Now}, guard{}, a.store, a.dispatcher))
+	defer web.Close()
+
+	post := func(id, text string) {
+		t.Helper()
+		body := `{"msgtype":"text","msgId":"` + id + `","conversationType":"2","senderStaffId":"member-1","text":{"content":" ` + text + `"}}`
+		ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+		req, _ := http.NewRequest(http.MethodPost, web.URL+"/dingtalk/webhook", bytes.NewBufferString(body))
+		req.Header.Set("timestamp", ts)
+		req.Header.Set("sign", Sign(ts, "s"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !bytes.Contains(b, []byte("ContactId")) {
+			t.Fatalf("no ContactId in %s", b)
+		}
+	}
+	post("warm-up", "/contact add name=Warm email=warm@example.com") // loads the scripts
+	before := trips.n.Load()
+	post("counted", "/contact add name=RT email=rt@example.com")
+	if got := trips.n.Load() - before; got != 4 {
+		t.Errorf("a /contact add took %d Redis round trips, want 4", got)
+	}
+}
