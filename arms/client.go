@@ -44,9 +44,10 @@ type Config struct {
 // a pool of SDK clients, each with its own transport, and lends one to each
 // call.
 type Client struct {
-	pool    chan *pooled
-	timeout time.Duration
-	log     *slog.Logger
+	pool      chan *pooled
+	timeout   time.Duration
+	retryBase time.Duration
+	log       *slog.Logger
 }
 
 type pooled struct {
@@ -82,7 +83,7 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	default:
 		cred = credentials.NewAccessKeyCredential(cfg.AccessKeyID, cfg.AccessKeySecret)
 	}
-	c := &Client{pool: make(chan *pooled, cfg.Clients), timeout: cfg.Timeout, log: log}
+	c := &Client{pool: make(chan *pooled, cfg.Clients), timeout: cfg.Timeout, retryBase: 200 * time.Millisecond, log: log}
 	for range cfg.Clients {
 		rt := &callTransport{base: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
@@ -171,6 +172,42 @@ func requestIDOf(resp responses.AcsResponse) string {
 	return ""
 }
 
+// retryable reports whether a failed call may be sent again: throttling,
+// server errors and transport failures. Only for calls that are safe to
+// repeat (reads, full-replace updates, deletes), never for creates.
+func retryable(e *Error) bool {
+	return strings.HasPrefix(e.code, "Throttling") || e.code == "ServiceUnavailable" || e.status >= 500 || e.code == ""
+}
+
+// doRetrying runs a repeatable action, retrying with backoff while the
+// caller's deadline allows. unknown reports whether an earlier attempt
+// failed in a way that leaves open whether ARMS did the work.
+func (c *Client) doRetrying(ctx context.Context, action string, req requests.AcsRequest, resp responses.AcsResponse) (unknown bool, err error) {
+	backoff := c.retryBase
+	for attempt := 1; ; attempt++ {
+		err = c.do(ctx, action, req, resp)
+		var e *Error
+		if err == nil || !errors.As(err, &e) || !retryable(e) || attempt == maxAttempts {
+			return unknown, err
+		}
+		unknown = unknown || e.OutcomeUnknown()
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < backoff {
+			return unknown, err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return unknown, err
+		}
+		backoff = min(2*backoff, 3*time.Second)
+	}
+}
+
+// maxAttempts bounds retries of repeatable calls.
+const maxAttempts = 4
+
 // CreateContact calls CreateAlertContact once. It never retries: whether a
 // failed create may have happened is reported by the error's Sent method.
 func (c *Client) CreateContact(ctx context.Context, ct commands.Contact) (commands.Receipt, error) {
@@ -210,7 +247,7 @@ func (c *Client) SearchContacts(ctx context.Context, q commands.ContactQuery) (c
 		req.PageSize = strconv.Itoa(q.PageSize)
 	}
 	resp := sdkarms.CreateSearchAlertContactResponse()
-	if err := c.do(ctx, "SearchAlertContact", req, resp); err != nil {
+	if _, err := c.doRetrying(ctx, "SearchAlertContact", req, resp); err != nil {
 		return commands.ContactPage{}, err
 	}
 	pb := resp.PageBean
@@ -239,7 +276,7 @@ func (c *Client) UpdateContact(ctx context.Context, ct commands.Contact) (comman
 	req.DingRobotWebhookUrl = ct.Webhook
 	req.SystemNoc = requests.NewBoolean(ct.SystemNoc)
 	resp := sdkarms.CreateUpdateAlertContactResponse()
-	if err := c.do(ctx, "UpdateAlertContact", req, resp); err != nil {
+	if _, err := c.doRetrying(ctx, "UpdateAlertContact", req, resp); err != nil {
 		return commands.Receipt{}, err
 	}
 	// A 2xx answer can still say it did nothing.
@@ -256,10 +293,13 @@ func (c *Client) DeleteContact(ctx context.Context, id string) (commands.Receipt
 	req := sdkarms.CreateDeleteAlertContactRequest()
 	req.ContactId = requests.Integer(id)
 	resp := sdkarms.CreateDeleteAlertContactResponse()
-	if err := c.do(ctx, "DeleteAlertContact", req, resp); err != nil {
+	unknown, err := c.doRetrying(ctx, "DeleteAlertContact", req, resp)
+	if err != nil {
 		return commands.Receipt{}, err
 	}
-	if !resp.DeleteAlertContactIsSuccess {
+	// After an attempt whose answer was lost, "nothing to delete" means
+	// that attempt deleted it.
+	if !resp.DeleteAlertContactIsSuccess && !unknown {
 		return commands.Receipt{RequestID: resp.RequestId}, fmt.Errorf("delete contact %s: %w", id, commands.ErrNotFound)
 	}
 	return commands.Receipt{ContactID: id, RequestID: resp.RequestId}, nil
@@ -284,6 +324,10 @@ func (e *Error) ErrorCode() string { return e.code }
 func (e *Error) RequestID() string { return e.requestID }
 func (e *Error) HTTPStatus() int   { return e.status }
 func (e *Error) Sent() bool        { return e.sent }
+
+// OutcomeUnknown: the request may have reached ARMS, and no answer says
+// whether it took effect (a lost response, a timeout, a server error).
+func (e *Error) OutcomeUnknown() bool { return e.sent && (e.code == "" || e.status >= 500) }
 
 // Message is ARMS's explanation, or the transport failure, shortened.
 func (e *Error) Message() string {

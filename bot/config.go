@@ -36,6 +36,11 @@ type Config struct {
 	CorpID          string
 	RobotCode       string
 	WriteConvs      []string
+	AppKey          string
+	OpenAPIBase     string
+	Workers         int
+	QueueSize       int
+	ReplyTimeout    time.Duration
 
 	// shell only
 	ShellUser  string
@@ -146,6 +151,11 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.dur(&c.ShutdownTimeout, "shutdown-timeout", "BOT_SHUTDOWN_TIMEOUT", 20*time.Second, "how long shutdown waits for in-flight commands")
 	b.str(&level, "log-level", "BOT_LOG_LEVEL", "info", "debug, info, warn or error")
 	b.bool(&c.Sandbox, "sandbox", "BOT_SANDBOX", false, "use an in-process ARMS stand-in instead of Alibaba Cloud")
+	b.str(&c.AppKey, "app-key", "DINGTALK_APP_KEY", "", "DingTalk app key (Client ID), for the OpenAPI fallback when a sessionWebhook has expired")
+	b.str(&c.OpenAPIBase, "openapi-base", "DINGTALK_OPENAPI_BASE", "https://api.dingtalk.com", "base URL of the DingTalk OpenAPI")
+	b.int(&c.Workers, "workers", "BOT_WORKERS", 16, "commands that may run at once")
+	b.int(&c.QueueSize, "queue-size", "BOT_QUEUE_SIZE", 256, "commands that may wait for a worker; beyond that senders are told the bot is busy")
+	b.dur(&c.ReplyTimeout, "reply-timeout", "BOT_REPLY_TIMEOUT", 2*time.Minute, "how long a late reply is retried before it is given up")
 	b.int(&c.RateLimit, "rate-limit", "BOT_RATE_LIMIT", 20, "commands per user per minute, across replicas; 0 turns the limit off")
 	b.int(&c.AuditMaxLen, "audit-maxlen", "BOT_AUDIT_MAXLEN", 10000, "audit entries kept in Redis (approximate)")
 	b.str(&c.CorpID, "corp-id", "DINGTALK_CORP_ID", "", "when set, reject messages from other organisations (chatbotCorpId/senderCorpId)")
@@ -193,10 +203,19 @@ func (c *Config) validate(cmd string) []error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"ARMS_TIMEOUT", c.ARMS.Timeout}, {"BOT_SYNC_REPLY_BUDGET", c.SyncBudget}, {"BOT_COMMAND_TIMEOUT", c.CommandTimeout}, {"BOT_SHUTDOWN_TIMEOUT", c.ShutdownTimeout}} {
+	}{{"ARMS_TIMEOUT", c.ARMS.Timeout}, {"BOT_SYNC_REPLY_BUDGET", c.SyncBudget}, {"BOT_COMMAND_TIMEOUT", c.CommandTimeout}, {"BOT_SHUTDOWN_TIMEOUT", c.ShutdownTimeout}, {"BOT_REPLY_TIMEOUT", c.ReplyTimeout}} {
 		if d.v <= 0 {
 			p = append(p, fmt.Errorf("%s must be positive", d.name))
 		}
+	}
+	if c.Workers < 1 {
+		p = append(p, errors.New("BOT_WORKERS must be at least 1"))
+	}
+	if c.QueueSize < 0 {
+		p = append(p, errors.New("BOT_QUEUE_SIZE must not be negative"))
+	}
+	if !strings.HasPrefix(c.OpenAPIBase, "https://") && !strings.HasPrefix(c.OpenAPIBase, "http://") {
+		p = append(p, fmt.Errorf("DINGTALK_OPENAPI_BASE=%q must be an http(s) URL", c.OpenAPIBase))
 	}
 	if c.RateLimit < 0 {
 		p = append(p, errors.New("BOT_RATE_LIMIT must not be negative"))

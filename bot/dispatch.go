@@ -3,8 +3,11 @@ package bot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/armsbot/armsbot/bot/redisstore"
@@ -28,12 +31,47 @@ type dispatcher struct {
 	state      stateStore
 	runner     *commands.Runner
 	sender     *sessionSender
+	openapi    *openAPI // fallback for expired sessionWebhooks; may be unconfigured
 	log        *slog.Logger
 	now        func() time.Time
 	budget     time.Duration // how long the webhook waits before answering "empty"
 	cmdTimeout time.Duration // how long a command may run in all
 	ratePerMin int
-	inflight   sync.WaitGroup
+	// Reply delivery retries transient failures from retryBase, doubling,
+	// and gives up after replyTimeout.
+	retryBase    time.Duration
+	replyTimeout time.Duration
+
+	jobs     chan func() // bounded queue in front of a fixed set of workers
+	inflight sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// startWorkers runs n workers over a queue of queue jobs.
+func (d *dispatcher) startWorkers(n, queue int) {
+	d.jobs = make(chan func(), queue)
+	for range n {
+		go func() {
+			for job := range d.jobs {
+				job()
+			}
+		}()
+	}
+}
+
+// stopWorkers ends the workers once no job is in flight.
+func (d *dispatcher) stopWorkers() { d.stopOnce.Do(func() { close(d.jobs) }) }
+
+// enqueue runs job on a worker, or reports false when the queue is full.
+func (d *dispatcher) enqueue(job func()) bool {
+	d.inflight.Add(1)
+	select {
+	case d.jobs <- func() { defer d.inflight.Done(); job() }:
+		return true
+	default:
+		d.inflight.Done()
+		return false
+	}
 }
 
 // stateTimeout bounds each step on the shared state, so that a Redis outage
@@ -141,19 +179,35 @@ func (d *dispatcher) dispatch(ctx context.Context, m *inbound, reqID string) ([]
 		rep  commands.Reply
 		body []byte
 	}
+	// Whoever settles first decides who sends the reply: the webhook's
+	// answer if the command finished within the budget, else the worker.
+	const (
+		undecided = iota
+		inResponse
+		delivered
+	)
+	var owner atomic.Int32
 	ch := make(chan done, 1)
-	d.inflight.Add(1)
-	// The command outlives the HTTP request when it is slow, so it gets its
-	// own deadline rather than the request's.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cmdTimeout)
-	go func() {
-		defer d.inflight.Done()
+	ok := d.enqueue(func() {
+		// The command outlives the HTTP request when it is slow, so it gets
+		// its own deadline rather than the request's.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cmdTimeout)
 		defer cancel()
 		rep := d.run(cctx, m)
 		body := replyBody(rep, m)
 		d.settle(cctx, log, m, e, rep, body)
-		ch <- done{rep, body}
-	}()
+		if owner.CompareAndSwap(undecided, inResponse) {
+			ch <- done{rep, body}
+			return
+		}
+		d.deliverLater(log, m, rep, body)
+	})
+	if !ok {
+		rep := d.runner.Busy()
+		body := replyBody(rep, m)
+		d.settle(ctx, log, m, e, rep, body)
+		return body, rep.Outcome
+	}
 
 	t := time.NewTimer(d.budget)
 	defer t.Stop()
@@ -161,13 +215,11 @@ func (d *dispatcher) dispatch(ctx context.Context, m *inbound, reqID string) ([]
 	case r := <-ch:
 		return r.body, r.rep.Outcome
 	case <-t.C:
-		d.inflight.Add(1)
-		go func() {
-			defer d.inflight.Done()
-			r := <-ch
-			d.deliverLater(log, m, r.body)
-		}()
-		return emptyBody, "async"
+		if owner.CompareAndSwap(undecided, delivered) {
+			return emptyBody, "async"
+		}
+		r := <-ch // finished just now; it is about to be sent
+		return r.body, r.rep.Outcome
 	}
 }
 
@@ -190,7 +242,8 @@ func (d *dispatcher) run(ctx context.Context, m *inbound) commands.Reply {
 // for re-deliveries) once a command ran, and given back when the state store
 // failed before anything happened, so that a re-delivery can retry.
 func (d *dispatcher) settle(ctx context.Context, log *slog.Logger, m *inbound, e commands.AuditEntry, rep commands.Reply, body []byte) {
-	release := rep.Outcome == string(commands.EUNAVAILABLE)
+	// Nothing happened yet for these; a re-delivery may try again.
+	release := rep.Outcome == string(commands.EUNAVAILABLE) || rep.Outcome == "busy"
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
 	defer cancel()
 	err := d.state.Settle(sctx, m.MsgID, release, body, withReply(e, rep))
@@ -215,19 +268,82 @@ func (d *dispatcher) settle(ctx context.Context, log *slog.Logger, m *inbound, e
 	log.Log(ctx, level, "message handled", attrs...)
 }
 
-// deliverLater posts a slow command's reply to the sessionWebhook.
-func (d *dispatcher) deliverLater(log *slog.Logger, m *inbound, body []byte) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// deliverLater gets a slow command's reply out: to the sessionWebhook while
+// it lives, else (expired, or errcode 300001) through the robot OpenAPI.
+// Transient failures are retried with backoff until replyTimeout.
+func (d *dispatcher) deliverLater(log *slog.Logger, m *inbound, rep commands.Reply, body []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), d.replyTimeout)
 	defer cancel()
-	err := d.sender.send(ctx, m.SessionWebhook, body)
-	switch {
-	case err == errForbiddenWebhook:
-		log.Error("reply not delivered: sessionWebhook not allowed", "err", err.Error())
-	case err != nil:
-		log.Error("reply not delivered", "channel", "session", "err", err.Error())
-	default:
-		log.Info("reply delivered", "channel", "session")
+	useSession := m.SessionWebhook != "" &&
+		(m.SessionWebhookExpiredTime == 0 || time.UnixMilli(int64(m.SessionWebhookExpiredTime)).After(d.now().Add(5*time.Second)))
+	backoff := d.retryBase
+	for attempt := 1; ; attempt++ {
+		channel := "session"
+		var err error
+		if useSession {
+			err = d.sender.send(ctx, m.SessionWebhook, body)
+			var de *dingError
+			if errors.As(err, &de) && de.Code == sessionGone {
+				log.Info("sessionWebhook expired; falling back to the OpenAPI")
+				useSession = false
+				continue
+			}
+			if errors.Is(err, errForbiddenWebhook) {
+				log.Error("reply not delivered: sessionWebhook not allowed", "err", err.Error())
+				return
+			}
+		} else {
+			channel = "openapi"
+			if !d.openapi.configured() {
+				log.Error("reply not delivered: the sessionWebhook has expired and DINGTALK_APP_KEY is not set for the OpenAPI fallback")
+				return
+			}
+			err = d.openapi.send(ctx, m, rep.Title, openAPIText(rep, m))
+		}
+		if err == nil {
+			log.Info("reply delivered", "channel", channel, "attempts", attempt)
+			return
+		}
+		if !transient(err) {
+			log.Error("reply not delivered", "channel", channel, "attempts", attempt, "err", err.Error())
+			return
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			log.Error("reply not delivered: gave up", "channel", channel, "attempts", attempt, "after", d.replyTimeout.String(), "err", err.Error())
+			return
+		}
+		backoff = min(2*backoff, 10*time.Second)
 	}
+}
+
+// sessionGone is DingTalk's errcode for an expired sessionWebhook.
+const sessionGone = 300001
+
+// openAPIText: the OpenAPI cannot @-mention, so the reply names the sender.
+func openAPIText(rep commands.Reply, m *inbound) string {
+	if m.SenderNick == "" {
+		return rep.Text
+	}
+	return rep.Text + "\n\n— " + m.SenderNick
+}
+
+// transient reports whether a delivery failure is worth retrying.
+func transient(err error) bool {
+	var de *dingError
+	var ae *apiError
+	switch {
+	case errors.As(err, &de):
+		return de.Code == -1 || de.Code == 410100 // busy, throttled
+	case errors.As(err, &ae):
+		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
+	case errors.As(err, new(*httpStatusError)):
+		return true // 5xx or 429 from the sessionWebhook
+	}
+	return !errors.Is(err, context.Canceled) // network trouble
 }
 
 // wait blocks until every in-flight command and delayed reply is done or

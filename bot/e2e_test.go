@@ -288,28 +288,22 @@ func TestSlowReplyGoesToSessionWebhookOnlyWhenAllowed(t *testing.T) {
 	if code != http.StatusOK || r.MsgType != "empty" {
 		t.Fatalf("slow command answered %d %q, want 200 empty", code, r.MsgType)
 	}
-	select {
-	case <-h.session.seen:
-	case <-time.After(10 * time.Second):
+	got, ok := h.session.Next(10 * time.Second)
+	if !ok {
 		t.Fatal("no reply reached the sessionWebhook")
 	}
-	h.session.mu.Lock()
-	got := h.session.got[0]
-	h.session.mu.Unlock()
-	md, _ := got["markdown"].(map[string]any)
-	text, _ := md["text"].(string)
-	contains(t, "session reply", text, "ContactId", "@"+adminID)
+	contains(t, "session reply", got.Text, "ContactId", "@"+adminID)
 
-	forged := newReceiver(t)
+	forged := newDingTalk(t)
 	m := h.message(adminID, "/contact add name=Forged email=forged@example.com")
-	m["sessionWebhook"] = forged.url("stolen")
+	m["sessionWebhook"] = forged.SessionURL("stolen")
 	if code, r := h.post(m); code != http.StatusOK || r.MsgType != "empty" {
 		t.Fatalf("forged message answered %d %q", code, r.MsgType)
 	}
 	if err := h.stop(); err != nil { // waits for in-flight work
 		t.Fatalf("bot stopped with %v", err)
 	}
-	if forged.count() != 0 {
+	if len(forged.Messages()) != 0 {
 		t.Errorf("the bot posted to a sessionWebhook outside the allowed prefixes")
 	}
 	contains(t, "logs", h.logs.String(), "sessionWebhook not allowed")

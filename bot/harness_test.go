@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,11 +17,13 @@ import (
 
 	"github.com/armsbot/armsbot/arms/armstest"
 	"github.com/armsbot/armsbot/bot"
+	"github.com/armsbot/armsbot/bot/dingtalktest"
 	"github.com/armsbot/armsbot/bot/redisstore"
 	"github.com/armsbot/armsbot/bot/redisstore/redistest"
 )
 
 const (
+	appKey    = "test-app-key"
 	appSecret = "test-app-secret"
 	adminID   = "admin-0001"
 	botUserID = "$:LWCP_v1:$botbotbot"
@@ -36,7 +37,7 @@ type harness struct {
 	arms    *armstest.Server
 	redis   *redistest.Redis
 	store   *redisstore.Store
-	session *receiver
+	session *dingtalktest.Server
 	logs    *syncBuffer
 	stop    func() error
 }
@@ -44,7 +45,7 @@ type harness struct {
 // startBot starts the bot with test defaults overridden by env.
 func startBot(t *testing.T, env map[string]string) *harness {
 	t.Helper()
-	h := &harness{t: t, arms: armstest.NewServer(), redis: redistest.New(t), session: newReceiver(t)}
+	h := &harness{t: t, arms: armstest.NewServer(), redis: redistest.New(t), session: newDingTalk(t)}
 	t.Cleanup(h.arms.Close)
 	return h.launch(env)
 }
@@ -74,7 +75,9 @@ func (h *harness) launch(env map[string]string) *harness {
 		"ARMS_ENDPOINT":                     h.arms.URL,
 		"BOT_ADMINS":                        adminID,
 		"BOT_LANG":                          "en",
-		"DINGTALK_SESSION_WEBHOOK_PREFIXES": h.session.prefix(),
+		"DINGTALK_SESSION_WEBHOOK_PREFIXES": h.session.SessionPrefix(),
+		"DINGTALK_OPENAPI_BASE":             h.session.URL,
+		"DINGTALK_APP_KEY":                  appKey,
 	}
 	for k, v := range env {
 		vars[k] = v
@@ -159,7 +162,7 @@ func (h *harness) message(sender, text string) map[string]any {
 		"senderId":                  "$:LWCP_v1:$" + sender,
 		"conversationTitle":         "SRE",
 		"isInAtList":                true,
-		"sessionWebhook":            h.session.url("sess-" + randomID("")),
+		"sessionWebhook":            h.session.SessionURL(randomID("sess-")),
 		"text":                      map[string]any{"content": " " + text},
 		"robotCode":                 "dingrobot",
 		"msgtype":                   "text",
@@ -237,39 +240,6 @@ func (h *harness) say(sender, text string) reply {
 
 func (h *harness) creates() []armstest.Call { return h.arms.Calls("CreateAlertContact") }
 
-// receiver stands in for DingTalk's sessionWebhook endpoint.
-type receiver struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	got  []map[string]any
-	seen chan struct{}
-}
-
-func newReceiver(t *testing.T) *receiver {
-	r := &receiver{seen: make(chan struct{}, 100)}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		var body map[string]any
-		_ = json.NewDecoder(req.Body).Decode(&body)
-		body["_path"] = req.URL.String()
-		r.mu.Lock()
-		r.got = append(r.got, body)
-		r.mu.Unlock()
-		r.seen <- struct{}{}
-		_, _ = w.Write([]byte(`{"errcode":0,"errmsg":"ok"}`))
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *receiver) prefix() string            { return r.srv.URL + "/robot/sendBySession" }
-func (r *receiver) url(session string) string { return r.prefix() + "?session=" + session }
-
-func (r *receiver) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.got)
-}
-
 // syncBuffer collects log output written from many goroutines.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -316,4 +286,11 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// newDingTalk starts the stand-in for DingTalk's reply endpoints.
+func newDingTalk(t *testing.T) *dingtalktest.Server {
+	s := dingtalktest.NewServer(appKey, appSecret)
+	t.Cleanup(s.Close)
+	return s
 }

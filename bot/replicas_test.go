@@ -99,7 +99,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	url := "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port)})
 	t.Cleanup(func() { client.Close() })
-	h := &harness{t: t, arms: armstest.NewServer(), session: newReceiver(t),
+	h := &harness{t: t, arms: armstest.NewServer(), session: newDingTalk(t),
 		redis: &redistest.Redis{URL: url, Prefix: "armsbot-outage:", Client: client}}
 	t.Cleanup(h.arms.Close)
 	h.launch(nil)

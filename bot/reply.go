@@ -43,6 +43,13 @@ func (s *sessionSender) allowed(raw string) bool {
 	return false
 }
 
+// httpStatusError is a retryable HTTP status from the sessionWebhook.
+type httpStatusError struct{ status int }
+
+func (e *httpStatusError) Error() string {
+	return fmt.Sprintf("post sessionWebhook: HTTP %d", e.status)
+}
+
 // dingError is DingTalk's in-body failure report on an HTTP 200.
 type dingError struct {
 	Code int    `json:"errcode"`
@@ -75,6 +82,9 @@ func (s *sessionSender) send(ctx context.Context, webhook string, b []byte) erro
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode/100 != 2 {
+		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+			return &httpStatusError{resp.StatusCode}
+		}
 		return fmt.Errorf("post sessionWebhook: HTTP %d", resp.StatusCode)
 	}
 	var de dingError

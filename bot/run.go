@@ -114,6 +114,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		a.close()
 		return nil, err
 	}
+	httpClient := &http.Client{Timeout: 15 * time.Second}
 	runner := commands.NewRunner(commands.Settings{Lang: cfg.Lang, Admins: cfg.Admins, WriteConversations: cfg.WriteConvs},
 		a.store, a.store, a.store, client, log)
 	a.dispatcher = &dispatcher{
@@ -121,11 +122,17 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		now:        time.Now,
 		ratePerMin: cfg.RateLimit,
 		runner:     runner,
-		sender:     &sessionSender{client: &http.Client{Timeout: 10 * time.Second}, prefixes: cfg.SessionPrefixes},
-		log:        log,
-		budget:     cfg.SyncBudget,
-		cmdTimeout: cfg.CommandTimeout,
+		sender:     &sessionSender{client: httpClient, prefixes: cfg.SessionPrefixes},
+		openapi: &openAPI{base: strings.TrimRight(cfg.OpenAPIBase, "/"), appKey: cfg.AppKey, appSecret: cfg.AppSecret,
+			client: httpClient, now: time.Now},
+		retryBase:    500 * time.Millisecond,
+		replyTimeout: cfg.ReplyTimeout,
+		log:          log,
+		budget:       cfg.SyncBudget,
+		cmdTimeout:   cfg.CommandTimeout,
 	}
+	a.dispatcher.startWorkers(cfg.Workers, cfg.QueueSize)
+	a.closers = append(a.closers, a.dispatcher.stopWorkers)
 	return a, nil
 }
 

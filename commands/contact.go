@@ -46,7 +46,7 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 	if err := r.refuseExisting(ctx, c, ct); err != nil {
 		return Result{}, err
 	}
-	rc, err := r.arms.CreateContact(ctx, ct)
+	rc, recovered, err := r.create(ctx, ct)
 	if err != nil {
 		return Result{}, fmt.Errorf("create contact: %w", err)
 	}
@@ -54,9 +54,66 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 	lines := []string{
 		r.lang.T("add.created", ct.Name, ct.ID),
 		strings.Join(r.contactLines(ct, c.Msg.Group), "\n"),
-		r.lang.T("field.request_id") + ": " + rc.RequestID,
+	}
+	if recovered {
+		lines = append(lines, r.lang.T("add.recovered"))
+	}
+	if rc.RequestID != "" {
+		lines = append(lines, r.lang.T("field.request_id")+": "+rc.RequestID)
 	}
 	return Result{Text: strings.Join(lines, "\n\n"), ContactID: rc.ContactID, RequestID: rc.RequestID}, nil
+}
+
+// create calls CreateAlertContact without ever making two contacts. A
+// create is not retried blindly: when its outcome is unknown (the answer was
+// lost, it timed out, ARMS failed after receiving it), ARMS is searched for
+// the contact first; only if it is not there is the create sent once more.
+// recovered reports that the contact was found rather than confirmed.
+func (r *Runner) create(ctx context.Context, ct Contact) (rc Receipt, recovered bool, err error) {
+	for attempt := 1; ; attempt++ {
+		rc, err = r.arms.CreateContact(ctx, ct)
+		var ae ARMSError
+		if err == nil || !errors.As(err, &ae) || !ae.OutcomeUnknown() {
+			return rc, false, err
+		}
+		r.log.Warn("create outcome unknown; looking for the contact in ARMS", "attempt", attempt, "err", err.Error())
+		found, ok, ferr := r.findSame(ctx, ct)
+		if ferr != nil {
+			r.log.Warn("search after an unknown create failed", "err", ferr.Error())
+			return Receipt{}, false, err // still unknown: the reply says how to check
+		}
+		if ok {
+			return Receipt{ContactID: found.ID}, true, nil
+		}
+		if attempt == 2 {
+			return Receipt{}, false, err
+		}
+	}
+}
+
+// findSame looks for the contact ct would have created: by email or phone,
+// which ARMS keeps unique, else by name and robot webhook.
+func (r *Runner) findSame(ctx context.Context, ct Contact) (Contact, bool, error) {
+	q := ContactQuery{Email: ct.Email, PageSize: 50}
+	switch {
+	case ct.Email == "" && ct.Phone != "":
+		q = ContactQuery{Phone: ct.Phone, PageSize: 50}
+	case ct.Email == "":
+		q = ContactQuery{Name: ct.Name, PageSize: 50}
+	}
+	page, err := r.arms.SearchContacts(ctx, q)
+	if err != nil {
+		return Contact{}, false, err
+	}
+	for _, o := range page.Contacts {
+		switch {
+		case ct.Email != "" && strings.EqualFold(o.Email, ct.Email),
+			ct.Email == "" && ct.Phone != "" && o.Phone == ct.Phone,
+			ct.Email == "" && ct.Phone == "" && o.Name == ct.Name && o.Webhook == ct.Webhook:
+			return o, true, nil
+		}
+	}
+	return Contact{}, false, nil
 }
 
 // refuseExisting fails with ECONFLICT-style advice when a contact already

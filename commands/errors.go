@@ -60,9 +60,11 @@ type ARMSError interface {
 	Message() string
 	RequestID() string
 	HTTPStatus() int
-	// Sent reports whether the request may have reached ARMS. For a create,
-	// true with no response means the outcome is unknown.
+	// Sent reports whether the request may have reached ARMS.
 	Sent() bool
+	// OutcomeUnknown: it may have reached ARMS and nothing says whether it
+	// took effect (lost response, timeout, server error).
+	OutcomeUnknown() bool
 }
 
 // CodeOf returns the Code of err, EINTERNAL for unclassified errors.

@@ -187,6 +187,8 @@ var zh = map[string]string{
 	"err.mention":         "无法确定 %s 指的是谁（消息中 @ 了多个人或对方没有 staff id），请直接写对方的 staff id。",
 	"err.conversation":    "%s 会修改数据，只能在指定的会话中使用（BOT_ALLOWED_CONVERSATIONS）。",
 	"err.rate_limited":    "你发送命令太快了（每分钟最多 %d 条），请在 %d 秒后重试。",
+	"err.busy":            "机器人正忙（处理中的命令太多），这条命令没有执行，请稍后重发。",
+	"add.recovered":       "（ARMS 的响应丢失了，机器人查询后确认联系人已创建。）",
 }
 
 var en = map[string]string{
@@ -332,4 +334,6 @@ var en = map[string]string{
 	"err.mention":         "Cannot tell whom %s means (several people are mentioned, or they have no staff id); write their staff id instead.",
 	"err.conversation":    "%s changes things and may only be used in the designated conversations (BOT_ALLOWED_CONVERSATIONS).",
 	"err.rate_limited":    "You are sending commands too fast (at most %d a minute); try again in %d seconds.",
+	"err.busy":            "The bot is busy (too many commands in progress); this one was not run. Please send it again shortly.",
+	"add.recovered":       "(The response from ARMS was lost; the bot checked and found the contact created.)",
 }

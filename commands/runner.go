@@ -374,3 +374,8 @@ func (r *Runner) RateLimited(perMinute int, retryAfter time.Duration) Reply {
 	secs := int(retryAfter.Round(time.Second).Seconds())
 	return Reply{Title: r.lang.T("title.error"), Text: r.lang.T("err.rate_limited", perMinute, max(secs, 1)), Outcome: "rate_limited"}
 }
+
+// Busy is the reply when the bot's work queue is full.
+func (r *Runner) Busy() Reply {
+	return Reply{Title: r.lang.T("title.error"), Text: r.lang.T("err.busy"), Outcome: "busy"}
+}

@@ -1,0 +1,220 @@
+// Package dingtalktest runs local stand-ins for the DingTalk endpoints the
+// bot sends replies to: a message's sessionWebhook
+// (/robot/sendBySession?session=...) and the robot OpenAPI
+// (/v1.0/oauth2/accessToken, /v1.0/robot/groupMessages/send,
+// /v1.0/robot/oToMessages/batchSend). It records what arrives and can be
+// told to fail.
+package dingtalktest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Message is one reply the stand-in received.
+type Message struct {
+	Channel string // "session", "group" or "oto"
+	Session string // the session query parameter, for "session"
+	Body    map[string]any
+	// Title and Text are the reply's markdown, whichever channel carried it.
+	Title, Text string
+	// AtUserIDs are the users @-mentioned (sessionWebhook only).
+	AtUserIDs []string
+	// Conversation, RobotCode and UserIDs are the OpenAPI addressing.
+	Conversation string
+	RobotCode    string
+	UserIDs      []string
+}
+
+// Server is a running stand-in; safe for concurrent use.
+type Server struct {
+	URL string
+
+	http *httptest.Server
+
+	mu        sync.Mutex
+	got       []Message
+	arrived   chan Message
+	expired   map[string]bool // sessions answering 300001
+	failNext  int             // answer the next n sends with HTTP 500
+	tokens    int             // access tokens issued
+	appKey    string
+	appSecret string
+	tokenTTL  time.Duration
+	valid     map[string]time.Time
+}
+
+// NewServer starts a stand-in that accepts appKey/appSecret for tokens.
+func NewServer(appKey, appSecret string) *Server {
+	s := &Server{arrived: make(chan Message, 1000), expired: map[string]bool{}, appKey: appKey, appSecret: appSecret,
+		tokenTTL: 2 * time.Hour, valid: map[string]time.Time{}}
+	s.http = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.URL = s.http.URL
+	return s
+}
+
+// Close stops the server.
+func (s *Server) Close() { s.http.Close() }
+
+// SessionPrefix is the sessionWebhook prefix to allow in the bot's config.
+func (s *Server) SessionPrefix() string { return s.URL + "/robot/sendBySession" }
+
+// SessionURL is a sessionWebhook URL for session.
+func (s *Server) SessionURL(session string) string { return s.SessionPrefix() + "?session=" + session }
+
+// ExpireSession makes posts to session answer errcode 300001.
+func (s *Server) ExpireSession(session string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expired[session] = true
+}
+
+// FailNext makes the next n sends (any channel) answer HTTP 500.
+func (s *Server) FailNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext = n
+}
+
+// Messages returns what arrived so far.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.got...)
+}
+
+// TokensIssued counts access tokens handed out.
+func (s *Server) TokensIssued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokens
+}
+
+// Next waits up to d for the next message.
+func (s *Server) Next(d time.Duration) (Message, bool) {
+	select {
+	case m := <-s.arrived:
+		return m, true
+	case <-time.After(d):
+		return Message{}, false
+	}
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	var body map[string]any
+	if err := json.Unmarshal(raw, &body); err != nil {
+		http.Error(w, `{"code":"InvalidParameter","message":"body is not JSON"}`, http.StatusBadRequest)
+		return
+	}
+	switch r.URL.Path {
+	case "/v1.0/oauth2/accessToken":
+		s.token(w, body)
+		return
+	case "/robot/sendBySession", "/v1.0/robot/groupMessages/send", "/v1.0/robot/oToMessages/batchSend":
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	s.mu.Lock()
+	if s.failNext > 0 {
+		s.failNext--
+		s.mu.Unlock()
+		http.Error(w, `{"code":"ServiceUnavailable","message":"injected failure"}`, http.StatusInternalServerError)
+		return
+	}
+	s.mu.Unlock()
+
+	m := Message{Body: body}
+	switch r.URL.Path {
+	case "/robot/sendBySession":
+		m.Channel, m.Session = "session", r.URL.Query().Get("session")
+		s.mu.Lock()
+		expired := s.expired[m.Session]
+		s.mu.Unlock()
+		if expired {
+			writeJSON(w, map[string]any{"errcode": 300001, "errmsg": "session 不存在"})
+			return
+		}
+		if md, ok := body["markdown"].(map[string]any); ok {
+			m.Title, _ = md["title"].(string)
+			m.Text, _ = md["text"].(string)
+		}
+		if at, ok := body["at"].(map[string]any); ok {
+			for _, u := range asSlice(at["atUserIds"]) {
+				m.AtUserIDs = append(m.AtUserIDs, fmt.Sprint(u))
+			}
+		}
+	default:
+		if !s.authorised(r.Header.Get("x-acs-dingtalk-access-token")) {
+			w.WriteHeader(http.StatusUnauthorized)
+			writeJSON(w, map[string]any{"code": "InvalidAuthentication", "message": "不合法的access_token"})
+			return
+		}
+		m.Channel = "group"
+		if strings.HasSuffix(r.URL.Path, "batchSend") {
+			m.Channel = "oto"
+			for _, u := range asSlice(body["userIds"]) {
+				m.UserIDs = append(m.UserIDs, fmt.Sprint(u))
+			}
+		}
+		m.Conversation, _ = body["openConversationId"].(string)
+		m.RobotCode, _ = body["robotCode"].(string)
+		if key, _ := body["msgKey"].(string); key != "sampleMarkdown" {
+			w.WriteHeader(http.StatusBadRequest)
+			writeJSON(w, map[string]any{"code": "InvalidParameter", "message": "unexpected msgKey " + key})
+			return
+		}
+		var p struct{ Title, Text string }
+		param, _ := body["msgParam"].(string)
+		if err := json.Unmarshal([]byte(param), &p); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			writeJSON(w, map[string]any{"code": "InvalidParameter", "message": "msgParam must be a JSON string"})
+			return
+		}
+		m.Title, m.Text = p.Title, p.Text
+	}
+	s.mu.Lock()
+	s.got = append(s.got, m)
+	s.mu.Unlock()
+	s.arrived <- m
+	if m.Channel == "session" {
+		writeJSON(w, map[string]any{"errcode": 0, "errmsg": "ok"})
+		return
+	}
+	writeJSON(w, map[string]any{"processQueryKey": "pqk"})
+}
+
+func (s *Server) token(w http.ResponseWriter, body map[string]any) {
+	if body["appKey"] != s.appKey || body["appSecret"] != s.appSecret {
+		w.WriteHeader(http.StatusBadRequest)
+		writeJSON(w, map[string]any{"code": "invalidClientIdOrSecret", "message": "无效的clientId或者clientSecret"})
+		return
+	}
+	s.mu.Lock()
+	s.tokens++
+	tok := fmt.Sprintf("token-%d", s.tokens)
+	s.valid[tok] = time.Now().Add(s.tokenTTL)
+	s.mu.Unlock()
+	writeJSON(w, map[string]any{"accessToken": tok, "expireIn": int(s.tokenTTL.Seconds())})
+}
+
+func (s *Server) authorised(tok string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	exp, ok := s.valid[tok]
+	return ok && time.Now().Before(exp)
+}
+
+func asSlice(v any) []any { s, _ := v.([]any); return s }
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}

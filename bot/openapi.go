@@ -1,0 +1,135 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// openAPI sends robot messages through DingTalk's OpenAPI: the fallback when
+// a message's sessionWebhook has expired. It cannot @-mention anyone.
+type openAPI struct {
+	base      string
+	appKey    string
+	appSecret string
+	client    *http.Client
+	now       func() time.Time
+
+	mu      sync.Mutex
+	token   string
+	expires time.Time
+}
+
+// apiError is an OpenAPI failure: a non-2xx answer with {code, message}.
+type apiError struct {
+	Status  int
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("dingtalk openapi: HTTP %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// tokenMargin renews the cached token this long before it expires.
+const tokenMargin = 5 * time.Minute
+
+func (o *openAPI) configured() bool { return o != nil && o.appKey != "" && o.appSecret != "" }
+
+// accessToken returns a cached token, fetching a new one shortly before
+// the old expires: DingTalk throttles token requests.
+func (o *openAPI) accessToken(ctx context.Context) (string, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.token != "" && o.now().Before(o.expires.Add(-tokenMargin)) {
+		return o.token, nil
+	}
+	var out struct {
+		AccessToken string `json:"accessToken"`
+		ExpireIn    int64  `json:"expireIn"`
+	}
+	if err := o.post(ctx, "/v1.0/oauth2/accessToken", "", map[string]string{"appKey": o.appKey, "appSecret": o.appSecret}, &out); err != nil {
+		return "", fmt.Errorf("get access token: %w", err)
+	}
+	if out.AccessToken == "" {
+		return "", errors.New("get access token: empty accessToken")
+	}
+	o.token, o.expires = out.AccessToken, o.now().Add(time.Duration(out.ExpireIn)*time.Second)
+	return o.token, nil
+}
+
+func (o *openAPI) forgetToken() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.token = ""
+}
+
+// send delivers a markdown reply to a group (openConversationId) or, for a
+// one-to-one chat, to the user.
+func (o *openAPI) send(ctx context.Context, m *inbound, title, text string) error {
+	param, err := json.Marshal(map[string]string{"title": title, "text": text})
+	if err != nil {
+		return err
+	}
+	path := "/v1.0/robot/groupMessages/send"
+	body := map[string]any{"msgKey": "sampleMarkdown", "msgParam": string(param), "robotCode": m.RobotCode}
+	if m.group() {
+		body["openConversationId"] = m.ConversationID
+	} else {
+		path = "/v1.0/robot/oToMessages/batchSend"
+		body["userIds"] = []string{m.SenderStaffID}
+	}
+	for attempt := 0; ; attempt++ {
+		tok, err := o.accessToken(ctx)
+		if err != nil {
+			return err
+		}
+		err = o.post(ctx, path, tok, body, nil)
+		var ae *apiError
+		if attempt == 0 && errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Code == "InvalidAuthentication") {
+			o.forgetToken() // revoked or expired early: fetch a new one once
+			continue
+		}
+		return err
+	}
+}
+
+func (o *openAPI) post(ctx context.Context, path, token string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("x-acs-dingtalk-access-token", token)
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		ae := &apiError{Status: resp.StatusCode}
+		_ = json.Unmarshal(raw, ae)
+		return ae
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("decode %s answer: %w", path, err)
+		}
+	}
+	return nil
+}
