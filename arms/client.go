@@ -37,6 +37,12 @@ type Config struct {
 	SecurityToken   string
 	Timeout         time.Duration // per call, bounded further by the caller's deadline
 	Clients         int           // SDK clients in the pool: calls that may run at once
+	// DefaultChain uses the SDK's default credential chain (environment,
+	// RRSA OIDC, profiles, ECS RAM role) instead of an AccessKey pair.
+	DefaultChain bool
+	// Observe, when set, is told of every call: its action, its ARMS error
+	// code ("" on success, "transport" when no answer came) and latency.
+	Observe func(action, code string, d time.Duration)
 }
 
 // Client calls ARMS. It is safe for concurrent use: the SDK client is not
@@ -47,6 +53,7 @@ type Client struct {
 	pool      chan *pooled
 	timeout   time.Duration
 	retryBase time.Duration
+	observe   func(action, code string, d time.Duration)
 	log       *slog.Logger
 }
 
@@ -76,6 +83,8 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	}
 	var cred auth.Credential
 	switch {
+	case cfg.AccessKeyID == "" && cfg.AccessKeySecret == "" && cfg.DefaultChain:
+		cred = credentials.NewDefaultCredentialsProvider()
 	case cfg.AccessKeyID == "" || cfg.AccessKeySecret == "":
 		return nil, errors.New("arms: an AccessKey id and secret are required")
 	case cfg.SecurityToken != "":
@@ -83,7 +92,10 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	default:
 		cred = credentials.NewAccessKeyCredential(cfg.AccessKeyID, cfg.AccessKeySecret)
 	}
-	c := &Client{pool: make(chan *pooled, cfg.Clients), timeout: cfg.Timeout, retryBase: 200 * time.Millisecond, log: log}
+	c := &Client{pool: make(chan *pooled, cfg.Clients), timeout: cfg.Timeout, retryBase: 200 * time.Millisecond, observe: cfg.Observe, log: log}
+	if c.observe == nil {
+		c.observe = func(string, string, time.Duration) {}
+	}
 	for range cfg.Clients {
 		rt := &callTransport{base: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
@@ -154,12 +166,19 @@ func (c *Client) do(ctx context.Context, action string, req requests.AcsRequest,
 	p.rt.ctx = nil
 	sent := p.rt.sent.Load()
 
-	log := c.log.With("arms_action", action, "elapsed_ms", time.Since(start).Milliseconds())
+	elapsed := time.Since(start)
+	log := c.log.With("arms_action", action, "elapsed_ms", elapsed.Milliseconds())
 	if err != nil {
 		e := classify(action, err, sent)
+		code := e.code
+		if code == "" {
+			code = "transport"
+		}
+		c.observe(action, code, elapsed)
 		log.Warn("arms call failed", "code", e.code, "http_status", e.status, "arms_request_id", e.requestID, "sent", sent, "err", e.Error())
 		return e
 	}
+	c.observe(action, "", elapsed)
 	log.Info("arms call", "http_status", resp.GetHttpStatus(), "arms_request_id", requestIDOf(resp))
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,14 @@ type Config struct {
 	QueueSize       int
 	ReplyTimeout    time.Duration
 
+	// send only
+	SendURL         string
+	SendAs          string
+	SendListen      string
+	SendSessionBase string
+	SendWait        time.Duration
+	Text            string
+
 	// shell only
 	ShellUser  string
 	ShellGroup bool
@@ -67,6 +76,32 @@ func (b *binder) env(name, def string) string {
 
 func (b *binder) str(p *string, flagName, env, def, usage string) {
 	b.fs.StringVar(p, flagName, b.env(env, def), usage+" ("+env+")")
+}
+
+// secret is str plus NAME_FILE: the secret may come from a mounted file,
+// as Kubernetes secrets usually do. Giving both is an error.
+func (b *binder) secret(p *string, flagName, env, usage string) {
+	b.str(p, flagName, env, "", usage)
+	var file string
+	b.str(&file, flagName+"-file", env+"_FILE", "", "file holding "+env)
+	b.after = append(b.after, func() {
+		if file == "" {
+			return
+		}
+		if *p != "" {
+			b.problems = append(b.problems, fmt.Errorf("%s and %s_FILE are both set; give one", env, env))
+			return
+		}
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			b.problems = append(b.problems, fmt.Errorf("%s_FILE: %w", env, err))
+			return
+		}
+		*p = strings.TrimRight(string(raw), "\r\n")
+		if *p == "" {
+			b.problems = append(b.problems, fmt.Errorf("%s_FILE %s is empty", env, file))
+		}
+	})
 }
 
 func (b *binder) list(p *[]string, flagName, env, def, usage string) {
@@ -132,7 +167,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 
 	var lang, level string
 	b.str(&c.Listen, "listen", "BOT_LISTEN", ":8080", "address the webhook server listens on")
-	b.str(&c.AppSecret, "app-secret", "DINGTALK_APP_SECRET", "", "DingTalk app secret, verifies callback signatures")
+	b.secret(&c.AppSecret, "app-secret", "DINGTALK_APP_SECRET", "DingTalk app secret, verifies callback signatures")
 	b.list(&c.SessionPrefixes, "session-webhook-prefixes", "DINGTALK_SESSION_WEBHOOK_PREFIXES", defaultSessionPrefix, "comma-separated URL prefixes a sessionWebhook must start with")
 	b.str(&c.RedisURL, "redis-url", "REDIS_URL", "", "Redis URL; empty runs an embedded, non-persistent store")
 	b.str(&c.RedisPrefix, "redis-prefix", "BOT_REDIS_PREFIX", "armsbot:", "prefix of every Redis key")
@@ -140,7 +175,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.list(&c.Admins, "admins", "BOT_ADMINS", "", "comma-separated staff ids holding every permission")
 	b.str(&lang, "lang", "BOT_LANG", "zh", "reply language, zh or en")
 	b.str(&c.ARMS.AccessKeyID, "access-key-id", "ALIBABA_CLOUD_ACCESS_KEY_ID", "", "Alibaba Cloud AccessKey id")
-	b.str(&c.ARMS.AccessKeySecret, "access-key-secret", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "", "Alibaba Cloud AccessKey secret")
+	b.secret(&c.ARMS.AccessKeySecret, "access-key-secret", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "Alibaba Cloud AccessKey secret")
 	b.str(&c.ARMS.SecurityToken, "security-token", "ALIBABA_CLOUD_SECURITY_TOKEN", "", "STS security token, with temporary AccessKeys")
 	b.str(&c.ARMS.Region, "arms-region", "ARMS_REGION", "cn-hangzhou", "ARMS region")
 	b.str(&c.ARMS.Endpoint, "arms-endpoint", "ARMS_ENDPOINT", "", "ARMS endpoint URL overriding https://arms.<region>.aliyuncs.com")
@@ -161,6 +196,14 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.str(&c.CorpID, "corp-id", "DINGTALK_CORP_ID", "", "when set, reject messages from other organisations (chatbotCorpId/senderCorpId)")
 	b.str(&c.RobotCode, "robot-code", "DINGTALK_ROBOT_CODE", "", "when set, reject messages for other robots")
 	b.list(&c.WriteConvs, "allowed-conversations", "BOT_ALLOWED_CONVERSATIONS", "", "comma-separated conversation ids where commands that change things may run; empty allows all")
+	if cmd == "send" {
+		b.str(&c.SendURL, "url", "BOT_SEND_URL", "http://127.0.0.1:8080/dingtalk/webhook", "webhook URL of the running bot")
+		b.str(&c.SendAs, "as", "BOT_SEND_AS", "", "staff id to send as (default: the first of BOT_ADMINS)")
+		b.str(&c.SendListen, "session-listen", "BOT_SEND_SESSION_LISTEN", "127.0.0.1:0", "where to receive an asynchronous reply")
+		b.str(&c.SendSessionBase, "session-base", "BOT_SEND_SESSION_BASE", "", "URL the bot reaches the receiver at (default: http://<session-listen>)")
+		b.bool(&c.ShellGroup, "group", "BOT_SEND_GROUP", true, "send as a group-chat message")
+		b.dur(&c.SendWait, "wait", "BOT_SEND_WAIT", 30*time.Second, "how long to wait for an asynchronous reply")
+	}
 	if cmd == "shell" {
 		b.str(&c.ShellUser, "user", "BOT_SHELL_USER", "shell-admin", "staff id the shell acts as")
 		b.bool(&c.ShellGroup, "group", "BOT_SHELL_GROUP", false, "act as in a group chat (replies masked)")
@@ -169,12 +212,18 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
+	switch {
+	case cmd == "send" && fs.NArg() == 1:
+		c.Text = fs.Arg(0)
+	case cmd == "send":
+		b.problems = append(b.problems, errors.New(`give the message as one argument: bot send "/contact list"`))
+	case fs.NArg() > 0:
 		b.problems = append(b.problems, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
 	for _, f := range b.after {
 		f()
 	}
+	c.ARMS.DefaultChain = c.ARMS.AccessKeyID == "" && c.ARMS.AccessKeySecret == "" && defaultChainConfigured(getenv)
 	var err error
 	if c.Lang, err = commands.ParseLang(lang); err != nil {
 		b.problems = append(b.problems, fmt.Errorf("BOT_LANG: %w", err))
@@ -186,13 +235,38 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	return c, errors.Join(b.problems...)
 }
 
+// defaultChainConfigured reports whether the environment names a credential
+// source of the SDK's default chain other than an AccessKey pair: RRSA on
+// ACK, an ECS RAM role, a credentials URI, profile or file.
+func defaultChainConfigured(getenv func(string) string) bool {
+	if getenv("ALIBABA_CLOUD_ROLE_ARN") != "" && getenv("ALIBABA_CLOUD_OIDC_PROVIDER_ARN") != "" && getenv("ALIBABA_CLOUD_OIDC_TOKEN_FILE") != "" {
+		return true
+	}
+	for _, k := range []string{"ALIBABA_CLOUD_ECS_METADATA", "ALIBABA_CLOUD_CREDENTIALS_URI", "ALIBABA_CLOUD_CREDENTIALS_FILE", "ALIBABA_CLOUD_PROFILE"} {
+		if getenv(k) != "" {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *Config) validate(cmd string) []error {
 	var p []error
-	if cmd == "serve" && c.AppSecret == "" {
+	if (cmd == "serve" || cmd == "send") && c.AppSecret == "" {
 		p = append(p, errors.New("DINGTALK_APP_SECRET is required"))
 	}
-	if cmd == "serve" && !c.Sandbox && (c.ARMS.AccessKeyID == "" || c.ARMS.AccessKeySecret == "") {
-		p = append(p, errors.New("ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET are required (or run with --sandbox)"))
+	if (cmd == "serve" || cmd == "check") && !c.Sandbox {
+		switch id, secret := c.ARMS.AccessKeyID != "", c.ARMS.AccessKeySecret != ""; {
+		case id != secret:
+			p = append(p, errors.New("ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET go together; one is missing"))
+		case !id && !c.ARMS.DefaultChain:
+			p = append(p, errors.New("no Alibaba Cloud credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, "+
+				"or RRSA (ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN, ALIBABA_CLOUD_OIDC_TOKEN_FILE), "+
+				"or ALIBABA_CLOUD_ECS_METADATA for an ECS RAM role, or run with --sandbox"))
+		}
+	}
+	if c.AppKey != "" && c.AppSecret == "" {
+		p = append(p, errors.New("DINGTALK_APP_KEY needs DINGTALK_APP_SECRET"))
 	}
 	if c.ClaimTTL < redisstore.MinClaimTTL {
 		p = append(p, fmt.Errorf("BOT_DEDUPE_TTL must be at least %s, longer than DingTalk's re-delivery window", redisstore.MinClaimTTL))

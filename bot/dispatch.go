@@ -32,6 +32,7 @@ type dispatcher struct {
 	runner     *commands.Runner
 	sender     *sessionSender
 	openapi    *openAPI // fallback for expired sessionWebhooks; may be unconfigured
+	metrics    *metrics
 	log        *slog.Logger
 	now        func() time.Time
 	budget     time.Duration // how long the webhook waits before answering "empty"
@@ -247,6 +248,11 @@ func (d *dispatcher) settle(ctx context.Context, log *slog.Logger, m *inbound, e
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
 	defer cancel()
 	err := d.state.Settle(sctx, m.MsgID, release, body, withReply(e, rep))
+	cmd := rep.Command
+	if cmd == "" {
+		cmd = "none"
+	}
+	d.metrics.commands.WithLabelValues(cmd, rep.Outcome).Inc()
 
 	attrs := []any{"command", rep.Command, "outcome", rep.Outcome}
 	if rep.ContactID != "" {
@@ -301,10 +307,12 @@ func (d *dispatcher) deliverLater(log *slog.Logger, m *inbound, rep commands.Rep
 			err = d.openapi.send(ctx, m, rep.Title, openAPIText(rep, m))
 		}
 		if err == nil {
+			d.metrics.deliveries.WithLabelValues(channel, "ok").Inc()
 			log.Info("reply delivered", "channel", channel, "attempts", attempt)
 			return
 		}
 		if !transient(err) {
+			d.metrics.deliveries.WithLabelValues(channel, "failed").Inc()
 			log.Error("reply not delivered", "channel", channel, "attempts", attempt, "err", err.Error())
 			return
 		}
@@ -313,6 +321,7 @@ func (d *dispatcher) deliverLater(log *slog.Logger, m *inbound, rep commands.Rep
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
+			d.metrics.deliveries.WithLabelValues(channel, "failed").Inc()
 			log.Error("reply not delivered: gave up", "channel", channel, "attempts", attempt, "after", d.replyTimeout.String(), "err", err.Error())
 			return
 		}

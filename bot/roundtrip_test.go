@@ -57,7 +57,7 @@ func TestRedisRoundTripsPerAdd(t *testing.T) {
 	if err := a.store.Grant(t.Context(), "member-1", "contact.add"); err != nil {
 		t.Fatal(err)
 	}
-	web := httptest.NewServer(NewServer(log, verifier{secret: "s", now: time.Now}, guard{}, a.store, a.dispatcher))
+	web := httptest.NewServer(NewServer(log, verifier{secret: "s", now: time.Now}, guard{}, a.store, a.dispatcher, a.metrics))
 	defer web.Close()
 
 	post := func(id, text string) {

@@ -30,8 +30,11 @@ import (
 const usage = `armsbot: manage Alibaba Cloud ARMS alert contacts from DingTalk.
 
 Usage:
-  bot serve [flags]   run the DingTalk webhook server
-  bot shell [flags]   type commands in a local console (no DingTalk needed)
+  bot serve [flags]            run the DingTalk webhook server
+  bot shell [flags]            type commands in a local console (no DingTalk needed)
+  bot send [flags] "/command"  sign a message and post it to a running bot
+  bot check [flags]            check configuration, Redis, ARMS and DingTalk; changes nothing
+  bot version                  print version, commit, build date and Go version
 
 Run "bot serve -h" or "bot shell -h" for the settings; every flag can also
 be given as the environment variable named in its description.
@@ -44,7 +47,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return errors.New("missing command")
 	}
 	switch cmd := args[1]; cmd {
-	case "serve", "shell":
+	case "serve", "shell", "send", "check":
 		cfg, err := parseConfig(cmd, args[2:], getenv, stderr)
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -52,10 +55,18 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err != nil {
 			return fmt.Errorf("invalid configuration:\n%w", err)
 		}
-		if cmd == "serve" {
+		switch cmd {
+		case "serve":
 			return serve(ctx, cfg, newLogger(stderr, cfg.LogLevel))
+		case "send":
+			return send(ctx, cfg, stdout)
+		case "check":
+			return check(ctx, cfg, stdout)
 		}
 		return shell(ctx, cfg, stdin, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, versionLine())
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -71,6 +82,7 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 
 // app is the wired bot, shared by serve and shell.
 type app struct {
+	metrics    *metrics
 	rdb        redis.UniversalClient
 	store      *redisstore.Store
 	dispatcher *dispatcher
@@ -84,31 +96,25 @@ func (a *app) close() {
 }
 
 func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
-	a := &app{}
+	a := &app{metrics: newMetrics()}
 	rdb, closeRedis, err := openRedis(ctx, cfg.RedisURL, log)
 	if err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, closeRedis)
+	rdb.AddHook(redisHook{a.metrics})
 	a.rdb = rdb
 	a.store = redisstore.New(rdb, redisstore.Options{
 		Prefix: cfg.RedisPrefix, ClaimTTL: cfg.ClaimTTL, RatePerMin: cfg.RateLimit, AuditMaxLen: int64(cfg.AuditMaxLen),
 	})
 
-	armsCfg := cfg.ARMS
-	if cfg.Sandbox {
-		srv := armstest.NewUnstartedServer()
-		url, stop, err := srv.Listen()
-		if err != nil {
-			a.close()
-			return nil, fmt.Errorf("start ARMS sandbox: %w", err)
-		}
-		a.closers = append(a.closers, stop)
-		armsCfg.Endpoint, armsCfg.AccessKeyID, armsCfg.AccessKeySecret, armsCfg.SecurityToken = url, armstest.AccessKeyID, armstest.AccessKeySecret, ""
-		log.Warn("SANDBOX MODE: ARMS calls go to an in-process stand-in at " + url + "; no real alert contacts are created or changed")
-	} else if armsCfg.Endpoint != "" && strings.HasPrefix(armsCfg.Endpoint, "http://") {
-		log.Warn("ARMS_ENDPOINT uses plain http; credentials-signed requests travel unencrypted", "endpoint", armsCfg.Endpoint)
+	armsCfg, stopSandbox, err := armsConfig(cfg, log)
+	if err != nil {
+		a.close()
+		return nil, err
 	}
+	a.closers = append(a.closers, stopSandbox)
+	armsCfg.Observe = a.metrics.observeARMS
 	client, err := arms.New(armsCfg, log)
 	if err != nil {
 		a.close()
@@ -119,6 +125,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		a.store, a.store, a.store, client, log)
 	a.dispatcher = &dispatcher{
 		state:      a.store,
+		metrics:    a.metrics,
 		now:        time.Now,
 		ratePerMin: cfg.RateLimit,
 		runner:     runner,
@@ -132,8 +139,29 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		cmdTimeout:   cfg.CommandTimeout,
 	}
 	a.dispatcher.startWorkers(cfg.Workers, cfg.QueueSize)
+	a.metrics.queueDepth(a.dispatcher)
 	a.closers = append(a.closers, a.dispatcher.stopWorkers)
 	return a, nil
+}
+
+// armsConfig returns the ARMS client settings; in sandbox mode it starts the
+// in-process stand-in and points the client at it.
+func armsConfig(cfg *Config, log *slog.Logger) (arms.Config, func(), error) {
+	c := cfg.ARMS
+	if !cfg.Sandbox {
+		if strings.HasPrefix(c.Endpoint, "http://") {
+			log.Warn("ARMS_ENDPOINT uses plain http; signed requests travel unencrypted", "endpoint", c.Endpoint)
+		}
+		return c, func() {}, nil
+	}
+	srv := armstest.NewUnstartedServer()
+	url, stop, err := srv.Listen()
+	if err != nil {
+		return c, nil, fmt.Errorf("start ARMS sandbox: %w", err)
+	}
+	c.Endpoint, c.AccessKeyID, c.AccessKeySecret, c.SecurityToken, c.DefaultChain = url, armstest.AccessKeyID, armstest.AccessKeySecret, "", false
+	log.Warn("SANDBOX MODE: ARMS calls go to an in-process stand-in at " + url + "; no real alert contacts are created or changed")
+	return c, stop, nil
 }
 
 // openRedis connects to REDIS_URL, or starts an embedded store when it is
@@ -217,6 +245,7 @@ func orDefault(d time.Duration) time.Duration {
 
 // serve runs the webhook server until ctx ends, then drains in-flight work.
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	logConfig(log, cfg)
 	a, err := build(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -225,7 +254,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	v := verifier{secret: cfg.AppSecret, now: time.Now}
 	g := guard{corpID: cfg.CorpID, robotCode: cfg.RobotCode}
 	srv := &http.Server{
-		Handler:           NewServer(log, v, g, a.store, a.dispatcher),
+		Handler:           NewServer(log, v, g, a.store, a.dispatcher, a.metrics),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

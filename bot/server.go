@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/labstack/echo-contrib/echoprometheus"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 )
@@ -21,16 +23,20 @@ type Pinger interface {
 }
 
 // NewServer returns the HTTP handler: the DingTalk callback and health.
-func NewServer(log *slog.Logger, v verifier, g guard, ready Pinger, d *dispatcher) http.Handler {
+func NewServer(log *slog.Logger, v verifier, g guard, ready Pinger, d *dispatcher, m *metrics) http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
 	e.Use(middleware.RequestID())
+	e.Use(echoprometheus.NewMiddlewareWithConfig(echoprometheus.MiddlewareConfig{
+		Namespace: "armsbot", Subsystem: "http", Registerer: m.reg, DoNotUseRequestPathFor404: true,
+	}))
 	e.HTTPErrorHandler = errorHandler(log)
 
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", handleReady(ready))
-	e.POST("/dingtalk/webhook", handleWebhook(log, v, g, d), middleware.BodyLimit(maxBody))
+	e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: m.reg}))
+	e.POST("/dingtalk/webhook", handleWebhook(log, v, g, d, m), middleware.BodyLimit(maxBody))
 	return e
 }
 
@@ -68,16 +74,18 @@ func (g guard) check(m *inbound) string {
 }
 
 // handleWebhook verifies, decodes and dispatches one callback.
-func handleWebhook(log *slog.Logger, v verifier, g guard, d *dispatcher) echo.HandlerFunc {
+func handleWebhook(log *slog.Logger, v verifier, g guard, d *dispatcher, mt *metrics) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		if err := v.verify(r.Header.Get("timestamp"), r.Header.Get("sign")); err != nil {
+			mt.webhooks.WithLabelValues("bad_signature").Inc()
 			log.Warn("webhook rejected", "outcome", "bad_signature", "reason", err.Error(), "remote", c.RealIP())
 			return echo.NewHTTPError(http.StatusUnauthorized, "invalid signature")
 		}
 		var m inbound
 		dec := json.NewDecoder(r.Body)
 		if err := dec.Decode(&m); err != nil {
+			mt.webhooks.WithLabelValues("bad_request").Inc()
 			if errors.Is(err, echo.ErrStatusRequestEntityTooLarge) {
 				log.Warn("webhook rejected", "outcome", "bad_request", "reason", "body too large")
 				return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "body too large")
@@ -86,14 +94,20 @@ func handleWebhook(log *slog.Logger, v verifier, g guard, d *dispatcher) echo.Ha
 			return echo.NewHTTPError(http.StatusBadRequest, "malformed JSON body")
 		}
 		if m.MsgID == "" {
+			mt.webhooks.WithLabelValues("bad_request").Inc()
 			log.Warn("webhook rejected", "outcome", "bad_request", "reason", "no msgId")
 			return echo.NewHTTPError(http.StatusBadRequest, "msgId is required")
 		}
 		if reason := g.check(&m); reason != "" {
+			mt.webhooks.WithLabelValues("bad_origin").Inc()
 			log.Warn("webhook rejected", "outcome", "bad_origin", "reason", reason, "msg_id", m.MsgID)
 			return echo.NewHTTPError(http.StatusForbidden, "message from another organisation or robot")
 		}
-		body, _ := d.dispatch(r.Context(), &m, c.Response().Header().Get(echo.HeaderXRequestID))
+		body, outcome := d.dispatch(r.Context(), &m, c.Response().Header().Get(echo.HeaderXRequestID))
+		mt.webhooks.WithLabelValues(outcome).Inc()
+		if !bytes.Equal(body, emptyBody) {
+			mt.deliveries.WithLabelValues("sync", "ok").Inc()
+		}
 		return c.JSONBlob(http.StatusOK, body)
 	}
 }

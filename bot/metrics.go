@@ -1,0 +1,90 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+)
+
+// metrics are the bot's Prometheus series, on a registry of their own (no
+// global state), served at /metrics.
+type metrics struct {
+	reg        *prometheus.Registry
+	webhooks   *prometheus.CounterVec
+	commands   *prometheus.CounterVec
+	armsCalls  *prometheus.CounterVec
+	armsTime   *prometheus.HistogramVec
+	deliveries *prometheus.CounterVec
+	redisErrs  *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "armsbot_webhooks_total", Help: "DingTalk callbacks by outcome (ok, bad_signature, bad_request, bad_origin, duplicate, rate_limited, denied, invalid, async, busy, unavailable, ...).",
+		}, []string{"outcome"}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "armsbot_commands_total", Help: "Commands run, by command and outcome.",
+		}, []string{"command", "outcome"}),
+		armsCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "armsbot_arms_calls_total", Help: "ARMS API calls by action and error code (\"\" for success, \"transport\" when no answer came).",
+		}, []string{"action", "code"}),
+		armsTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "armsbot_arms_call_duration_seconds", Help: "ARMS API call latency.",
+			Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"action"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "armsbot_reply_deliveries_total", Help: "Replies by channel (sync, session, openapi) and outcome (ok, failed).",
+		}, []string{"channel", "outcome"}),
+		redisErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "armsbot_redis_errors_total", Help: "Failed Redis commands, by command.",
+		}, []string{"command"}),
+	}
+	m.reg.MustRegister(m.webhooks, m.commands, m.armsCalls, m.armsTime, m.deliveries, m.redisErrs,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observeARMS is handed to the arms client.
+func (m *metrics) observeARMS(action, code string, d time.Duration) {
+	m.armsCalls.WithLabelValues(action, code).Inc()
+	m.armsTime.WithLabelValues(action).Observe(d.Seconds())
+}
+
+// queueDepth exposes how many commands wait for a worker.
+func (m *metrics) queueDepth(d *dispatcher) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "armsbot_queue_depth", Help: "Commands waiting for a worker.",
+	}, func() float64 { return float64(len(d.jobs)) }))
+}
+
+// redisHook counts failed Redis commands; redis.Nil ("no such key") is an
+// answer, not a failure.
+type redisHook struct{ m *metrics }
+
+func (h redisHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if err != nil && !errors.Is(err, redis.Nil) {
+			h.m.redisErrs.WithLabelValues(cmd.Name()).Inc()
+		}
+		return err
+	}
+}
+
+func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		if err != nil && !errors.Is(err, redis.Nil) {
+			h.m.redisErrs.WithLabelValues("pipeline").Inc()
+		}
+		return err
+	}
+}
