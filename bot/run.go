@@ -35,6 +35,7 @@ Usage:
   bot send [flags] "/command"  sign a message and post it to a running bot
   bot check [flags]            check configuration, Redis, ARMS and DingTalk; changes nothing
   bot version                  print version, commit, build date and Go version
+  bot probe URL                exit 0 if URL answers 200 (container health checks)
 
 Run "bot serve -h" or "bot shell -h" for the settings; every flag can also
 be given as the environment variable named in its description.
@@ -67,6 +68,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionLine())
 		return nil
+	case "probe":
+		// The container health check: the runtime image has no shell or curl.
+		if len(args) != 3 {
+			return errors.New("usage: bot probe http://127.0.0.1:8080/healthz")
+		}
+		return probe(ctx, args[2])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
