@@ -193,20 +193,24 @@ func requestIDOf(resp responses.AcsResponse) string {
 
 // retryable reports whether a failed call may be sent again: throttling,
 // server errors and transport failures. Only for calls that are safe to
-// repeat (reads, full-replace updates, deletes), never for creates.
+// repeat (reads, full-replace updates, deletes).
 func retryable(e *Error) bool {
-	return strings.HasPrefix(e.code, "Throttling") || e.code == "ServiceUnavailable" || e.status >= 500 || e.code == ""
+	return throttled(e) || e.code == "ServiceUnavailable" || e.status >= 500 || e.code == ""
 }
+
+// throttled: the gateway refused the call before ARMS did anything, so even
+// a create may be sent again.
+func throttled(e *Error) bool { return strings.HasPrefix(e.code, "Throttling") }
 
 // doRetrying runs a repeatable action, retrying with backoff while the
 // caller's deadline allows. unknown reports whether an earlier attempt
 // failed in a way that leaves open whether ARMS did the work.
-func (c *Client) doRetrying(ctx context.Context, action string, req requests.AcsRequest, resp responses.AcsResponse) (unknown bool, err error) {
+func (c *Client) doRetrying(ctx context.Context, action string, req requests.AcsRequest, resp responses.AcsResponse, retry func(*Error) bool) (unknown bool, err error) {
 	backoff := c.retryBase
 	for attempt := 1; ; attempt++ {
 		err = c.do(ctx, action, req, resp)
 		var e *Error
-		if err == nil || !errors.As(err, &e) || !retryable(e) || attempt == maxAttempts {
+		if err == nil || !errors.As(err, &e) || !retry(e) || attempt == maxAttempts {
 			return unknown, err
 		}
 		unknown = unknown || e.OutcomeUnknown()
@@ -227,8 +231,9 @@ func (c *Client) doRetrying(ctx context.Context, action string, req requests.Acs
 // maxAttempts bounds retries of repeatable calls.
 const maxAttempts = 4
 
-// CreateContact calls CreateAlertContact once. It never retries: whether a
-// failed create may have happened is reported by the error's Sent method.
+// CreateContact calls CreateAlertContact. It retries only throttling, which
+// the gateway answers before ARMS does anything; whether any other failed
+// create may have happened is reported by the error's OutcomeUnknown.
 func (c *Client) CreateContact(ctx context.Context, ct commands.Contact) (commands.Receipt, error) {
 	req := sdkarms.CreateCreateAlertContactRequest()
 	req.ContactName = ct.Name
@@ -237,7 +242,7 @@ func (c *Client) CreateContact(ctx context.Context, ct commands.Contact) (comman
 	req.DingRobotWebhookUrl = ct.Webhook
 	req.SystemNoc = requests.NewBoolean(ct.SystemNoc)
 	resp := sdkarms.CreateCreateAlertContactResponse()
-	if err := c.do(ctx, "CreateAlertContact", req, resp); err != nil {
+	if _, err := c.doRetrying(ctx, "CreateAlertContact", req, resp, throttled); err != nil {
 		return commands.Receipt{}, err
 	}
 	if resp.ContactId == "" {
@@ -245,6 +250,15 @@ func (c *Client) CreateContact(ctx context.Context, ct commands.Contact) (comman
 			cause: errors.New("response carries no ContactId")}
 	}
 	return commands.Receipt{ContactID: resp.ContactId, RequestID: resp.RequestId}, nil
+}
+
+// Close releases the pooled connections.
+func (c *Client) Close() {
+	for range cap(c.pool) {
+		p := <-c.pool
+		p.rt.base.CloseIdleConnections()
+		c.pool <- p
+	}
 }
 
 // SearchContacts calls SearchAlertContact. Filters may match partially, as
@@ -266,7 +280,7 @@ func (c *Client) SearchContacts(ctx context.Context, q commands.ContactQuery) (c
 		req.PageSize = strconv.Itoa(q.PageSize)
 	}
 	resp := sdkarms.CreateSearchAlertContactResponse()
-	if _, err := c.doRetrying(ctx, "SearchAlertContact", req, resp); err != nil {
+	if _, err := c.doRetrying(ctx, "SearchAlertContact", req, resp, retryable); err != nil {
 		return commands.ContactPage{}, err
 	}
 	pb := resp.PageBean
@@ -295,7 +309,7 @@ func (c *Client) UpdateContact(ctx context.Context, ct commands.Contact) (comman
 	req.DingRobotWebhookUrl = ct.Webhook
 	req.SystemNoc = requests.NewBoolean(ct.SystemNoc)
 	resp := sdkarms.CreateUpdateAlertContactResponse()
-	if _, err := c.doRetrying(ctx, "UpdateAlertContact", req, resp); err != nil {
+	if _, err := c.doRetrying(ctx, "UpdateAlertContact", req, resp, retryable); err != nil {
 		return commands.Receipt{}, err
 	}
 	// A 2xx answer can still say it did nothing.
@@ -312,7 +326,7 @@ func (c *Client) DeleteContact(ctx context.Context, id string) (commands.Receipt
 	req := sdkarms.CreateDeleteAlertContactRequest()
 	req.ContactId = requests.Integer(id)
 	resp := sdkarms.CreateDeleteAlertContactResponse()
-	unknown, err := c.doRetrying(ctx, "DeleteAlertContact", req, resp)
+	unknown, err := c.doRetrying(ctx, "DeleteAlertContact", req, resp, retryable)
 	if err != nil {
 		return commands.Receipt{}, err
 	}

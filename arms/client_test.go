@@ -89,7 +89,7 @@ func TestErrorsAreClassifiedWithoutSecrets(t *testing.T) {
 		{"wrong secret", nil, func(c *arms.Config) { c.AccessKeySecret = "wrong-secret" }, "SignatureDoesNotMatch", 400},
 		{"unknown key", nil, func(c *arms.Config) { c.AccessKeyID = "nobody" }, "InvalidAccessKeyId.NotFound", 404},
 		{"RAM denies", func() { srv.Fail("CreateAlertContact", "Forbidden.RAM", 403, 1) }, nil, "Forbidden.RAM", 403},
-		{"throttled", func() { srv.Fail("", "Throttling.User", 400, 1) }, nil, "Throttling.User", 400},
+		{"throttled past every retry", func() { srv.Fail("", "Throttling.User", 400, 4) }, nil, "Throttling.User", 400},
 		{"server error", func() { srv.Fail("", "InternalError", 500, 1) }, nil, "InternalError", 500},
 	}
 	for _, tc := range tests {
@@ -111,6 +111,43 @@ func TestErrorsAreClassifiedWithoutSecrets(t *testing.T) {
 	}
 	if n := len(srv.Contacts()); n != 0 {
 		t.Errorf("failed calls created %d contacts", n)
+	}
+}
+
+// Throttling is refused before ARMS does anything, so even a create is
+// sent again; a server error is not (it may have been done).
+func TestRetries(t *testing.T) {
+	srv := armstest.NewServer()
+	defer srv.Close()
+	c := newClient(t, srv.URL, nil)
+	srv.Fail("CreateAlertContact", "Throttling.User", 400, 2)
+	if _, err := c.CreateContact(t.Context(), commands.Contact{Name: "A", Email: "a@example.com"}); err != nil {
+		t.Fatalf("create after two throttles: %v", err)
+	}
+	if n := len(srv.Calls("CreateAlertContact")); n != 3 {
+		t.Errorf("%d create calls, want 3", n)
+	}
+	srv.Fail("CreateAlertContact", "InternalError", 500, 1)
+	_, err := c.CreateContact(t.Context(), commands.Contact{Name: "B", Email: "b@example.com"})
+	if ae := armsErr(t, err); !ae.OutcomeUnknown() {
+		t.Errorf("a 5xx create is not reported as unknown")
+	}
+	if n := len(srv.Calls("CreateAlertContact")); n != 4 {
+		t.Errorf("a 5xx create was retried blindly (%d calls, want 4)", n)
+	}
+	srv.Fail("SearchAlertContact", "ServiceUnavailable", 503, 2)
+	if _, err := c.SearchContacts(t.Context(), commands.ContactQuery{}); err != nil {
+		t.Errorf("search after two 503s: %v", err)
+	}
+	// A delete whose first answer was lost: ARMS then says there is nothing
+	// to delete, which means the first attempt did it.
+	id := strconv.FormatInt(srv.AddContact(armstest.Contact{ContactName: "D", Email: "d@example.com"}), 10)
+	srv.DropResponse("DeleteAlertContact", 1)
+	if _, err := c.DeleteContact(t.Context(), id); err != nil {
+		t.Errorf("delete after a lost answer: %v", err)
+	}
+	if _, err := c.DeleteContact(t.Context(), id); !errors.Is(err, commands.ErrNotFound) {
+		t.Errorf("deleting a missing contact: %v, want ErrNotFound", err)
 	}
 }
 

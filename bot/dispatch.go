@@ -20,7 +20,8 @@ type stateStore interface {
 	Claim(ctx context.Context, msgID string) (redisstore.ClaimState, []byte, error)
 	Release(ctx context.Context, msgID string) error
 	Allow(ctx context.Context, user string) (redisstore.RateDecision, error)
-	Settle(ctx context.Context, msgID string, release bool, reply []byte, e commands.AuditEntry) error
+	Settle(ctx context.Context, msgID string, release, delivered bool, reply []byte, e commands.AuditEntry) error
+	Delivered(ctx context.Context, msgID string) error
 	Audit(ctx context.Context, e commands.AuditEntry) error
 }
 
@@ -139,9 +140,13 @@ func (d *dispatcher) admit(ctx context.Context, log *slog.Logger, m *inbound, e 
 		if err := d.state.Audit(sctx, e); err != nil {
 			log.Warn("audit of a duplicate failed", "err", err.Error())
 		}
-		log.Info("message handled", "outcome", "duplicate", "done", state == redisstore.Done)
-		if state == redisstore.Done && len(prev) > 0 {
-			return admission{body: prev, outcome: "duplicate"} // the same reply again
+		log.Info("message handled", "outcome", "duplicate", "resent", state == redisstore.Undelivered)
+		if state == redisstore.Undelivered && len(prev) > 0 {
+			// The first reply never got out; this delivery carries it.
+			if err := d.state.Delivered(sctx, m.MsgID); err != nil {
+				log.Warn("mark delivered", "err", err.Error())
+			}
+			return admission{body: prev, outcome: "duplicate"}
 		}
 		return admission{body: emptyBody, outcome: "duplicate"}
 	}
@@ -160,7 +165,7 @@ func (d *dispatcher) admit(ctx context.Context, log *slog.Logger, m *inbound, e 
 		if dec.Notify {
 			body = replyBody(rep, m)
 		}
-		d.settle(sctx, log, m, e, rep, body)
+		d.settle(sctx, log, m, e, rep, body, true)
 		return admission{body: body, outcome: rep.Outcome, reply: &rep}
 	}
 	return admission{run: true}
@@ -196,17 +201,24 @@ func (d *dispatcher) dispatch(ctx context.Context, m *inbound, reqID string) ([]
 		defer cancel()
 		rep := d.run(cctx, m)
 		body := replyBody(rep, m)
-		d.settle(cctx, log, m, e, rep, body)
-		if owner.CompareAndSwap(undecided, inResponse) {
+		inResp := owner.CompareAndSwap(undecided, inResponse)
+		d.settle(cctx, log, m, e, rep, body, inResp)
+		if inResp {
 			ch <- done{rep, body}
 			return
 		}
-		d.deliverLater(log, m, rep, body)
+		if d.deliverLater(log, m, rep, body) {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
+			if err := d.state.Delivered(sctx, m.MsgID); err != nil {
+				log.Warn("mark delivered", "err", err.Error())
+			}
+			cancel()
+		}
 	})
 	if !ok {
 		rep := d.runner.Busy()
 		body := replyBody(rep, m)
-		d.settle(ctx, log, m, e, rep, body)
+		d.settle(ctx, log, m, e, rep, body, true)
 		return body, rep.Outcome
 	}
 
@@ -242,12 +254,14 @@ func (d *dispatcher) run(ctx context.Context, m *inbound) commands.Reply {
 // settle records the outcome and logs it. The claim is kept (with the reply,
 // for re-deliveries) once a command ran, and given back when the state store
 // failed before anything happened, so that a re-delivery can retry.
-func (d *dispatcher) settle(ctx context.Context, log *slog.Logger, m *inbound, e commands.AuditEntry, rep commands.Reply, body []byte) {
+// delivered says the reply is going out with this call (in the HTTP answer),
+// so re-deliveries stay silent.
+func (d *dispatcher) settle(ctx context.Context, log *slog.Logger, m *inbound, e commands.AuditEntry, rep commands.Reply, body []byte, delivered bool) {
 	// Nothing happened yet for these; a re-delivery may try again.
 	release := rep.Outcome == string(commands.EUNAVAILABLE) || rep.Outcome == "busy"
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
 	defer cancel()
-	err := d.state.Settle(sctx, m.MsgID, release, body, withReply(e, rep))
+	err := d.state.Settle(sctx, m.MsgID, release, delivered, body, withReply(e, rep))
 	cmd := rep.Command
 	if cmd == "" {
 		cmd = "none"
@@ -277,7 +291,8 @@ func (d *dispatcher) settle(ctx context.Context, log *slog.Logger, m *inbound, e
 // deliverLater gets a slow command's reply out: to the sessionWebhook while
 // it lives, else (expired, or errcode 300001) through the robot OpenAPI.
 // Transient failures are retried with backoff until replyTimeout.
-func (d *dispatcher) deliverLater(log *slog.Logger, m *inbound, rep commands.Reply, body []byte) {
+// It reports whether the reply got out.
+func (d *dispatcher) deliverLater(log *slog.Logger, m *inbound, rep commands.Reply, body []byte) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), d.replyTimeout)
 	defer cancel()
 	useSession := m.SessionWebhook != "" &&
@@ -295,26 +310,28 @@ func (d *dispatcher) deliverLater(log *slog.Logger, m *inbound, rep commands.Rep
 				continue
 			}
 			if errors.Is(err, errForbiddenWebhook) {
+				d.metrics.deliveries.WithLabelValues("session", "failed").Inc()
 				log.Error("reply not delivered: sessionWebhook not allowed", "err", err.Error())
-				return
+				return false
 			}
 		} else {
 			channel = "openapi"
 			if !d.openapi.configured() {
+				d.metrics.deliveries.WithLabelValues("openapi", "failed").Inc()
 				log.Error("reply not delivered: the sessionWebhook has expired and DINGTALK_APP_KEY is not set for the OpenAPI fallback")
-				return
+				return false
 			}
 			err = d.openapi.send(ctx, m, rep.Title, openAPIText(rep, m))
 		}
 		if err == nil {
 			d.metrics.deliveries.WithLabelValues(channel, "ok").Inc()
 			log.Info("reply delivered", "channel", channel, "attempts", attempt)
-			return
+			return true
 		}
 		if !transient(err) {
 			d.metrics.deliveries.WithLabelValues(channel, "failed").Inc()
 			log.Error("reply not delivered", "channel", channel, "attempts", attempt, "err", err.Error())
-			return
+			return false
 		}
 		t := time.NewTimer(backoff)
 		select {
@@ -323,7 +340,7 @@ func (d *dispatcher) deliverLater(log *slog.Logger, m *inbound, rep commands.Rep
 			t.Stop()
 			d.metrics.deliveries.WithLabelValues(channel, "failed").Inc()
 			log.Error("reply not delivered: gave up", "channel", channel, "attempts", attempt, "after", d.replyTimeout.String(), "err", err.Error())
-			return
+			return false
 		}
 		backoff = min(2*backoff, 10*time.Second)
 	}
@@ -383,6 +400,6 @@ func (d *dispatcher) runOnce(ctx context.Context, m *inbound) commands.Reply {
 	cctx, cancel := context.WithTimeout(ctx, d.cmdTimeout)
 	defer cancel()
 	rep := d.run(cctx, m)
-	d.settle(cctx, log, m, e, rep, replyBody(rep, m))
+	d.settle(cctx, log, m, e, rep, replyBody(rep, m), true)
 	return rep
 }

@@ -221,6 +221,9 @@ func check(ctx context.Context, cfg *Config, stdout io.Writer) error {
 		defer stop()
 		client, err = arms.New(armsCfg, log)
 	}
+	if client != nil {
+		defer client.Close()
+	}
 	if err == nil {
 		actx, cancel := context.WithTimeout(ctx, cfg.ARMS.Timeout+time.Second)
 		var page commands.ContactPage

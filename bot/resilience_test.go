@@ -3,6 +3,7 @@ package bot_test
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,10 +140,16 @@ func TestThrottledReadsAreRetried(t *testing.T) {
 	if n := len(h.arms.Calls("SearchAlertContact")); n != 3 {
 		t.Errorf("%d SearchAlertContact calls, want 3", n)
 	}
-	// A create is never retried on throttling: the sender is told.
+	// A throttled create did nothing, so it is sent again.
 	h.arms.Fail("CreateAlertContact", "Throttling.Api", http.StatusBadRequest, 1)
-	contains(t, "throttled create", h.say(adminID, "/contact add name=N email=n@example.com").Markdown.Text, "throttling")
-	contains(t, "next create", h.say(adminID, "/contact add name=N email=n@example.com").Markdown.Text, "ContactId")
+	contains(t, "briefly throttled create", h.say(adminID, "/contact add name=N email=n@example.com").Markdown.Text, "ContactId")
+	// Lasting throttling: the sender is told, and a later command works.
+	h.arms.Fail("CreateAlertContact", "Throttling.Api", http.StatusBadRequest, 4)
+	contains(t, "throttled create", h.say(adminID, "/contact add name=M email=m@example.com").Markdown.Text, "throttling", "try again")
+	contains(t, "next create", h.say(adminID, "/contact add name=M email=m@example.com").Markdown.Text, "ContactId")
+	if n := len(h.arms.Contacts()); n != 3 {
+		t.Errorf("%d contacts, want 3", n)
+	}
 }
 
 // With every worker busy and no room in the queue, the sender is told the
@@ -159,6 +166,11 @@ func TestFullQueueSaysBusy(t *testing.T) {
 	if _, ok := h.session.Next(15 * time.Second); !ok {
 		t.Fatal("first command's reply never came")
 	}
-	_, r = h.post(second) // DingTalk's re-delivery
+	// DingTalk's re-delivery runs it once the worker is free (it may still
+	// be recording the first command's delivery).
+	waitFor(t, func() bool {
+		_, r = h.post(second)
+		return !strings.Contains(r.Markdown.Text, "busy")
+	})
 	contains(t, "redelivered", r.Markdown.Text, adminID, "staff id")
 }

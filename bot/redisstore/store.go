@@ -68,11 +68,15 @@ type ClaimState int
 const (
 	Fresh      ClaimState = iota // this delivery owns the message
 	InProgress                   // another delivery is running it
-	Done                         // it ran; Claim returns the stored reply
+	Done                         // it ran and its reply went out
+	// Undelivered: it ran, but its reply is not known to have reached
+	// DingTalk; Claim returns the reply so a re-delivery can carry it.
+	Undelivered
 )
 
 const (
 	stateProcessing = "processing"
+	stateDelivered  = "delivered"
 	donePrefix      = "done:"
 )
 
@@ -85,8 +89,9 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return false
 `)
 
-// Claim takes msgID for this delivery. A message done before comes back as
-// Done with the reply that was sent, so a re-delivery can send it again.
+// Claim takes msgID for this delivery. A message whose reply never reached
+// DingTalk comes back as Undelivered with that reply, so a re-delivery can
+// carry it; one whose reply went out comes back as Done.
 func (s *Store) Claim(ctx context.Context, msgID string) (ClaimState, []byte, error) {
 	v, err := claimScript.Run(ctx, s.rdb, []string{s.key("msg", msgID)}, stateProcessing, s.opt.ClaimTTL.Milliseconds()).Text()
 	switch {
@@ -94,22 +99,27 @@ func (s *Store) Claim(ctx context.Context, msgID string) (ClaimState, []byte, er
 		return Fresh, nil, nil
 	case err != nil:
 		return 0, nil, unavailable("claim", err)
+	case v == stateDelivered:
+		return Done, nil, nil
 	case strings.HasPrefix(v, donePrefix):
-		return Done, []byte(v[len(donePrefix):]), nil
+		return Undelivered, []byte(v[len(donePrefix):]), nil
 	}
 	return InProgress, nil, nil
 }
 
 // Settle records how a claimed message ended, in one round trip: the claim
-// is kept as done with its reply, or released when the message failed
-// before it had any effect (so that a re-delivery can retry); and the audit
-// entry is appended.
-func (s *Store) Settle(ctx context.Context, msgID string, release bool, reply []byte, e commands.AuditEntry) error {
+// is kept (as delivered, or with its reply for a re-delivery to carry), or
+// released when the message failed before it had any effect (so that a
+// re-delivery can retry); and the audit entry is appended.
+func (s *Store) Settle(ctx context.Context, msgID string, release, delivered bool, reply []byte, e commands.AuditEntry) error {
 	k := s.key("msg", msgID)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		if release {
+		switch {
+		case release:
 			p.Del(ctx, k)
-		} else {
+		case delivered:
+			p.SetArgs(ctx, k, stateDelivered, redis.SetArgs{Mode: "XX", KeepTTL: true})
+		default:
 			p.SetArgs(ctx, k, donePrefix+string(reply), redis.SetArgs{Mode: "XX", KeepTTL: true})
 		}
 		p.XAdd(ctx, s.auditArgs(e))
@@ -117,6 +127,16 @@ func (s *Store) Settle(ctx context.Context, msgID string, release bool, reply []
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return unavailable("settle", err)
+	}
+	return nil
+}
+
+// Delivered notes that a message's reply reached DingTalk, so re-deliveries
+// stay silent.
+func (s *Store) Delivered(ctx context.Context, msgID string) error {
+	err := s.rdb.SetArgs(ctx, s.key("msg", msgID), stateDelivered, redis.SetArgs{Mode: "XX", KeepTTL: true}).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return unavailable("delivered", err)
 	}
 	return nil
 }
