@@ -113,6 +113,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a.rdb = rdb
 	a.store = redisstore.New(rdb, redisstore.Options{
 		Prefix: cfg.RedisPrefix, ClaimTTL: cfg.ClaimTTL, RatePerMin: cfg.RateLimit, AuditMaxLen: int64(cfg.AuditMaxLen),
+		ProcessingTTL: cfg.CommandTimeout + 5*time.Second,
 	})
 
 	armsCfg, stopSandbox, err := armsConfig(cfg, log)

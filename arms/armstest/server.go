@@ -87,6 +87,7 @@ type Server struct {
 	faults   []*fault
 	latency  time.Duration
 	release  chan struct{}
+	max      int
 }
 
 // Option configures a Server.
@@ -99,6 +100,10 @@ func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = n
 func WithKey(id, secret string) Option {
 	return func(s *Server) { s.keys = map[string]string{id: secret} }
 }
+
+// WithMaxContacts lifts the documented per-account limit of 100 contacts,
+// for load tests.
+func WithMaxContacts(n int) Option { return func(s *Server) { s.max = n } }
 
 // WithSecurityToken requires every request to carry this STS token.
 func WithSecurityToken(tok string) Option { return func(s *Server) { s.token = tok } }
@@ -123,6 +128,7 @@ func newServer(opts ...Option) *Server {
 		contacts: map[int64]*Contact{},
 		nextID:   10200 + rand.Int64N(100),
 		release:  make(chan struct{}),
+		max:      maxContacts,
 	}
 	for _, o := range opts {
 		o(s)
@@ -383,7 +389,7 @@ func (s *Server) create(p url.Values, rid string) (any, *apiError) {
 	if e := s.checkContact(c, 0); e != nil {
 		return nil, e
 	}
-	if len(s.contacts) >= maxContacts {
+	if len(s.contacts) >= s.max {
 		return nil, &apiError{400, "ParameterIllegal", "The number of alert contacts has reached the upper limit of 100."}
 	}
 	s.nextID++

@@ -27,10 +27,14 @@ const MinClaimTTL = 2 * time.Hour
 
 // Options are the store's settings.
 type Options struct {
-	Prefix      string        // every key starts with it
-	ClaimTTL    time.Duration // how long a message id is remembered
-	RatePerMin  int           // commands per user per minute; 0 disables the limit
-	AuditMaxLen int64         // approximate length the audit stream is trimmed to
+	Prefix   string        // every key starts with it
+	ClaimTTL time.Duration // how long a message id is remembered
+	// ProcessingTTL bounds a claim whose command never settled (the process
+	// died, or Redis failed just when the claim was to be given back), so a
+	// re-delivery can run it then. It must exceed the longest command.
+	ProcessingTTL time.Duration
+	RatePerMin    int   // commands per user per minute; 0 disables the limit
+	AuditMaxLen   int64 // approximate length the audit stream is trimmed to
 }
 
 // Store is safe for concurrent use.
@@ -44,6 +48,9 @@ type Store struct {
 func New(rdb redis.UniversalClient, opt Options) *Store {
 	if opt.AuditMaxLen <= 0 {
 		opt.AuditMaxLen = 10000
+	}
+	if opt.ProcessingTTL <= 0 || opt.ProcessingTTL > opt.ClaimTTL {
+		opt.ProcessingTTL = opt.ClaimTTL
 	}
 	return &Store{rdb: rdb, opt: opt, limiter: redis_rate.NewLimiter(rdb)}
 }
@@ -93,7 +100,7 @@ return false
 // DingTalk comes back as Undelivered with that reply, so a re-delivery can
 // carry it; one whose reply went out comes back as Done.
 func (s *Store) Claim(ctx context.Context, msgID string) (ClaimState, []byte, error) {
-	v, err := claimScript.Run(ctx, s.rdb, []string{s.key("msg", msgID)}, stateProcessing, s.opt.ClaimTTL.Milliseconds()).Text()
+	v, err := claimScript.Run(ctx, s.rdb, []string{s.key("msg", msgID)}, stateProcessing, s.opt.ProcessingTTL.Milliseconds()).Text()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return Fresh, nil, nil
@@ -118,9 +125,9 @@ func (s *Store) Settle(ctx context.Context, msgID string, release, delivered boo
 		case release:
 			p.Del(ctx, k)
 		case delivered:
-			p.SetArgs(ctx, k, stateDelivered, redis.SetArgs{Mode: "XX", KeepTTL: true})
+			p.SetArgs(ctx, k, stateDelivered, redis.SetArgs{Mode: "XX", TTL: s.opt.ClaimTTL})
 		default:
-			p.SetArgs(ctx, k, donePrefix+string(reply), redis.SetArgs{Mode: "XX", KeepTTL: true})
+			p.SetArgs(ctx, k, donePrefix+string(reply), redis.SetArgs{Mode: "XX", TTL: s.opt.ClaimTTL})
 		}
 		p.XAdd(ctx, s.auditArgs(e))
 		return nil

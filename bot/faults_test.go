@@ -1,0 +1,246 @@
+package bot_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/armsbot/armsbot/arms/armstest"
+	"github.com/armsbot/armsbot/bot/redisstore/redistest"
+)
+
+// restartableRedis is a Redis the test can take away and bring back with its
+// data: redis-server with an append-only file when installed, else miniredis.
+type restartableRedis struct {
+	url     string
+	restart func(down time.Duration)
+}
+
+func startRestartableRedis(t *testing.T) restartableRedis {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		m := miniredis.RunT(t)
+		return restartableRedis{url: "redis://" + m.Addr(), restart: func(down time.Duration) {
+			m.Close()
+			time.Sleep(down) // the outage itself
+			if err := m.Restart(); err != nil {
+				t.Errorf("restart miniredis: %v", err)
+			}
+		}}
+	}
+	port := strconv.Itoa(freePort(t))
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var cmd *exec.Cmd
+	start := func() {
+		c := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--dir", dir, "--save", "",
+			"--appendonly", "yes", "--appendfsync", "always")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		cmd = c
+		mu.Unlock()
+		waitFor(t, func() bool {
+			conn, err := net.Dial("tcp", "127.0.0.1:"+port)
+			if err == nil {
+				conn.Close()
+			}
+			return err == nil
+		})
+	}
+	stop := func() {
+		mu.Lock()
+		c := cmd
+		mu.Unlock()
+		_ = c.Process.Signal(os.Interrupt) // a clean shutdown writes the AOF
+		_ = c.Wait()
+	}
+	start()
+	t.Cleanup(stop)
+	return restartableRedis{url: "redis://127.0.0.1:" + port + "/0", restart: func(down time.Duration) {
+		stop()
+		time.Sleep(down)
+		start()
+	}}
+}
+
+// Messages flow while Redis restarts, ARMS throttles and fails, and every
+// message is delivered twice, to two replicas. Afterwards every message has
+// exactly one result reply, there is one contact per add message, and no
+// goroutine is left behind. ARMSBOT_FAULT_MESSAGES sets the volume (CI runs
+// the default).
+func TestFaultsUnderLoad(t *testing.T) {
+	messages := 60
+	if v, err := strconv.Atoi(os.Getenv("ARMSBOT_FAULT_MESSAGES")); err == nil && v > 0 {
+		messages = v
+	}
+	baseline := runtime.NumGoroutine()
+
+	rr := startRestartableRedis(t)
+	opts, _ := redis.ParseURL(rr.url)
+	client := redis.NewClient(opts)
+	defer client.Close()
+	h := &harness{t: t, arms: armstest.NewServer(armstest.WithMaxContacts(10 * messages)), session: newDingTalk(t),
+		redis: &redistest.Redis{URL: rr.url, Prefix: "armsbot-faults:", Client: client}}
+	defer h.arms.Close()
+	senders := make([]string, 8)
+	for i := range senders {
+		senders[i] = fmt.Sprintf("load-%d", i)
+	}
+	env := map[string]string{
+		"BOT_ADMINS": strings.Join(senders, ","), "BOT_RATE_LIMIT": "100000", "BOT_SYNC_REPLY_BUDGET": "300ms",
+		"BOT_COMMAND_TIMEOUT": "10s", "BOT_WORKERS": "64", "ARMS_CLIENTS": "32",
+	}
+	a := h.launch(env)
+	b := a.replica(env)
+	h.arms.SetLatency(20 * time.Millisecond)
+
+	type delivery struct {
+		msgID string
+		code  int
+		r     reply
+	}
+	var (
+		mu        sync.Mutex
+		delivered []delivery
+		wg        sync.WaitGroup
+		sessionOf = map[string]string{} // session -> msgId
+		msgs      []map[string]any
+	)
+	send := func(rep *harness, m map[string]any) {
+		defer wg.Done()
+		code, r := rep.post(m)
+		mu.Lock()
+		delivered = append(delivered, delivery{m["msgId"].(string), code, r})
+		mu.Unlock()
+	}
+	for i := range messages {
+		m := a.message(senders[i%len(senders)], fmt.Sprintf("/contact add name=F%d email=f%d@example.com", i, i))
+		msgs = append(msgs, m)
+		sessionOf[sessionOf0(m)] = m["msgId"].(string)
+		switch i {
+		case messages / 5:
+			h.arms.Fail("", "Throttling.User", http.StatusBadRequest, 3)
+		case 2 * messages / 5:
+			// Long enough to outlast go-redis's own redialling (about 1 s).
+			wg.Add(1)
+			go func() { defer wg.Done(); rr.restart(2 * time.Second) }()
+		case 3 * messages / 5:
+			h.arms.Fail("CreateAlertContact", "InternalError", http.StatusInternalServerError, 1)
+			h.arms.Fail("SearchAlertContact", "ServiceUnavailable", http.StatusServiceUnavailable, 3)
+		}
+		wg.Add(2)
+		go send(a, m)
+		go send(b, m)
+		time.Sleep(30 * time.Millisecond) // pacing the flow, not waiting for a result
+	}
+	wg.Wait()
+
+	// DingTalk re-delivers what got no result; here, whatever was told the
+	// bot was unavailable on both deliveries.
+	result := func(r reply) bool {
+		return r.MsgType == "markdown" && !strings.Contains(r.Markdown.Text, "temporarily unavailable")
+	}
+	waitFor(t, func() bool {
+		pending := 0
+		for _, m := range msgs {
+			id := m["msgId"].(string)
+			mu.Lock()
+			got := false
+			for _, d := range delivered {
+				if d.msgID == id && result(d.r) {
+					got = true
+				}
+			}
+			mu.Unlock()
+			for _, s := range h.session.Messages() {
+				if sessionOf[s.Session] == id {
+					got = true
+				}
+			}
+			if !got {
+				pending++
+				wg.Add(1)
+				go send(a, m)
+			}
+		}
+		wg.Wait()
+		return pending == 0
+	})
+	if err := a.stop(); err != nil {
+		t.Errorf("replica a stopped with %v", err)
+	}
+	if err := b.stop(); err != nil {
+		t.Errorf("replica b stopped with %v", err)
+	}
+
+	// The faults did meet the flow: some deliveries found Redis gone, and
+	// ARMS calls were retried.
+	unavailable := 0
+	for _, d := range delivered {
+		if strings.Contains(d.r.Markdown.Text, "temporarily unavailable") {
+			unavailable++
+		}
+	}
+	if unavailable == 0 {
+		t.Error("no delivery met the Redis outage; the test did not test it")
+	}
+	if n := len(h.arms.Calls("CreateAlertContact")); n <= messages {
+		t.Errorf("%d creates for %d messages: the injected failures were not met", n, messages)
+	}
+	t.Logf("%d deliveries, %d met the Redis outage, %d ARMS calls", len(delivered), unavailable, len(h.arms.Calls("")))
+
+	// Exactly one result reply per message, by HTTP answer or sessionWebhook.
+	results := map[string]int{}
+	for _, d := range delivered {
+		if d.code != http.StatusOK {
+			t.Errorf("a delivery of %s answered HTTP %d", d.msgID, d.code)
+		}
+		if result(d.r) {
+			results[d.msgID]++
+			if !strings.Contains(d.r.Markdown.Text, "ContactId") {
+				t.Errorf("%s: result without a ContactId:\n%s", d.msgID, d.r.Markdown.Text)
+			}
+		}
+	}
+	for _, s := range h.session.Messages() {
+		results[sessionOf[s.Session]]++
+	}
+	for _, m := range msgs {
+		if n := results[m["msgId"].(string)]; n != 1 {
+			t.Errorf("message %s got %d result replies, want 1", m["msgId"], n)
+		}
+	}
+	if n := len(h.arms.Contacts()); n != messages {
+		t.Errorf("%d contacts for %d add messages", n, messages)
+	}
+	for _, logs := range []string{a.logs.String(), b.logs.String()} {
+		if strings.Contains(logs, "panic") {
+			t.Errorf("a replica panicked:\n%s", logs)
+		}
+	}
+
+	// Everything the bots started has stopped.
+	client.Close()
+	h.arms.Close()
+	http.DefaultClient.CloseIdleConnections()
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= baseline+3 })
+}
+
+func sessionOf0(m map[string]any) string {
+	u := m["sessionWebhook"].(string)
+	return u[strings.LastIndex(u, "=")+1:]
+}
