@@ -101,7 +101,7 @@ func (d *dispatcher) entry(m *inbound, reqID string) commands.AuditEntry {
 		ConversationID: m.ConversationID, RequestRef: reqID,
 	}
 	if m.MsgType == "text" {
-		e.Command, e.Args = commands.Describe(CleanText(m.Text.Content))
+		e.Command, e.Args = d.runner.Describe(CleanText(m.Text.Content))
 	} else {
 		e.Args = "[" + m.MsgType + "]"
 	}

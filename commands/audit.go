@@ -104,8 +104,8 @@ func MaskText(s string) string {
 // Describe names the command in text and its masked arguments without
 // running anything, for audit entries of messages that were not run
 // (duplicates, rate-limited).
-func Describe(text string) (command, args string) {
-	c, err := Parse(Commands(), text)
+func (r *Runner) Describe(text string) (command, args string) {
+	c, err := Parse(r.specs, text)
 	if err != nil {
 		return "", MaskText(text)
 	}

@@ -57,6 +57,8 @@ type Contact struct {
 	CreateTime  int64  `json:"CreateTime"`
 	UpdateTime  int64  `json:"UpdateTime"`
 	UserID      string `json:"UserId"`
+
+	emailKey string // lower-cased Email, for searches
 }
 
 type fault struct {
@@ -200,7 +202,9 @@ func (s *Server) Contacts() []Contact {
 	defer s.mu.Unlock()
 	out := make([]Contact, 0, len(s.contacts))
 	for _, c := range s.contacts {
-		out = append(out, *c)
+		cp := *c
+		cp.emailKey = ""
+		out = append(out, cp)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ContactID < out[j].ContactID })
 	return out
@@ -214,6 +218,7 @@ func (s *Server) AddContact(c Contact) int64 {
 	c.ContactID = s.nextID
 	c.CreateTime = s.now().UnixMilli()
 	c.UpdateTime = c.CreateTime
+	c.emailKey = strings.ToLower(c.Email)
 	s.contacts[c.ContactID] = &c
 	return c.ContactID
 }
@@ -396,6 +401,7 @@ func (s *Server) create(p url.Values, rid string) (any, *apiError) {
 	c.ContactID = s.nextID
 	c.CreateTime = s.now().UnixMilli()
 	c.UpdateTime = c.CreateTime
+	c.emailKey = strings.ToLower(c.Email)
 	s.contacts[c.ContactID] = &c
 	return map[string]any{"ContactId": strconv.FormatInt(c.ContactID, 10), "RequestId": rid}, nil
 }
@@ -417,7 +423,7 @@ func (s *Server) checkContact(c Contact, self int64) *apiError {
 		if c.Phone != "" && o.Phone == c.Phone {
 			return &apiError{400, "ParameterIllegal", "The phone number is already used by another contact."}
 		}
-		if c.Email != "" && strings.EqualFold(o.Email, c.Email) {
+		if c.Email != "" && len(o.emailKey) == len(c.Email) && strings.EqualFold(o.emailKey, c.Email) {
 			return &apiError{400, "ParameterIllegal", "The email is already used by another contact."}
 		}
 	}
@@ -437,7 +443,7 @@ func (s *Server) search(p url.Values, rid string) (any, *apiError) {
 		case len(ids) > 0 && !ids[c.ContactID]:
 		case name != "" && !strings.Contains(c.ContactName, name):
 		case phone != "" && !strings.Contains(c.Phone, phone):
-		case email != "" && !strings.Contains(strings.ToLower(c.Email), email):
+		case email != "" && !strings.Contains(c.emailKey, email):
 		default:
 			match = append(match, *c)
 		}
@@ -478,6 +484,7 @@ func (s *Server) update(p url.Values, rid string) (any, *apiError) {
 	if e := s.checkContact(c, id); e != nil {
 		return nil, e
 	}
+	c.emailKey = strings.ToLower(c.Email)
 	s.contacts[id] = &c
 	return map[string]any{"IsSuccess": true, "RequestId": rid}, nil
 }

@@ -1,0 +1,88 @@
+package bot
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/armsbot/armsbot/arms/armstest"
+	"github.com/armsbot/armsbot/bot/redisstore/redistest"
+)
+
+// FuzzWebhook posts arbitrary bodies, correctly signed or not, to the real
+// webhook handler (real Redis store, ARMS stand-in): it must answer 200 with
+// a DingTalk reply, or 400/401/413, and never fail or panic.
+func FuzzWebhook(f *testing.F) {
+	f.Add([]byte(officialSample), true)
+	f.Add([]byte(`{"msgId":"m1","msgtype":"text","conversationType":"2","senderStaffId":"u","text":{"content":" /contact add name=\"x email=@"}}`), true)
+	f.Add([]byte(`{"msgId":"m2","msgtype":"picture","content":{"downloadCode":"x"}}`), true)
+	f.Add([]byte(`{"msgId":"m3","msgtype":"text","createAt":"12x","text":{"content":"/help"}}`), true)
+	f.Add([]byte(`{"msgId":"m4","msgtype":"text","atUsers":[{"dingtalkId":1}],"text":{"content":"@a @b /whoami"}}`), true)
+	f.Add([]byte(`{"msgId":"m5","msgtype":"text","text":{"content":"/perm grant @x contact"}}`), false)
+	f.Add([]byte(`[1,2,3]`), true)
+	f.Add([]byte(``), true)
+
+	rd := redistest.New(f)
+	srv := armstest.NewServer()
+	defer srv.Close()
+	vars := map[string]string{
+		"DINGTALK_APP_SECRET": "fuzz", "REDIS_URL": rd.URL, "BOT_REDIS_PREFIX": rd.Prefix,
+		"ALIBABA_CLOUD_ACCESS_KEY_ID": armstest.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": armstest.AccessKeySecret,
+		"ARMS_ENDPOINT": srv.URL, "BOT_RATE_LIMIT": "0", "DINGTALK_SESSION_WEBHOOK_PREFIXES": "http://127.0.0.1:1/never",
+	}
+	cfg, err := parseConfig("serve", nil, func(k string) string { return vars[k] }, io.Discard)
+	if err != nil {
+		f.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := build(f.Context(), cfg, log)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer a.close()
+	web := httptest.NewServer(NewServer(log, verifier{secret: "fuzz", now: time.Now}, guard{}, a.store, a.dispatcher, a.metrics))
+	defer web.Close()
+
+	f.Fuzz(func(t *testing.T, body []byte, signed bool) {
+		ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+		sign := Sign(ts, "fuzz")
+		if !signed {
+			sign = Sign(ts, "not-the-secret")
+		}
+		req, _ := http.NewRequest(http.MethodPost, web.URL+"/dingtalk/webhook", bytes.NewReader(body))
+		req.Header.Set("timestamp", ts)
+		req.Header.Set("sign", sign)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusOK:
+			var out outbound
+			if err := json.Unmarshal(raw, &out); err != nil || (out.MsgType != "markdown" && out.MsgType != "empty") {
+				t.Fatalf("200 with a body that is no DingTalk reply: %s", raw)
+			}
+			if out.MsgType == "markdown" && (out.Markdown == nil || out.Markdown.Text == "") {
+				t.Fatalf("empty markdown reply: %s", raw)
+			}
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		case http.StatusUnauthorized:
+			if signed {
+				t.Fatalf("a correctly signed request was refused: %s", raw)
+			}
+		default:
+			t.Fatalf("HTTP %d for %q: %s", resp.StatusCode, body, raw)
+		}
+		if !signed && resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("a badly signed request got HTTP %d", resp.StatusCode)
+		}
+	})
+}
