@@ -42,6 +42,7 @@ type Config struct {
 	Workers         int
 	QueueSize       int
 	ReplyTimeout    time.Duration
+	DebugListen     string
 
 	// send only
 	SendURL         string
@@ -191,6 +192,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.int(&c.Workers, "workers", "BOT_WORKERS", 16, "commands that may run at once")
 	b.int(&c.QueueSize, "queue-size", "BOT_QUEUE_SIZE", 256, "commands that may wait for a worker; beyond that senders are told the bot is busy")
 	b.dur(&c.ReplyTimeout, "reply-timeout", "BOT_REPLY_TIMEOUT", 2*time.Minute, "how long a late reply is retried before it is given up")
+	b.str(&c.DebugListen, "debug-listen", "BOT_DEBUG_LISTEN", "", "address of a separate listener for /debug/pprof (off when empty; keep it private)")
 	b.int(&c.RateLimit, "rate-limit", "BOT_RATE_LIMIT", 20, "commands per user per minute, across replicas; 0 turns the limit off")
 	b.int(&c.AuditMaxLen, "audit-maxlen", "BOT_AUDIT_MAXLEN", 10000, "audit entries kept in Redis (approximate)")
 	b.str(&c.CorpID, "corp-id", "DINGTALK_CORP_ID", "", "when set, reject messages from other organisations (chatbotCorpId/senderCorpId)")

@@ -272,6 +272,13 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	if cfg.DebugListen != "" {
+		stop, err := serveDebug(cfg.DebugListen, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "lang", string(cfg.Lang), "admins", len(cfg.Admins), "sandbox", cfg.Sandbox)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

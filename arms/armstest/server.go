@@ -82,6 +82,7 @@ type Server struct {
 	keys     map[string]string // AccessKeyId -> secret
 	token    string            // required SecurityToken, if set
 	nonces   map[string]time.Time
+	pruned   time.Time // when nonces were last swept
 	contacts map[int64]*Contact
 	nextID   int64
 	calls    []Call
@@ -342,10 +343,15 @@ func (s *Server) authenticate(r *http.Request) (url.Values, string, *apiError) {
 	if s.token != "" && params.Get("SecurityToken") != s.token {
 		return reject(&apiError{400, "InvalidSecurityToken.Mismatch", "Specified SecurityToken is invalid."})
 	}
-	for n, at := range s.nonces {
-		if now.Sub(at) > skew {
-			delete(s.nonces, n)
+	// Forget nonces older than the timestamp window, at most once a second:
+	// sweeping on every request is quadratic under load.
+	if now.Sub(s.pruned) > time.Second {
+		for n, at := range s.nonces {
+			if now.Sub(at) > skew {
+				delete(s.nonces, n)
+			}
 		}
+		s.pruned = now
 	}
 	nonce := params.Get("SignatureNonce")
 	if _, used := s.nonces[nonce]; used {

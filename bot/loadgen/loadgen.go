@@ -1,0 +1,447 @@
+// Package loadgen drives load through a real armsbot process: it starts the
+// ARMS stand-in and a sessionWebhook receiver in-process, runs the bot
+// binary against them and a Redis, sends signed, unique, real-shaped
+// messages at a given rate and concurrency, and reports throughput, latency
+// percentiles of the webhook answer, errors, ARMS creates and the bot's
+// memory. In the same run it measures a baseline: an Echo handler that only
+// verifies the signature and does one Redis SET NX.
+package loadgen
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/armsbot/armsbot/arms/armstest"
+	"github.com/armsbot/armsbot/bot"
+)
+
+const secret = "loadgen-app-secret"
+
+type options struct {
+	botBin      string
+	redisURL    string
+	n           int
+	concurrency int
+	rate        float64
+	armsLatency time.Duration
+	command     string
+	budget      time.Duration
+	workers     int
+	armsClients int
+	baseline    bool
+	settle      time.Duration
+	debug       string
+}
+
+// Run parses flags, runs the scenario and prints a report.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.botBin, "bot-bin", "", "path of the bot binary (go build -o /tmp/armsbot ./cmd/bot)")
+	fs.StringVar(&o.redisURL, "redis", getenv("REDIS_URL"), "Redis URL shared by the bot and the baseline (REDIS_URL)")
+	fs.IntVar(&o.n, "n", 2000, "messages to send")
+	fs.IntVar(&o.concurrency, "concurrency", 64, "requests in flight at most")
+	fs.Float64Var(&o.rate, "rate", 0, "messages per second (0: as fast as the concurrency allows)")
+	fs.DurationVar(&o.armsLatency, "arms-latency", 0, "latency of every ARMS stand-in answer")
+	fs.StringVar(&o.command, "command", "add", "add (/contact add: search + create) or show (/contact show: one search)")
+	fs.DurationVar(&o.budget, "budget", 1500*time.Millisecond, "the bot's BOT_SYNC_REPLY_BUDGET")
+	fs.IntVar(&o.workers, "workers", 1024, "the bot's BOT_WORKERS")
+	fs.IntVar(&o.armsClients, "arms-clients", 1024, "the bot's ARMS_CLIENTS")
+	fs.BoolVar(&o.baseline, "baseline", true, "also measure the signature + SET NX baseline")
+	fs.DurationVar(&o.settle, "settle", 30*time.Second, "how long to wait for late replies after the load")
+	fs.StringVar(&o.debug, "bot-debug-listen", "", "the bot's BOT_DEBUG_LISTEN, to profile it during the run")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if o.botBin == "" || o.redisURL == "" {
+		return errors.New("--bot-bin and --redis (or REDIS_URL) are required")
+	}
+	if o.command != "add" && o.command != "show" {
+		return fmt.Errorf("--command %q: want add or show", o.command)
+	}
+
+	botRes, err := runBot(ctx, o, stderr)
+	if err != nil {
+		return err
+	}
+	var base *result
+	if o.baseline {
+		if base, err = runBaseline(ctx, o); err != nil {
+			return err
+		}
+	}
+	report(stdout, o, botRes, base)
+	return nil
+}
+
+// result is what one load run measured.
+type result struct {
+	name       string
+	sent       int
+	elapsed    time.Duration
+	latencies  []time.Duration
+	errors     int // transport errors and non-200 answers
+	sync       int // replies in the HTTP answer
+	async      int // "empty" answers
+	late       int // replies that arrived on the sessionWebhook
+	creates    int
+	contacts   int
+	rssIdleKB  int
+	rssPeakKB  int
+	exitErr    error
+	errSamples []string
+}
+
+func (r *result) percentile(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	i := int(p * float64(len(r.latencies)-1))
+	return r.latencies[i]
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// message builds the i-th real-shaped group message.
+func message(run string, i int, sessionBase, text string) []byte {
+	now := time.Now()
+	sender := "load-" + strconv.Itoa(i%10)
+	b, _ := json.Marshal(map[string]any{
+		"msgId": "load-" + run + "-" + strconv.Itoa(i), "msgtype": "text", "createAt": now.UnixMilli(),
+		"conversationType": "2", "conversationId": "cidLoad==", "conversationTitle": "load",
+		"senderId": "$:LWCP_v1:$" + sender, "senderNick": sender, "senderStaffId": sender, "isAdmin": false,
+		"chatbotCorpId": "dingcorp", "chatbotUserId": "$:LWCP_v1:$bot", "robotCode": "dingrobot", "isInAtList": true,
+		"atUsers":                   []map[string]string{{"dingtalkId": "$:LWCP_v1:$bot"}},
+		"sessionWebhook":            sessionBase + "/robot/sendBySession?session=" + run + "-" + strconv.Itoa(i),
+		"sessionWebhookExpiredTime": now.Add(90 * time.Minute).UnixMilli(),
+		"text":                      map[string]string{"content": " " + text},
+	})
+	return b
+}
+
+// drive sends n bodies to url and measures each answer.
+func drive(ctx context.Context, o options, url string, body func(i int) []byte) *result {
+	res := &result{sent: o.n}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: o.concurrency, MaxIdleConnsPerHost: o.concurrency, IdleConnTimeout: time.Minute,
+	}}
+	defer client.CloseIdleConnections()
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, o.concurrency)
+	)
+	var interval time.Duration
+	if o.rate > 0 {
+		interval = time.Duration(float64(time.Second) / o.rate)
+	}
+	start := time.Now()
+	for i := range o.n {
+		if interval > 0 {
+			if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+				time.Sleep(d) // the schedule of an open-loop load
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return res
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(body(i))))
+			req.Header.Set("Content-Type", "application/json; charset=utf-8")
+			req.Header.Set("timestamp", ts)
+			req.Header.Set("sign", bot.Sign(ts, secret))
+			t0 := time.Now()
+			resp, err := client.Do(req)
+			var raw []byte
+			if err == nil {
+				raw, _ = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			d := time.Since(t0)
+			mu.Lock()
+			defer mu.Unlock()
+			res.latencies = append(res.latencies, d)
+			switch {
+			case err != nil:
+				res.errors++
+				res.sample(err.Error())
+			case resp.StatusCode != http.StatusOK:
+				res.errors++
+				res.sample(fmt.Sprintf("HTTP %d: %s", resp.StatusCode, raw))
+			case strings.Contains(string(raw), `"msgtype":"empty"`):
+				res.async++
+			default:
+				res.sync++
+			}
+		}(i)
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	slices.Sort(res.latencies)
+	return res
+}
+
+func (r *result) sample(s string) {
+	if len(r.errSamples) < 5 {
+		r.errSamples = append(r.errSamples, s)
+	}
+}
+
+// rssKB reads a process's resident set size.
+func rssKB(pid int) int {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return 0
+}
+
+func runBot(ctx context.Context, o options, stderr io.Writer) (*result, error) {
+	run := randomHex(4)
+	arms := armstest.NewServer(armstest.WithMaxContacts(1 << 30))
+	defer arms.Close()
+	var late atomic.Int64
+	recv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		late.Add(1)
+		_, _ = w.Write([]byte(`{"errcode":0,"errmsg":"ok"}`))
+	})}
+	rln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go func() { _ = recv.Serve(rln) }()
+	defer recv.Close()
+	sessionBase := "http://" + rln.Addr().String()
+
+	var showID string
+	if o.command == "show" {
+		showID = strconv.FormatInt(arms.AddContact(armstest.Contact{ContactName: "Shown", Email: "shown@example.com"}), 10)
+	}
+	arms.SetLatency(o.armsLatency)
+
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	admins := make([]string, 10)
+	for i := range admins {
+		admins[i] = "load-" + strconv.Itoa(i)
+	}
+	cmd := exec.CommandContext(ctx, o.botBin, "serve")
+	cmd.Env = append(os.Environ(),
+		"BOT_LISTEN="+addr, "DINGTALK_APP_SECRET="+secret, "REDIS_URL="+o.redisURL, "BOT_REDIS_PREFIX=loadgen-"+run+":",
+		"ALIBABA_CLOUD_ACCESS_KEY_ID="+armstest.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+armstest.AccessKeySecret,
+		"ARMS_ENDPOINT="+arms.URL, "BOT_ADMINS="+strings.Join(admins, ","), "BOT_RATE_LIMIT=100000000",
+		"BOT_SYNC_REPLY_BUDGET="+o.budget.String(), "BOT_WORKERS="+strconv.Itoa(o.workers), "BOT_QUEUE_SIZE=4096",
+		"ARMS_CLIENTS="+strconv.Itoa(o.armsClients), "BOT_LOG_LEVEL=warn", "BOT_DEBUG_LISTEN="+o.debug,
+		"DINGTALK_SESSION_WEBHOOK_PREFIXES="+sessionBase+"/robot/sendBySession")
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the bot: %w", err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+	if err := waitHealthy(ctx, "http://"+addr+"/healthz"); err != nil {
+		return nil, err
+	}
+	time.Sleep(500 * time.Millisecond) // let the idle process settle before reading its memory
+	idle := rssKB(cmd.Process.Pid)
+
+	peak := atomic.Int64{}
+	stopSampling := make(chan struct{})
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-t.C:
+				if v := int64(rssKB(cmd.Process.Pid)); v > peak.Load() {
+					peak.Store(v)
+				}
+			}
+		}
+	}()
+	res := drive(ctx, o, "http://"+addr+"/dingtalk/webhook", func(i int) []byte {
+		text := fmt.Sprintf("/contact add name=L%d email=load-%s-%d@example.com", i, run, i)
+		if o.command == "show" {
+			text = "/contact show " + showID
+		}
+		return message(run, i, sessionBase, text)
+	})
+	deadline := time.Now().Add(o.settle)
+	for int(late.Load()) < res.async && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond) // waiting for the bot's late replies
+	}
+	close(stopSampling)
+	res.name = "armsbot"
+	res.late = int(late.Load())
+	res.creates = len(arms.Calls("CreateAlertContact"))
+	res.contacts = len(arms.Contacts())
+	res.rssIdleKB, res.rssPeakKB = idle, int(peak.Load())
+	_ = cmd.Process.Signal(os.Interrupt)
+	res.exitErr = cmd.Wait()
+	return res, nil
+}
+
+func waitHealthy(ctx context.Context, url string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s not healthy after 15s", url)
+}
+
+// runBaseline serves the least a webhook must do, signature check and one
+// SET NX, and drives the same load through it.
+func runBaseline(ctx context.Context, o options) (*result, error) {
+	opts, err := redis.ParseURL(o.redisURL)
+	if err != nil {
+		return nil, err
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	run := randomHex(4)
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.POST("/webhook", func(c echo.Context) error {
+		ts := c.Request().Header.Get("timestamp")
+		if !hmac.Equal([]byte(bot.Sign(ts, secret)), []byte(c.Request().Header.Get("sign"))) {
+			return c.NoContent(http.StatusUnauthorized)
+		}
+		var m struct {
+			MsgID string `json:"msgId"`
+		}
+		if err := json.NewDecoder(c.Request().Body).Decode(&m); err != nil {
+			return c.NoContent(http.StatusBadRequest)
+		}
+		if err := rdb.SetNX(c.Request().Context(), "loadgen-baseline-"+run+":"+m.MsgID, 1, time.Hour).Err(); err != nil {
+			return c.NoContent(http.StatusServiceUnavailable)
+		}
+		return c.JSONBlob(http.StatusOK, []byte(`{"msgtype":"empty"}`))
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: e}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	res := drive(ctx, o, "http://"+ln.Addr().String()+"/webhook", func(i int) []byte {
+		return message(run, i, "http://127.0.0.1:1", "/contact add name=B email=b@example.com")
+	})
+	res.name = "baseline"
+	res.sync, res.async = res.async, 0 // the baseline's "empty" is its whole answer
+	return res, nil
+}
+
+func report(w io.Writer, o options, r, base *result) {
+	rate := "max"
+	if o.rate > 0 {
+		rate = strconv.FormatFloat(o.rate, 'f', -1, 64) + "/s"
+	}
+	fmt.Fprintf(w, "scenario: %d × %s, concurrency %d, rate %s, ARMS latency %s, budget %s\n\n",
+		o.n, o.command, o.concurrency, rate, o.armsLatency, o.budget)
+	fmt.Fprintln(w, "| target | msg/s | p50 | p90 | p99 | max | errors | sync | async (late arrived) | creates / contacts | RSS idle → peak |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, x := range []*result{r, base} {
+		if x == nil {
+			continue
+		}
+		thr := float64(len(x.latencies)) / x.elapsed.Seconds()
+		extra := fmt.Sprintf("%d (%d)", x.async, x.late)
+		cc := fmt.Sprintf("%d / %d", x.creates, x.contacts)
+		mem := fmt.Sprintf("%.1f → %.1f MiB", float64(x.rssIdleKB)/1024, float64(x.rssPeakKB)/1024)
+		if x.name == "baseline" {
+			extra, cc, mem = "-", "-", "-"
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %d | %d | %s | %s | %s |\n", x.name, thr,
+			ms(x.percentile(.5)), ms(x.percentile(.9)), ms(x.percentile(.99)), ms(x.percentile(1)), x.errors, x.sync, extra, cc, mem)
+	}
+	if base != nil {
+		fmt.Fprintf(w, "\nthroughput armsbot / baseline: %.2f\n", (float64(len(r.latencies))/r.elapsed.Seconds())/(float64(len(base.latencies))/base.elapsed.Seconds()))
+	}
+	if o.command == "add" {
+		fmt.Fprintf(w, "one create per message: %v (%d messages, %d creates)\n", r.creates == o.n && r.contacts == o.n, o.n, r.creates)
+	}
+	fmt.Fprintf(w, "all replies delivered: %v; bot exit: %v\n", r.sync+r.late == o.n, exitText(r.exitErr))
+	for _, s := range append(r.errSamples, errSamples(base)...) {
+		fmt.Fprintln(w, "error sample:", s)
+	}
+}
+
+func errSamples(r *result) []string {
+	if r == nil {
+		return nil
+	}
+	return r.errSamples
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "0"
+	}
+	return err.Error()
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + " ms"
+}
