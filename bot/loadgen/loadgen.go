@@ -109,6 +109,7 @@ type result struct {
 	contacts   int
 	rssIdleKB  int
 	rssPeakKB  int
+	cpuPerMsg  time.Duration // the bot's CPU time (user+system) per message
 	exitErr    error
 	errSamples []string
 }
@@ -228,6 +229,23 @@ func (r *result) sample(s string) {
 	}
 }
 
+// cpuTime reads a process's user+system CPU time from /proc (Linux clock
+// ticks of 10 ms).
+func cpuTime(pid int) time.Duration {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
 // rssKB reads a process's resident set size.
 func rssKB(pid int) int {
 	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
@@ -310,6 +328,7 @@ func runBot(ctx context.Context, o options, stderr io.Writer) (*result, error) {
 			}
 		}
 	}()
+	cpu0 := cpuTime(cmd.Process.Pid)
 	res := drive(ctx, o, "http://"+addr+"/dingtalk/webhook", func(i int) []byte {
 		text := fmt.Sprintf("/contact add name=L%d email=load-%s-%d@example.com", i, run, i)
 		if o.command == "show" {
@@ -322,6 +341,7 @@ func runBot(ctx context.Context, o options, stderr io.Writer) (*result, error) {
 		time.Sleep(100 * time.Millisecond) // waiting for the bot's late replies
 	}
 	close(stopSampling)
+	res.cpuPerMsg = (cpuTime(cmd.Process.Pid) - cpu0) / time.Duration(o.n)
 	res.name = "armsbot"
 	res.late = int(late.Load())
 	res.creates = len(arms.Calls("CreateAlertContact"))
@@ -422,7 +442,7 @@ func report(w io.Writer, o options, r, base *result) {
 	if o.command == "add" {
 		fmt.Fprintf(w, "one create per message: %v (%d messages, %d creates)\n", r.creates == o.n && r.contacts == o.n, o.n, r.creates)
 	}
-	fmt.Fprintf(w, "all replies delivered: %v; bot exit: %v\n", r.sync+r.late == o.n, exitText(r.exitErr))
+	fmt.Fprintf(w, "all replies delivered: %v; bot exit: %v; bot CPU per message: %s\n", r.sync+r.late == o.n, exitText(r.exitErr), r.cpuPerMsg)
 	for _, s := range append(r.errSamples, errSamples(base)...) {
 		fmt.Fprintln(w, "error sample:", s)
 	}
