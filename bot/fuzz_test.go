@@ -35,6 +35,8 @@ func FuzzWebhook(f *testing.F) {
 		"DINGTALK_APP_SECRET": "fuzz", "REDIS_URL": rd.URL, "BOT_REDIS_PREFIX": rd.Prefix,
 		"ALIBABA_CLOUD_ACCESS_KEY_ID": armstest.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": armstest.AccessKeySecret,
 		"ARMS_ENDPOINT": srv.URL, "BOT_RATE_LIMIT": "0", "DINGTALK_SESSION_WEBHOOK_PREFIXES": "http://127.0.0.1:1/never",
+		// Every execution stays short: a slow one would stall the fuzzer.
+		"BOT_SYNC_REPLY_BUDGET": "50ms", "BOT_COMMAND_TIMEOUT": "2s", "BOT_REPLY_TIMEOUT": "1s",
 	}
 	cfg, err := parseConfig("serve", nil, func(k string) string { return vars[k] }, io.Discard)
 	if err != nil {

@@ -50,7 +50,9 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, r := range runners {
 			rep := r.errorReply(c, err)
-			if rep.Text == "" || strings.Contains(rep.Text, "%!") {
+			// A formatting mistake shows as %!; the sender's own text may
+			// contain it too, and is echoed.
+			if rep.Text == "" || strings.Contains(rep.Text, "%!") && !strings.Contains(Normalize(text), "%!") {
 				t.Fatalf("error for %q renders badly in %s: %q", text, r.lang, rep.Text)
 			}
 			if !utf8.ValidString(rep.Text) && utf8.ValidString(text) {
