@@ -341,14 +341,24 @@ func (r *Runner) contactDelete(ctx context.Context, c *Call) (Result, error) {
 	return Result{}, fmt.Errorf("no free confirmation code after 5 tries")
 }
 
-func (r *Runner) confirm(ctx context.Context, c *Call) (Result, error) {
+// takePending removes the sender's pending action named by the code: a code
+// works once, and only for whoever was given it.
+func (r *Runner) takePending(ctx context.Context, c *Call) (Pending, error) {
 	code := c.Get("code")
 	p, ok, err := r.confirms.Take(ctx, c.Msg.SenderID, code)
 	if err != nil {
-		return Result{}, err
+		return Pending{}, err
 	}
 	if !ok {
-		return Result{}, &Error{Code: EINVALID, Key: "confirm.unknown", Args: []any{code, int(ConfirmTTL.Minutes())}}
+		return Pending{}, &Error{Code: EINVALID, Key: "confirm.unknown", Args: []any{code, int(ConfirmTTL.Minutes())}}
+	}
+	return p, nil
+}
+
+func (r *Runner) confirm(ctx context.Context, c *Call) (Result, error) {
+	p, err := r.takePending(ctx, c)
+	if err != nil {
+		return Result{}, err
 	}
 	switch p.Action {
 	case "delete":
@@ -370,13 +380,9 @@ func (r *Runner) confirm(ctx context.Context, c *Call) (Result, error) {
 }
 
 func (r *Runner) cancel(ctx context.Context, c *Call) (Result, error) {
-	code := c.Get("code")
-	p, ok, err := r.confirms.Take(ctx, c.Msg.SenderID, code)
+	p, err := r.takePending(ctx, c)
 	if err != nil {
 		return Result{}, err
-	}
-	if !ok {
-		return Result{}, &Error{Code: EINVALID, Key: "confirm.unknown", Args: []any{code, int(ConfirmTTL.Minutes())}}
 	}
 	return Result{Text: r.lang.T("cancel.done", p.Name, p.ContactID), ContactID: p.ContactID}, nil
 }
