@@ -16,6 +16,7 @@ import (
 	neturl "net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -84,7 +85,25 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	routeRedisLogs(log)
+	return log
+}
+
+// go-redis prints its own complaints (a failed redial, say) through a
+// package-level logger in plain text; sending them through slog keeps every
+// log line JSON. go-redis offers only that global, so it is set once, by the
+// first Run of the process.
+var redisLogOnce sync.Once
+
+func routeRedisLogs(log *slog.Logger) {
+	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{log}) })
+}
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
 // app is the wired bot, shared by serve and shell.
