@@ -198,3 +198,17 @@ func TestEnvExampleAndCompose(t *testing.T) {
 		}
 	}
 }
+
+// The README's configuration table is the operator's reference: every
+// variable the binary reads is in it.
+func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range envNames(t) {
+		if !strings.Contains(string(raw), "`"+n+"`") {
+			t.Errorf("README does not document %s", n)
+		}
+	}
+}

@@ -343,7 +343,7 @@ func shell(ctx context.Context, cfg *Config, stdin io.Reader, stdout, stderr io.
 	if cfg.ShellGroup {
 		conv = "2"
 	}
-	fmt.Fprintf(stdout, "armsbot shell: acting as %s. Type /help, or an empty line to see the prompt; Ctrl-D quits.\n", cfg.ShellUser)
+	fmt.Fprintf(stdout, "armsbot shell: acting as %s. Type /help to start; Ctrl-D quits.\n", cfg.ShellUser)
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 64<<10), 64<<10)
 	for n := 1; ; n++ {
