@@ -3,8 +3,6 @@ package bot
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -12,7 +10,6 @@ import (
 	"time"
 
 	"github.com/armsbot/armsbot/arms/armstest"
-	"github.com/armsbot/armsbot/bot/redisstore/redistest"
 )
 
 func BenchmarkVerify(b *testing.B) {
@@ -51,36 +48,19 @@ func BenchmarkReplyRender(b *testing.B) {
 // against the in-process ARMS stand-in (0 ms), settle and audit in Redis
 // (REDIS_URL when set, else miniredis), and the reply.
 func BenchmarkWebhookAdd(b *testing.B) {
-	rd := redistest.New(b)
-	srv := armstest.NewServer(armstest.WithMaxContacts(1 << 30))
-	defer srv.Close()
-	vars := map[string]string{
-		"DINGTALK_APP_SECRET": "bench", "REDIS_URL": rd.URL, "BOT_REDIS_PREFIX": rd.Prefix, "BOT_ADMINS": "bench-user",
-		"ALIBABA_CLOUD_ACCESS_KEY_ID": armstest.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": armstest.AccessKeySecret,
-		"ARMS_ENDPOINT": srv.URL, "BOT_RATE_LIMIT": "100000000", "BOT_LOG_LEVEL": "warn",
-	}
-	cfg, err := parseConfig("serve", nil, func(k string) string { return vars[k] }, io.Discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := build(b.Context(), cfg, log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.close()
-	h := NewServer(log, verifier{secret: "bench", now: time.Now}, guard{}, a.store, a.dispatcher, a.metrics)
+	_, h := testApp(b, map[string]string{"BOT_ADMINS": "bench-user", "BOT_RATE_LIMIT": "100000000"},
+		armstest.WithMaxContacts(1<<30))
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		i++
 		id := strconv.Itoa(i)
-		body := `{"msgId":"bench-` + id + `-` + rd.Prefix + `","msgtype":"text","conversationType":"2","conversationId":"cid","senderStaffId":"bench-user",` +
+		body := `{"msgId":"bench-` + id + `","msgtype":"text","conversationType":"2","conversationId":"cid","senderStaffId":"bench-user",` +
 			`"text":{"content":" /contact add name=B` + id + ` email=b` + id + `@example.com"}}`
 		ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
 		req := httptest.NewRequest(http.MethodPost, "/dingtalk/webhook", bytes.NewBufferString(body))
 		req.Header.Set("timestamp", ts)
-		req.Header.Set("sign", Sign(ts, "bench"))
+		req.Header.Set("sign", Sign(ts, "s"))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte("ContactId")) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -13,9 +12,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/armsbot/armsbot/arms/armstest"
-	"github.com/armsbot/armsbot/bot/redisstore/redistest"
 )
 
 // tripCounter counts what the client sends: one command or one pipeline is
@@ -34,30 +30,13 @@ func (c *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 // claim script, the rate limit, the sender's scopes, and one pipeline that
 // settles the claim and appends the audit entry.
 func TestRedisRoundTripsPerAdd(t *testing.T) {
-	rd := redistest.New(t)
-	srv := armstest.NewServer()
-	defer srv.Close()
-	vars := map[string]string{
-		"DINGTALK_APP_SECRET": "s", "REDIS_URL": rd.URL, "BOT_REDIS_PREFIX": rd.Prefix,
-		"ALIBABA_CLOUD_ACCESS_KEY_ID": armstest.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": armstest.AccessKeySecret,
-		"ARMS_ENDPOINT": srv.URL,
-	}
-	cfg, err := parseConfig("serve", nil, func(k string) string { return vars[k] }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := build(t.Context(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
+	a, handler := testApp(t, nil)
 	trips := &tripCounter{}
 	a.rdb.AddHook(trips)
 	if err := a.store.Grant(t.Context(), "member-1", "contact.add"); err != nil {
 		t.Fatal(err)
 	}
-	web := httptest.NewServer(NewServer(log, verifier{secret: "s", now: time.Now}, guard{}, a.store, a.dispatcher, a.metrics))
+	web := httptest.NewServer(handler)
 	defer web.Close()
 
 	post := func(id, text string) {
