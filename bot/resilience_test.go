@@ -174,3 +174,24 @@ func TestFullQueueSaysBusy(t *testing.T) {
 	})
 	contains(t, "redelivered", r.Markdown.Text, adminID, "staff id")
 }
+
+// A late reply that could not be delivered anywhere rides on DingTalk's
+// re-delivery of the message, once.
+func TestRedeliveryCarriesAnUndeliveredReply(t *testing.T) {
+	h := startBot(t, map[string]string{"BOT_SYNC_REPLY_BUDGET": "50ms", "DINGTALK_APP_KEY": ""})
+	h.arms.SetLatency(300 * time.Millisecond)
+	m := h.message(adminID, "/contact add name=Undelivered email=undelivered@example.com")
+	m["sessionWebhookExpiredTime"] = time.Now().Add(-time.Minute).UnixMilli() // and no OpenAPI fallback
+	if _, r := h.post(m); r.MsgType != "empty" {
+		t.Fatalf("first delivery answered %q, want empty", r.MsgType)
+	}
+	waitFor(t, func() bool { return strings.Contains(h.logs.String(), "reply not delivered") })
+	_, r := h.post(m)
+	contains(t, "re-delivery", r.Markdown.Text, "ContactId")
+	if _, r = h.post(m); r.MsgType != "empty" {
+		t.Errorf("third delivery answered %q, want empty: the reply went out", r.MsgType)
+	}
+	if n := len(h.creates()); n != 1 {
+		t.Errorf("%d creates, want 1", n)
+	}
+}
