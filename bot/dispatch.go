@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -236,7 +238,15 @@ func (d *dispatcher) dispatch(ctx context.Context, m *inbound, reqID string) ([]
 	}
 }
 
-func (d *dispatcher) run(ctx context.Context, m *inbound) commands.Reply {
+func (d *dispatcher) run(ctx context.Context, m *inbound) (rep commands.Reply) {
+	// A bug in one command must not take the process, and its replies to
+	// everyone else, down with it: the sender gets an internal-error reply.
+	defer func() {
+		if p := recover(); p != nil {
+			d.log.Error("command panicked", "msg_id", m.MsgID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			rep = d.runner.Internal(fmt.Errorf("panic: %v", p), m.MsgID)
+		}
+	}()
 	if m.MsgType != "text" {
 		return d.runner.TextOnly()
 	}

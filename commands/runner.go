@@ -379,3 +379,9 @@ func (r *Runner) RateLimited(perMinute int, retryAfter time.Duration) Reply {
 func (r *Runner) Busy() Reply {
 	return Reply{Title: r.lang.T("title.error"), Text: r.lang.T("err.busy"), Outcome: "busy"}
 }
+
+// Internal is the reply for a failure with no better description; ref is
+// what the sender can quote to operators (the message id).
+func (r *Runner) Internal(err error, ref string) Reply {
+	return r.errorReply(&Call{Spec: &Spec{}, Msg: Message{ID: ref}}, err)
+}

@@ -1,0 +1,54 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/armsbot/armsbot/commands"
+)
+
+// panickingContacts stands in for an ARMS client with a bug.
+type panickingContacts struct{}
+
+func (panickingContacts) CreateContact(context.Context, commands.Contact) (commands.Receipt, error) {
+	panic("bug in create")
+}
+func (panickingContacts) SearchContacts(context.Context, commands.ContactQuery) (commands.ContactPage, error) {
+	return commands.ContactPage{}, nil
+}
+func (panickingContacts) UpdateContact(context.Context, commands.Contact) (commands.Receipt, error) {
+	panic("bug in update")
+}
+func (panickingContacts) DeleteContact(context.Context, string) (commands.Receipt, error) {
+	panic("bug in delete")
+}
+
+func TestAPanickingCommandGetsAnInternalErrorReply(t *testing.T) {
+	a, handler := testApp(t, map[string]string{"BOT_ADMINS": "boss", "BOT_LANG": "en"})
+	a.dispatcher.runner = commands.NewRunner(commands.Settings{Lang: commands.EN, Admins: []string{"boss"}},
+		a.store, a.store, a.store, panickingContacts{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	post := func(id, text string) string {
+		body := `{"msgtype":"text","msgId":"` + id + `","conversationType":"2","senderStaffId":"boss","text":{"content":" ` + text + `"}}`
+		ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+		req := httptest.NewRequest(http.MethodPost, "/dingtalk/webhook", bytes.NewBufferString(body))
+		req.Header.Set("timestamp", ts)
+		req.Header.Set("sign", Sign(ts, "s"))
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		return rec.Body.String()
+	}
+	if got := post("p1", "/contact add name=P email=p@example.com"); !strings.Contains(got, "Internal error") || !strings.Contains(got, "p1") {
+		t.Fatalf("panicking command answered %s", got)
+	}
+	if got := post("p2", "/whoami"); !strings.Contains(got, "boss") {
+		t.Fatalf("the bot stopped working after a panic: %s", got)
+	}
+}
