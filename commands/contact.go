@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Contact is an ARMS alert contact as this bot sees it.
@@ -127,16 +128,30 @@ func (r *Runner) refuseExisting(ctx context.Context, c *Call, ct Contact) error 
 		{"email", ct.Email, ContactQuery{Email: ct.Email, PageSize: 50}, func(o Contact) bool { return strings.EqualFold(o.Email, ct.Email) }},
 		{"phone", ct.Phone, ContactQuery{Phone: ct.Phone, PageSize: 50}, func(o Contact) bool { return o.Phone == ct.Phone }},
 	}
-	for _, ch := range checks {
+	// Both searches at once: each costs a full ARMS round trip.
+	type found struct {
+		page ContactPage
+		err  error
+	}
+	results := make([]found, len(checks))
+	var wg sync.WaitGroup
+	for i, ch := range checks {
 		if ch.value == "" {
 			continue
 		}
-		page, err := r.arms.SearchContacts(ctx, ch.q)
-		if err != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i].page, results[i].err = r.arms.SearchContacts(ctx, ch.q)
+		}()
+	}
+	wg.Wait()
+	for i, ch := range checks {
+		if err := results[i].err; err != nil {
 			return fmt.Errorf("look for an existing contact: %w", err)
 		}
-		for _, o := range page.Contacts {
-			if ch.same(o) {
+		for _, o := range results[i].page.Contacts {
+			if ch.value != "" && ch.same(o) {
 				shown := ch.value
 				if c.Msg.Group {
 					shown = r.maskField(ch.field, shown)
