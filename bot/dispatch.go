@@ -102,16 +102,23 @@ func (d *dispatcher) entry(m *inbound, reqID string) commands.AuditEntry {
 		Time: d.now(), MsgID: m.MsgID, SenderID: m.userID(), SenderNick: m.SenderNick,
 		ConversationID: m.ConversationID, RequestRef: reqID,
 	}
-	if m.MsgType == "text" {
-		e.Command, e.Args = d.runner.Describe(CleanText(m.Text.Content))
-	} else {
+	if m.MsgType != "text" {
 		e.Args = "[" + m.MsgType + "]"
 	}
 	return e
 }
 
+// describe fills in the command of a message that is not run (a duplicate,
+// a rate-limited one); run messages get it from their reply, so the text is
+// parsed once on the hot path.
+func (d *dispatcher) describe(e *commands.AuditEntry, m *inbound) {
+	if m.MsgType == "text" {
+		e.Command, e.Args = d.runner.Describe(CleanText(m.Text.Content))
+	}
+}
+
 func withReply(e commands.AuditEntry, rep commands.Reply) commands.AuditEntry {
-	if rep.Command != "" {
+	if rep.Command != "" || rep.Args != "" {
 		e.Command, e.Args = rep.Command, rep.Args
 	}
 	e.Outcome, e.RequestID, e.ContactID = rep.Outcome, rep.RequestID, rep.ContactID
@@ -139,6 +146,7 @@ func (d *dispatcher) admit(ctx context.Context, log *slog.Logger, m *inbound, e 
 	}
 	if state != redisstore.Fresh {
 		e.Outcome = "duplicate"
+		d.describe(&e, m)
 		if err := d.state.Audit(sctx, e); err != nil {
 			log.Warn("audit of a duplicate failed", "err", err.Error())
 		}
@@ -162,6 +170,7 @@ func (d *dispatcher) admit(ctx context.Context, log *slog.Logger, m *inbound, e 
 		return admission{body: replyBody(rep, m), outcome: rep.Outcome, reply: &rep}
 	}
 	if !dec.Allowed {
+		d.describe(&e, m)
 		rep := d.runner.RateLimited(d.ratePerMin, dec.RetryAfter)
 		body := emptyBody
 		if dec.Notify {

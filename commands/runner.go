@@ -164,7 +164,7 @@ func (r *Runner) Handle(ctx context.Context, m Message) Reply {
 	case errors.Is(err, errEmpty):
 		return Reply{Title: r.lang.T("title.help"), Text: r.lang.T("hint.empty"), Outcome: "hint"}
 	case errors.Is(err, errNotCommand):
-		return Reply{Title: r.lang.T("title.help"), Text: r.lang.T("hint.not_command"), Outcome: "hint"}
+		return Reply{Title: r.lang.T("title.help"), Text: r.lang.T("hint.not_command"), Outcome: "hint", Args: MaskText(m.Text)}
 	case err != nil:
 		rep := r.errorReply(nil, err)
 		rep.Args = MaskText(m.Text)
