@@ -1,9 +1,13 @@
 package bot
 
 import (
+	"bytes"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -38,4 +42,20 @@ func testApp(tb testing.TB, vars map[string]string, opts ...armstest.Option) (*a
 	}
 	tb.Cleanup(a.close)
 	return a, NewServer(log, verifier{secret: "s", now: time.Now}, guard{}, a.store, a.dispatcher, a.metrics)
+}
+
+// serveSigned delivers a minimal group text message from sender to h,
+// signed with testApp's secret, and returns the HTTP status and body.
+func serveSigned(h http.Handler, msgID, sender, text string) (int, string) {
+	body, _ := json.Marshal(map[string]any{
+		"msgtype": "text", "msgId": msgID, "conversationType": "2", "conversationId": "cid",
+		"senderStaffId": sender, "text": map[string]string{"content": " " + text},
+	})
+	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	req := httptest.NewRequest(http.MethodPost, "/dingtalk/webhook", bytes.NewReader(body))
+	req.Header.Set("timestamp", ts)
+	req.Header.Set("sign", Sign(ts, "s"))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String()
 }

@@ -1,11 +1,10 @@
 package bot
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,16 +54,9 @@ func BenchmarkWebhookAdd(b *testing.B) {
 	for b.Loop() {
 		i++
 		id := strconv.Itoa(i)
-		body := `{"msgId":"bench-` + id + `","msgtype":"text","conversationType":"2","conversationId":"cid","senderStaffId":"bench-user",` +
-			`"text":{"content":" /contact add name=B` + id + ` email=b` + id + `@example.com"}}`
-		ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
-		req := httptest.NewRequest(http.MethodPost, "/dingtalk/webhook", bytes.NewBufferString(body))
-		req.Header.Set("timestamp", ts)
-		req.Header.Set("sign", Sign(ts, "s"))
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte("ContactId")) {
-			b.Fatalf("HTTP %d: %s", rec.Code, rec.Body)
+		code, body := serveSigned(h, "bench-"+id, "bench-user", "/contact add name=B"+id+" email=b"+id+"@example.com")
+		if code != http.StatusOK || !strings.Contains(body, "ContactId") {
+			b.Fatalf("HTTP %d: %s", code, body)
 		}
 	}
 }

@@ -1,16 +1,11 @@
 package bot
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/armsbot/armsbot/commands"
 )
@@ -36,14 +31,8 @@ func TestAPanickingCommandGetsAnInternalErrorReply(t *testing.T) {
 	a.dispatcher.runner = commands.NewRunner(commands.Settings{Lang: commands.EN, Admins: []string{"boss"}},
 		a.store, a.store, a.store, panickingContacts{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	post := func(id, text string) string {
-		body := `{"msgtype":"text","msgId":"` + id + `","conversationType":"2","senderStaffId":"boss","text":{"content":" ` + text + `"}}`
-		ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
-		req := httptest.NewRequest(http.MethodPost, "/dingtalk/webhook", bytes.NewBufferString(body))
-		req.Header.Set("timestamp", ts)
-		req.Header.Set("sign", Sign(ts, "s"))
-		rec := httptest.NewRecorder()
-		handler.ServeHTTP(rec, req)
-		return rec.Body.String()
+		_, body := serveSigned(handler, id, "boss", text)
+		return body
 	}
 	if got := post("p1", "/contact add name=P email=p@example.com"); !strings.Contains(got, "Internal error") || !strings.Contains(got, "p1") {
 		t.Fatalf("panicking command answered %s", got)

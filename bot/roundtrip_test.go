@@ -1,15 +1,10 @@
 package bot
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -36,24 +31,10 @@ func TestRedisRoundTripsPerAdd(t *testing.T) {
 	if err := a.store.Grant(t.Context(), "member-1", "contact.add"); err != nil {
 		t.Fatal(err)
 	}
-	web := httptest.NewServer(handler)
-	defer web.Close()
-
 	post := func(id, text string) {
 		t.Helper()
-		body := `{"msgtype":"text","msgId":"` + id + `","conversationType":"2","senderStaffId":"member-1","text":{"content":" ` + text + `"}}`
-		ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
-		req, _ := http.NewRequest(http.MethodPost, web.URL+"/dingtalk/webhook", bytes.NewBufferString(body))
-		req.Header.Set("timestamp", ts)
-		req.Header.Set("sign", Sign(ts, "s"))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if !bytes.Contains(b, []byte("ContactId")) {
-			t.Fatalf("no ContactId in %s", b)
+		if _, body := serveSigned(handler, id, "member-1", text); !strings.Contains(body, "ContactId") {
+			t.Fatalf("no ContactId in %s", body)
 		}
 	}
 	post("warm-up", "/contact add name=Warm email=warm@example.com") // loads the scripts
