@@ -20,7 +20,6 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
-	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/responses"
 	sdkarms "github.com/aliyun/alibaba-cloud-sdk-go/services/arms"
@@ -191,17 +190,6 @@ func requestIDOf(resp responses.AcsResponse) string {
 	return ""
 }
 
-// retryable reports whether a failed call may be sent again: throttling,
-// server errors and transport failures. Only for calls that are safe to
-// repeat (reads, full-replace updates, deletes).
-func retryable(e *Error) bool {
-	return throttled(e) || e.code == "ServiceUnavailable" || e.status >= 500 || e.code == ""
-}
-
-// throttled: the gateway refused the call before ARMS did anything, so even
-// a create may be sent again.
-func throttled(e *Error) bool { return strings.HasPrefix(e.code, "Throttling") }
-
 // doRetrying runs a repeatable action, retrying with backoff while the
 // caller's deadline allows. unknown reports whether an earlier attempt
 // failed in a way that leaves open whether ARMS did the work.
@@ -242,7 +230,7 @@ func (c *Client) CreateContact(ctx context.Context, ct commands.Contact) (comman
 	req.DingRobotWebhookUrl = ct.Webhook
 	req.SystemNoc = requests.NewBoolean(ct.SystemNoc)
 	resp := sdkarms.CreateCreateAlertContactResponse()
-	if _, err := c.doRetrying(ctx, "CreateAlertContact", req, resp, throttled); err != nil {
+	if _, err := c.doRetrying(ctx, "CreateAlertContact", req, resp, (*Error).throttled); err != nil {
 		return commands.Receipt{}, err
 	}
 	if resp.ContactId == "" {
@@ -280,7 +268,7 @@ func (c *Client) SearchContacts(ctx context.Context, q commands.ContactQuery) (c
 		req.PageSize = strconv.Itoa(q.PageSize)
 	}
 	resp := sdkarms.CreateSearchAlertContactResponse()
-	if _, err := c.doRetrying(ctx, "SearchAlertContact", req, resp, retryable); err != nil {
+	if _, err := c.doRetrying(ctx, "SearchAlertContact", req, resp, (*Error).retrySafe); err != nil {
 		return commands.ContactPage{}, err
 	}
 	pb := resp.PageBean
@@ -309,7 +297,7 @@ func (c *Client) UpdateContact(ctx context.Context, ct commands.Contact) (comman
 	req.DingRobotWebhookUrl = ct.Webhook
 	req.SystemNoc = requests.NewBoolean(ct.SystemNoc)
 	resp := sdkarms.CreateUpdateAlertContactResponse()
-	if _, err := c.doRetrying(ctx, "UpdateAlertContact", req, resp, retryable); err != nil {
+	if _, err := c.doRetrying(ctx, "UpdateAlertContact", req, resp, (*Error).retrySafe); err != nil {
 		return commands.Receipt{}, err
 	}
 	// A 2xx answer can still say it did nothing.
@@ -326,7 +314,7 @@ func (c *Client) DeleteContact(ctx context.Context, id string) (commands.Receipt
 	req := sdkarms.CreateDeleteAlertContactRequest()
 	req.ContactId = requests.Integer(id)
 	resp := sdkarms.CreateDeleteAlertContactResponse()
-	unknown, err := c.doRetrying(ctx, "DeleteAlertContact", req, resp, retryable)
+	unknown, err := c.doRetrying(ctx, "DeleteAlertContact", req, resp, (*Error).retrySafe)
 	if err != nil {
 		return commands.Receipt{}, err
 	}
@@ -336,89 +324,4 @@ func (c *Client) DeleteContact(ctx context.Context, id string) (commands.Receipt
 		return commands.Receipt{RequestID: resp.RequestId}, fmt.Errorf("delete contact %s: %w", id, commands.ErrNotFound)
 	}
 	return commands.Receipt{ContactID: id, RequestID: resp.RequestId}, nil
-}
-
-// Error is a failed ARMS call. Its text never carries credentials, request
-// URLs or raw SDK dumps.
-type Error struct {
-	action    string
-	code      string
-	message   string
-	requestID string
-	status    int
-	sent      bool
-	cause     error // transport-level cause, already stripped of URLs
-}
-
-var _ commands.ARMSError = (*Error)(nil)
-
-func (e *Error) Action() string    { return e.action }
-func (e *Error) ErrorCode() string { return e.code }
-func (e *Error) RequestID() string { return e.requestID }
-func (e *Error) HTTPStatus() int   { return e.status }
-func (e *Error) Sent() bool        { return e.sent }
-
-// OutcomeUnknown: the request may have reached ARMS, and no answer says
-// whether it took effect (a lost response, a timeout, a server error).
-func (e *Error) OutcomeUnknown() bool { return e.sent && (e.code == "" || e.status >= 500) }
-
-// Message is ARMS's explanation, or the transport failure, shortened.
-func (e *Error) Message() string {
-	if e.message != "" {
-		return e.message
-	}
-	if e.cause != nil {
-		return e.cause.Error()
-	}
-	return ""
-}
-
-func (e *Error) Error() string {
-	if e.code != "" {
-		return fmt.Sprintf("arms %s: %s (HTTP %d, RequestId %s): %s", e.action, e.code, e.status, e.requestID, e.message)
-	}
-	return fmt.Sprintf("arms %s: %v (sent=%t)", e.action, e.cause, e.sent)
-}
-
-func (e *Error) Unwrap() error { return e.cause }
-
-// classify turns an SDK failure into an *Error.
-func classify(action string, err error, sent bool) *Error {
-	var se *sdkerrors.ServerError
-	if errors.As(err, &se) {
-		return &Error{
-			action:    action,
-			code:      se.ErrorCode(),
-			message:   cleanMessage(se.Message()),
-			requestID: se.RequestId(),
-			status:    se.HttpStatus(),
-			sent:      true,
-		}
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		// url.Error's text holds the request URL, which carries the
-		// AccessKey id and signature; keep only the cause.
-		return &Error{action: action, sent: sent, cause: ue.Err}
-	}
-	var ce *sdkerrors.ClientError
-	if errors.As(err, &ce) {
-		return &Error{action: action, sent: sent, cause: fmt.Errorf("%s: %s", ce.ErrorCode(), cleanMessage(ce.Message()))}
-	}
-	return &Error{action: action, sent: sent, cause: errors.New(cleanMessage(err.Error()))}
-}
-
-// cleanMessage drops the gateway's echo of the string to sign (it names the
-// AccessKey id) and bounds the length.
-func cleanMessage(m string) string {
-	if i := strings.Index(m, "server string to sign is:"); i >= 0 {
-		m = strings.TrimSpace(m[:i])
-	}
-	if i := strings.Index(m, "AccessKeyId="); i >= 0 {
-		m = strings.TrimSpace(m[:i]) + " …"
-	}
-	if r := []rune(m); len(r) > 200 {
-		m = string(r[:200]) + "…"
-	}
-	return m
 }

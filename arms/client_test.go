@@ -33,11 +33,11 @@ func newClient(t *testing.T, endpoint string, mod func(*arms.Config)) *arms.Clie
 	return c
 }
 
-func armsErr(t *testing.T, err error) commands.ARMSError {
+func armsErr(t *testing.T, err error) *arms.Error {
 	t.Helper()
-	var ae commands.ARMSError
+	var ae *arms.Error
 	if !errors.As(err, &ae) {
-		t.Fatalf("error %v (%T) is not an ARMSError", err, err)
+		t.Fatalf("error %v (%T) is not an *arms.Error", err, err)
 	}
 	return ae
 }
@@ -232,6 +232,61 @@ func TestConcurrentCalls(t *testing.T) {
 	}
 	if srv.Rejected() != 0 {
 		t.Errorf("%d requests failed signature checks under concurrency", srv.Rejected())
+	}
+}
+
+// This package decides what ARMS's codes mean: each answer, and each way of
+// getting none, is sorted into the kind of fault the chat explains.
+func TestFaults(t *testing.T) {
+	tests := []struct {
+		code    string
+		status  int
+		fault   commands.Fault
+		unknown bool // the create may have happened
+	}{
+		{"Forbidden.RAM", 403, commands.FaultForbidden, false},
+		{"APINotAuthorize", 403, commands.FaultForbidden, false},
+		{"Throttling.User", 400, commands.FaultThrottled, false},
+		{"ARMSNotOpen", 400, commands.FaultNotActivated, false},
+		{"InvalidAccessKeyId.NotFound", 404, commands.FaultCredentials, false},
+		{"SignatureDoesNotMatch", 400, commands.FaultCredentials, false},
+		{"InvalidSecurityToken.Expired", 400, commands.FaultCredentials, false},
+		{"InternalError", 500, commands.FaultUnavailable, true},
+		{"ServiceUnavailable", 503, commands.FaultUnavailable, true},
+		{"ParameterIllegal", 400, commands.FaultInvalid, false},
+		{"SomethingElse", 409, commands.FaultOther, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.code, func(t *testing.T) {
+			srv := armstest.NewServer()
+			defer srv.Close()
+			// Throttling is retried; make it last past every attempt.
+			srv.Fail("CreateAlertContact", tc.code, tc.status, 4)
+			_, err := newClient(t, srv.URL, nil).CreateContact(t.Context(), commands.Contact{Name: "F", Email: "f@example.com"})
+			ae := armsErr(t, err)
+			if ae.Fault() != tc.fault || ae.OutcomeUnknown() != tc.unknown {
+				t.Errorf("%s (HTTP %d): fault %q, unknown=%v; want %q, %v", tc.code, tc.status, ae.Fault(), ae.OutcomeUnknown(), tc.fault, tc.unknown)
+			}
+		})
+	}
+
+	// No answer at all: refused before sending, or lost after.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	_, err = newClient(t, closed, nil).CreateContact(t.Context(), commands.Contact{Name: "U", Email: "u@example.com"})
+	if f := armsErr(t, err).Fault(); f != commands.FaultUnreachable {
+		t.Errorf("refused connection: fault %q, want unreachable", f)
+	}
+	srv := armstest.NewServer()
+	defer srv.Close()
+	srv.DropResponse("CreateAlertContact", 1)
+	_, err = newClient(t, srv.URL, nil).CreateContact(t.Context(), commands.Contact{Name: "N", Email: "n@example.com"})
+	if ae := armsErr(t, err); ae.Fault() != commands.FaultNoAnswer || !ae.OutcomeUnknown() {
+		t.Errorf("lost answer: fault %q, unknown=%v; want no_answer, true", ae.Fault(), ae.OutcomeUnknown())
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/armsbot/armsbot/arms"
 	"github.com/armsbot/armsbot/bot/redisstore"
-	"github.com/armsbot/armsbot/commands"
+	"github.com/armsbot/armsbot/commands/catalog"
 )
 
 // Config is everything the bot reads from its environment and flags.
@@ -25,7 +25,7 @@ type Config struct {
 	RedisPrefix     string
 	ClaimTTL        time.Duration
 	Admins          []string
-	Lang            commands.Lang
+	Lang            catalog.Lang
 	ARMS            arms.Config
 	SyncBudget      time.Duration
 	CommandTimeout  time.Duration
@@ -227,7 +227,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	}
 	c.ARMS.DefaultChain = c.ARMS.AccessKeyID == "" && c.ARMS.AccessKeySecret == "" && defaultChainConfigured(getenv)
 	var err error
-	if c.Lang, err = commands.ParseLang(lang); err != nil {
+	if c.Lang, err = catalog.Parse(lang); err != nil {
 		b.problems = append(b.problems, fmt.Errorf("BOT_LANG: %w", err))
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {

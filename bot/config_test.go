@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/armsbot/armsbot/commands"
+	"github.com/armsbot/armsbot/commands/catalog"
 )
 
 // Every variable lands in its field; a flag overrides its variable.
@@ -33,7 +33,7 @@ func TestConfigEveryVariable(t *testing.T) {
 	}
 	want := &Config{
 		Listen: "127.0.0.1:9999", AppSecret: "appsecret", SessionPrefixes: []string{"https://a.example/x", "https://b.example/y"},
-		RedisURL: "redis://r:6379/2", RedisPrefix: "bot2:", ClaimTTL: 3 * time.Hour, Admins: []string{"a1", "a2"}, Lang: commands.EN,
+		RedisURL: "redis://r:6379/2", RedisPrefix: "bot2:", ClaimTTL: 3 * time.Hour, Admins: []string{"a1", "a2"}, Lang: catalog.EN,
 		SyncBudget: 900 * time.Millisecond, CommandTimeout: 45 * time.Second, ShutdownTimeout: 9 * time.Second,
 		LogLevel: slog.LevelDebug, Sandbox: true, RateLimit: 5, AuditMaxLen: 500, CorpID: "corp", RobotCode: "robot",
 		WriteConvs: []string{"c1", "c2"}, AppKey: "appkey", OpenAPIBase: "https://api.example", Workers: 4, QueueSize: 8,

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/armsbot/armsbot/commands"
+	"github.com/armsbot/armsbot/commands/catalog"
 )
 
 // panickingContacts stands in for an ARMS client with a bug.
@@ -28,7 +29,7 @@ func (panickingContacts) DeleteContact(context.Context, string) (commands.Receip
 
 func TestAPanickingCommandGetsAnInternalErrorReply(t *testing.T) {
 	a, handler := testApp(t, map[string]string{"BOT_ADMINS": "boss", "BOT_LANG": "en"})
-	a.dispatcher.runner = commands.NewRunner(commands.Settings{Lang: commands.EN, Admins: []string{"boss"}},
+	a.dispatcher.runner = commands.NewRunner(commands.Settings{Lang: catalog.EN, Admins: []string{"boss"}},
 		a.store, a.store, a.store, panickingContacts{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	post := func(id, text string) string {
 		_, body := serveSigned(handler, id, "boss", text)

@@ -3,6 +3,8 @@ package commands
 import (
 	"errors"
 	"fmt"
+
+	"github.com/armsbot/armsbot/commands/catalog"
 )
 
 // Code classifies a failure the way a person in the chat experiences it.
@@ -30,7 +32,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	msg := EN.T(e.Key, e.Args...)
+	msg := catalog.EN.T(e.Key, e.Args...)
 	if e.Err != nil {
 		return fmt.Sprintf("%s: %s: %v", e.Code, msg, e.Err)
 	}
@@ -51,17 +53,32 @@ var ErrUnavailable = errors.New("state store unavailable")
 // ErrNotFound: the contact named does not exist (any more).
 var ErrNotFound = errors.New("not found")
 
-// ARMSError is what commands needs to know of a failed ARMS call; the arms
+// Fault is what kind of failure a call to ARMS met, as far as the sender
+// needs to know. The arms package decides which of ARMS's error codes is
+// which; errorReply turns each into advice.
+type Fault string
+
+const (
+	FaultOther        Fault = "other"         // ARMS said no; its code and message tell why
+	FaultUnreachable  Fault = "unreachable"   // nothing was sent: ARMS could not be reached
+	FaultNoAnswer     Fault = "no_answer"     // sent, and no answer came: whether it took effect is unknown
+	FaultThrottled    Fault = "throttled"     // refused before ARMS did anything
+	FaultForbidden    Fault = "forbidden"     // the bot's RAM identity may not call the action
+	FaultCredentials  Fault = "credentials"   // the AccessKey or STS token is not valid
+	FaultNotActivated Fault = "not_activated" // ARMS is not activated for the account
+	FaultUnavailable  Fault = "unavailable"   // ARMS failed on its side
+	FaultInvalid      Fault = "invalid"       // ARMS rejected the parameters
+)
+
+// ARMSError is what the core needs to know of a failed ARMS call; the arms
 // package's error type implements it.
 type ARMSError interface {
 	error
+	Fault() Fault
 	Action() string
-	ErrorCode() string // empty when no response arrived
-	Message() string
+	ErrorCode() string // ARMS's own code, quoted to the sender; empty when no answer came
+	Message() string   // ARMS's explanation, or the transport failure; free of secrets
 	RequestID() string
-	HTTPStatus() int
-	// Sent reports whether the request may have reached ARMS.
-	Sent() bool
 	// OutcomeUnknown: it may have reached ARMS and nothing says whether it
 	// took effect (lost response, timeout, server error).
 	OutcomeUnknown() bool

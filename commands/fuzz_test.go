@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/armsbot/armsbot/commands/catalog"
+	"github.com/armsbot/armsbot/commands/grammar"
 )
 
 // FuzzParse feeds the parser anything: it must never panic, every error must
@@ -26,12 +29,12 @@ func FuzzParse(f *testing.F) {
 	}
 	specs := Commands()
 	runners := []*Runner{
-		NewRunner(Settings{Lang: ZH}, nil, nil, nil, nil, nil),
-		NewRunner(Settings{Lang: EN, Admins: []string{"a"}}, nil, nil, nil, nil, nil),
+		NewRunner(Settings{Lang: catalog.ZH}, nil, nil, nil, nil, nil),
+		NewRunner(Settings{Lang: catalog.EN, Admins: []string{"a"}}, nil, nil, nil, nil, nil),
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		n := Normalize(text)
-		if Normalize(n) != n {
+		n := grammar.Normalize(text)
+		if grammar.Normalize(n) != n {
 			t.Fatalf("Normalize is not idempotent on %q", text)
 		}
 		c, err := Parse(specs, text)
@@ -52,7 +55,7 @@ func FuzzParse(f *testing.F) {
 			rep := r.errorReply(c, err)
 			// A formatting mistake shows as %!; the sender's own text may
 			// contain it too, and is echoed.
-			if rep.Text == "" || strings.Contains(rep.Text, "%!") && !strings.Contains(Normalize(text), "%!") {
+			if rep.Text == "" || strings.Contains(rep.Text, "%!") && !strings.Contains(grammar.Normalize(text), "%!") {
 				t.Fatalf("error for %q renders badly in %s: %q", text, r.lang, rep.Text)
 			}
 			if !utf8.ValidString(rep.Text) && utf8.ValidString(text) {

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/armsbot/armsbot/commands/grammar"
 )
 
 // Group chats are read by many; these keep personal data and robot secrets
@@ -48,3 +50,22 @@ func maskTokens(s string) string {
 
 // MaskWebhook hides the robot's access token.
 func MaskWebhook(u string) string { return maskTokens(u) }
+
+var (
+	textEmail = regexp.MustCompile(`[^\s=:"'“”‘’「」]+@[^\s"'“”‘’「」]+`)
+	textPhone = regexp.MustCompile(`\+?\d[\d-]{6,}\d`)
+)
+
+// MaskText masks anything in free text that looks like an email address, a
+// phone number or a robot access token.
+func MaskText(s string) string {
+	s = maskTokens(grammar.Normalize(s))
+	s = textEmail.ReplaceAllStringFunc(s, MaskEmail)
+	s = textPhone.ReplaceAllStringFunc(s, func(p string) string {
+		return MaskPhone(strings.ReplaceAll(p, "-", ""))
+	})
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200]) + "…"
+	}
+	return s
+}

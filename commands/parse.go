@@ -2,10 +2,15 @@ package commands
 
 import (
 	"errors"
-	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/armsbot/armsbot/commands/grammar"
 )
+
+// MaxMessageRunes bounds what the parser looks at; DingTalk allows far longer
+// texts, and nothing this bot understands needs more.
+const MaxMessageRunes = 2000
 
 var (
 	// errEmpty: the sender addressed the bot with nothing after the mention.
@@ -36,21 +41,25 @@ func (c *Call) Bool(key string) bool { return c.vals[key] == "true" }
 // Parse reads one message text into a Call against specs. It needs no I/O,
 // so every grammar case is a table row in the tests.
 func Parse(specs []*Spec, text string) (*Call, error) {
-	text = Normalize(text)
+	text = grammar.Normalize(text)
 	if utf8.RuneCountInString(text) > MaxMessageRunes {
 		return nil, invalid(nil, "err.too_long", MaxMessageRunes)
 	}
-	toks, perr := tokenize(text)
-	if perr != nil {
-		if len(toks) == 0 && !strings.HasPrefix(strings.TrimSpace(text), "/") {
+	toks, err := grammar.Tokenize(text)
+	if err != nil {
+		if !strings.HasPrefix(strings.TrimSpace(text), "/") {
 			return nil, errNotCommand
 		}
-		return nil, perr
+		var q *grammar.UnclosedQuoteError
+		if errors.As(err, &q) {
+			return nil, invalid(nil, "err.unclosed_quote", string(q.Quote))
+		}
+		return nil, err
 	}
 	if len(toks) == 0 {
 		return nil, errEmpty
 	}
-	first := toks[0].text
+	first := toks[0].Text
 	slash := strings.HasPrefix(first, "/")
 	name := strings.ToLower(strings.TrimPrefix(first, "/"))
 	rest := toks[1:]
@@ -58,9 +67,9 @@ func Parse(specs []*Spec, text string) (*Call, error) {
 		if len(rest) == 0 {
 			return nil, errEmpty
 		}
-		name, rest = strings.ToLower(rest[0].text), rest[1:]
+		name, rest = strings.ToLower(rest[0].Text), rest[1:]
 	}
-	if toks[0].sep >= 0 && !slash {
+	if toks[0].IsPair() && !slash {
 		return nil, errNotCommand
 	}
 
@@ -82,11 +91,11 @@ func Parse(specs []*Spec, text string) (*Call, error) {
 
 	spec := group[0]
 	if len(spec.Path) > 1 {
-		if len(rest) == 0 || rest[0].sep >= 0 {
+		if len(rest) == 0 || rest[0].IsPair() {
 			e := invalid(nil, "err.need_subcommand", "/"+spec.Path[0], subcommands(group))
 			return nil, e
 		}
-		sub := strings.ToLower(rest[0].text)
+		sub := strings.ToLower(rest[0].Text)
 		spec = nil
 		for _, s := range group {
 			if matchesWord(s.Path[1], s.Aliases, sub) {
@@ -128,12 +137,12 @@ func subcommands(group []*Spec) string {
 }
 
 // bind assigns the words after the command to the spec's arguments.
-func (c *Call) bind(rest []token) error {
+func (c *Call) bind(rest []grammar.Token) error {
 	s := c.Spec
 	for _, a := range s.Args {
 		if a.Kind == KindCommand {
 			for _, t := range rest {
-				c.words = append(c.words, t.text)
+				c.words = append(c.words, t.Text)
 			}
 			return nil
 		}
@@ -142,45 +151,45 @@ func (c *Call) bind(rest []token) error {
 	for i := 0; i < len(rest); i++ {
 		t := rest[i]
 		var key, value string
-		switch k, v, ok := t.keyValue(); {
-		case strings.HasPrefix(t.text, "--"):
+		switch k, v, ok := t.KeyValue(); {
+		case strings.HasPrefix(t.Text, "--"):
 			if ok {
 				key, value = strings.TrimLeft(k, "-"), v
 				break
 			}
-			key = strings.TrimLeft(t.text, "-")
+			key = strings.TrimLeft(t.Text, "-")
 			if a := s.arg(strings.ToLower(key)); a != nil && a.Kind == KindBool &&
-				(i+1 >= len(rest) || !isBoolWord(rest[i+1].text)) {
+				(i+1 >= len(rest) || !isBoolWord(rest[i+1].Text)) {
 				value = "true"
 				break
 			}
-			if i+1 >= len(rest) || strings.HasPrefix(rest[i+1].text, "--") || rest[i+1].sep >= 0 {
+			if i+1 >= len(rest) || strings.HasPrefix(rest[i+1].Text, "--") || rest[i+1].IsPair() {
 				if s.arg(strings.ToLower(key)) == nil {
 					break // reported as unknown below
 				}
 				return &Error{Code: EINVALID, Key: "err.missing_value", Args: []any{"--" + key}, Usage: s}
 			}
 			i++
-			value = rest[i].text
+			value = rest[i].Text
 		case ok:
 			if k == "" {
-				return invalid(s, "err.missing_key", short(t.text))
+				return invalid(s, "err.missing_key", short(t.Text))
 			}
 			key, value = k, v
 		default:
 			if len(pos) == 0 {
-				return invalid(s, "err.extra_arg", short(t.text))
+				return invalid(s, "err.extra_arg", short(t.Text))
 			}
 			a := pos[0]
 			pos = pos[1:]
-			c.raw[a.Name], c.typed[a.Name] = t.text, a.Name
+			c.raw[a.Name], c.typed[a.Name] = t.Text, a.Name
 			continue
 		}
 		lk := strings.ToLower(key)
 		a := s.arg(lk)
 		if a == nil {
 			e := invalid(s, "err.unknown_key", short(key))
-			if m := closest(lk, s.keyNames()); m != "" {
+			if m := grammar.Closest(lk, s.keyNames()); m != "" {
 				e.Key, e.Args = "err.unknown_key_hint", []any{short(key), m}
 			}
 			return e
@@ -216,49 +225,6 @@ func short(s string) string {
 	return string(r[:40]) + "…"
 }
 
-// closest returns the candidate within a small edit distance of w, or "".
-func closest(w string, cands []string) string {
-	best, bestD := "", 3
-	if n := utf8.RuneCountInString(w); n <= 3 {
-		bestD = 2
-	}
-	sorted := append([]string(nil), cands...)
-	sort.Strings(sorted)
-	for _, c := range sorted {
-		if d := editDistance(w, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Damerau (optimal string alignment) distance over runes,
-// so that a swapped pair of letters (emial) counts as one edit.
-func editDistance(a, b string) int {
-	x, y := []rune(a), []rune(b)
-	d := make([][]int, len(x)+1)
-	for i := range d {
-		d[i] = make([]int, len(y)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(x); i++ {
-		for j := 1; j <= len(y); j++ {
-			cost := 1
-			if x[i-1] == y[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && x[i-1] == y[j-2] && x[i-2] == y[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(x)][len(y)]
-}
-
 func suggestCommand(specs []*Spec, w string) string {
 	var names []string
 	seen := map[string]bool{}
@@ -268,7 +234,7 @@ func suggestCommand(specs []*Spec, w string) string {
 			names = append(names, s.Path[0])
 		}
 	}
-	if m := closest(w, names); m != "" {
+	if m := grammar.Closest(w, names); m != "" {
 		return "/" + m
 	}
 	return ""
@@ -279,7 +245,7 @@ func suggestSub(group []*Spec, w string) string {
 	for _, s := range group {
 		names = append(names, s.Path[1])
 	}
-	if m := closest(w, names); m != "" {
+	if m := grammar.Closest(w, names); m != "" {
 		return "/" + group[0].Path[0] + " " + m
 	}
 	return ""

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/armsbot/armsbot/commands/catalog"
+	"github.com/armsbot/armsbot/commands/grammar"
 )
 
 // MaxNameRunes is this bot's own limit on contact names: ARMS documents none,
@@ -88,7 +91,7 @@ func checkValue(a *Arg, typed, raw string) (string, *Error) {
 		sc := strings.ToLower(raw)
 		if !slices.Contains(Scopes, sc) {
 			e := invalid(nil, "err.bad_scope", short(raw), strings.Join(Scopes, ", "))
-			if m := closest(sc, Scopes); m != "" {
+			if m := grammar.Closest(sc, Scopes); m != "" {
 				e.Hint = m
 			}
 			return "", e
@@ -207,7 +210,7 @@ var accessToken = regexp.MustCompile(`^[0-9A-Za-z]+$`)
 // webhookError names what is wrong with a robot URL as a catalog key.
 type webhookError string
 
-func (e webhookError) Error() string { return EN.T(string(e)) }
+func (e webhookError) Error() string { return catalog.EN.T(string(e)) }
 
 // CheckWebhook accepts only a DingTalk custom-robot send URL:
 // https://oapi.dingtalk.com/robot/send?access_token=<token>.

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -80,25 +79,6 @@ func (c *Call) auditArgs() string {
 		}
 	}
 	return strings.Join(parts, " ")
-}
-
-var (
-	textEmail = regexp.MustCompile(`[^\s=:"'“”‘’「」]+@[^\s"'“”‘’「」]+`)
-	textPhone = regexp.MustCompile(`\+?\d[\d-]{6,}\d`)
-)
-
-// MaskText masks anything in free text that looks like an email address, a
-// phone number or a robot access token.
-func MaskText(s string) string {
-	s = maskTokens(Normalize(s))
-	s = textEmail.ReplaceAllStringFunc(s, MaskEmail)
-	s = textPhone.ReplaceAllStringFunc(s, func(p string) string {
-		return MaskPhone(strings.ReplaceAll(p, "-", ""))
-	})
-	if r := []rune(s); len(r) > 200 {
-		s = string(r[:200]) + "…"
-	}
-	return s
 }
 
 // Describe names the command in text and its masked arguments without

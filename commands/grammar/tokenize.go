@@ -1,16 +1,18 @@
-package commands
+// Package grammar turns the text of a chat message into words: it folds
+// what phones and Chinese input methods type into plain forms, splits at
+// white space outside quotes, finds where a key ends and its value begins,
+// and suggests the nearest spelling of a mistyped word. It knows nothing of
+// the commands themselves.
+package grammar
 
 import (
+	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/width"
 )
-
-// MaxMessageRunes bounds what the parser looks at; DingTalk allows far longer
-// texts, and nothing this bot understands needs more.
-const MaxMessageRunes = 2000
 
 // Normalize folds what phones and Chinese input methods type into the forms
 // the grammar expects: full-width letters, digits, '＝', '：', '／' and U+3000
@@ -45,40 +47,50 @@ var quoteClosers = map[rune]string{
 	'\u00ab': "\u00bb",
 }
 
-// token is one whitespace-separated word after quote removal.
-type token struct {
-	text string
-	// eq and colon are the byte offsets in text of the first unquoted '='
+// Token is one whitespace-separated word after quote removal.
+type Token struct {
+	Text string
+	// eq and colon are the byte offsets in Text of the first unquoted '='
 	// and ':', or -1; sep is the one that splits key from value, or -1.
 	eq, colon, sep int
 }
 
-func (t token) keyValue() (key, value string, ok bool) {
+// IsPair reports whether the word is a key and a value (name=x, email：x).
+func (t Token) IsPair() bool { return t.sep >= 0 }
+
+// KeyValue splits a pair into its key and value.
+func (t Token) KeyValue() (key, value string, ok bool) {
 	if t.sep < 0 {
 		return "", "", false
 	}
-	return t.text[:t.sep], t.text[t.sep+1:], true
+	return t.Text[:t.sep], t.Text[t.sep+1:], true
 }
 
-// tokenize splits s at unquoted Unicode white space. A quote opens only at the
-// start of a word or right after a key separator, so that apostrophes inside
-// names (O'Brien) stay literal.
-func tokenize(s string) ([]token, *Error) {
+// UnclosedQuoteError reports a quote that opens a value and never closes.
+type UnclosedQuoteError struct{ Quote rune }
+
+func (e *UnclosedQuoteError) Error() string { return fmt.Sprintf("quote %c is not closed", e.Quote) }
+
+// Tokenize splits s at unquoted Unicode white space. A quote opens only at
+// the start of a word or right after a key separator, so that apostrophes
+// inside names (O'Brien) stay literal. A quote left open is an
+// *UnclosedQuoteError, and no words are returned with it.
+func Tokenize(s string) ([]Token, error) {
 	var (
-		toks    []token
+		toks    []Token
 		b       strings.Builder
-		cur     = token{eq: -1, colon: -1, sep: -1}
+		cur     = Token{eq: -1, colon: -1, sep: -1}
 		inWord  bool
 		closers string
 		opener  rune
 	)
 	flush := func() {
 		if inWord {
-			cur.text = b.String()
+			cur.Text = b.String()
 			toks = append(toks, withSeparator(cur))
 		}
 		b.Reset()
-		cur = token{eq: -1, colon: -1, sep: -1}
+		cur = Token{eq: -1, colon: -1, sep: -1}
 		inWord = false
 	}
 	for i := 0; i < len(s); {
@@ -112,7 +124,7 @@ func tokenize(s string) ([]token, *Error) {
 		b.WriteRune(r)
 	}
 	if closers != "" {
-		return nil, invalid(nil, "err.unclosed_quote", string(opener))
+		return nil, &UnclosedQuoteError{Quote: opener}
 	}
 	flush()
 	return toks, nil
@@ -121,13 +133,13 @@ func tokenize(s string) ([]token, *Error) {
 // withSeparator picks where key and value split: at a ':' that follows a
 // plain key name (email：a@b.com typed with a Chinese keyboard) unless it
 // starts "://", else at the first '=' after a plain key name. Anything else
-// (a bare URL, 10:30) is a positional word.
-func withSeparator(t token) token {
-	if t.colon >= 0 && isKeyName(t.text[:t.colon]) && !strings.HasPrefix(t.text[t.colon:], "://") {
+// (a bare URL, a word with '=' inside) is a positional word.
+func withSeparator(t Token) Token {
+	if t.colon >= 0 && isKeyName(t.Text[:t.colon]) && !strings.HasPrefix(t.Text[t.colon:], "://") {
 		t.sep = t.colon
 		return t
 	}
-	if t.eq >= 0 && (t.eq == 0 || isKeyName(t.text[:t.eq])) {
+	if t.eq >= 0 && (t.eq == 0 || isKeyName(t.Text[:t.eq])) {
 		t.sep = t.eq
 	}
 	return t

@@ -1,0 +1,56 @@
+// Package catalog holds the text of every reply the bot writes, in Chinese
+// and English, keyed by message. Both catalogs hold every key, with the same
+// format arguments; TestCatalogsComplete keeps them in step.
+package catalog
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Lang selects the language of every reply.
+type Lang string
+
+const (
+	ZH Lang = "zh"
+	EN Lang = "en"
+)
+
+// Parse accepts the values BOT_LANG documents.
+func Parse(s string) (Lang, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "zh", "zh-cn", "cn":
+		return ZH, nil
+	case "en", "en-us":
+		return EN, nil
+	}
+	return "", fmt.Errorf("unknown language %q (want zh or en)", s)
+}
+
+// T renders the message key in l. A missing key renders as the key itself so
+// that a gap shows up in review rather than as an empty reply.
+func (l Lang) T(key string, args ...any) string {
+	f, ok := l.catalog()[key]
+	if !ok {
+		return key
+	}
+	if len(args) == 0 {
+		return f
+	}
+	return fmt.Sprintf(f, args...)
+}
+
+// Has reports whether l has a message under key.
+func (l Lang) Has(key string) bool {
+	_, ok := l.catalog()[key]
+	return ok
+}
+
+func (l Lang) catalog() map[string]string {
+	if c := catalogs[l]; c != nil {
+		return c
+	}
+	return catalogs[ZH]
+}
+
+var catalogs = map[Lang]map[string]string{ZH: zh, EN: en}

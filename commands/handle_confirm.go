@@ -1,0 +1,70 @@
+package commands
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ConfirmTTL is how long a confirmation code stays valid.
+const ConfirmTTL = 5 * time.Minute
+
+// codeAlphabet leaves out look-alikes (0/O, 1/I/L) that people mistype.
+const codeAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+func newCode() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = codeAlphabet[int(b[i])%len(codeAlphabet)]
+	}
+	return string(b)
+}
+
+// takePending removes the sender's pending action named by the code: a code
+// works once, and only for whoever was given it.
+func (r *Runner) takePending(ctx context.Context, c *Call) (Pending, error) {
+	code := c.Get("code")
+	p, ok, err := r.confirms.Take(ctx, c.Msg.SenderID, code)
+	if err != nil {
+		return Pending{}, err
+	}
+	if !ok {
+		return Pending{}, &Error{Code: EINVALID, Key: "confirm.unknown", Args: []any{code, int(ConfirmTTL.Minutes())}}
+	}
+	return p, nil
+}
+
+func (r *Runner) confirm(ctx context.Context, c *Call) (Result, error) {
+	p, err := r.takePending(ctx, c)
+	if err != nil {
+		return Result{}, err
+	}
+	switch p.Action {
+	case "delete":
+		// The grant may have been revoked since the code was issued.
+		if err := r.require(ctx, c, "contact.delete", "/contact delete"); err != nil {
+			return Result{}, err
+		}
+		rc, err := r.arms.DeleteContact(ctx, p.ContactID)
+		if errors.Is(err, ErrNotFound) {
+			return Result{}, notFound(p.ContactID)
+		}
+		if err != nil {
+			return Result{}, fmt.Errorf("delete contact %s: %w", p.ContactID, err)
+		}
+		return Result{Text: r.lang.T("delete.done", p.Name, p.ContactID) + "\n\n" + r.lang.T("field.request_id") + ": " + rc.RequestID,
+			ContactID: p.ContactID, RequestID: rc.RequestID}, nil
+	}
+	return Result{}, fmt.Errorf("unknown pending action %q", p.Action)
+}
+
+func (r *Runner) cancel(ctx context.Context, c *Call) (Result, error) {
+	p, err := r.takePending(ctx, c)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Text: r.lang.T("cancel.done", p.Name, p.ContactID), ContactID: p.ContactID}, nil
+}

@@ -1,0 +1,347 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// listPageSize is how many contacts one /contact list reply shows.
+const listPageSize = 10
+
+func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
+	ct := Contact{
+		Name:      c.Get("name"),
+		Phone:     c.Get("phone"),
+		Email:     c.Get("email"),
+		Webhook:   c.Get("webhook"),
+		SystemNoc: c.Bool("systemnoc"),
+	}
+	if err := ct.Validate(); err != nil {
+		err.(*Error).Usage = c.Spec
+		return Result{}, err
+	}
+	// ARMS keeps phone numbers and emails unique; say so before trying.
+	if err := r.refuseExisting(ctx, c, ct); err != nil {
+		return Result{}, err
+	}
+	rc, recovered, err := r.create(ctx, ct)
+	if err != nil {
+		return Result{}, fmt.Errorf("create contact: %w", err)
+	}
+	ct.ID = rc.ContactID
+	lines := []string{
+		r.lang.T("add.created", ct.Name, ct.ID),
+		strings.Join(r.contactLines(ct, c.Msg.Group), "\n"),
+	}
+	if recovered {
+		lines = append(lines, r.lang.T("add.recovered"))
+	}
+	if rc.RequestID != "" {
+		lines = append(lines, r.lang.T("field.request_id")+": "+rc.RequestID)
+	}
+	return Result{Text: strings.Join(lines, "\n\n"), ContactID: rc.ContactID, RequestID: rc.RequestID}, nil
+}
+
+// create calls CreateAlertContact without ever making two contacts. A
+// create is not retried blindly: when its outcome is unknown (the answer was
+// lost, it timed out, ARMS failed after receiving it), ARMS is searched for
+// the contact first; only if it is not there is the create sent once more.
+// recovered reports that the contact was found rather than confirmed.
+func (r *Runner) create(ctx context.Context, ct Contact) (rc Receipt, recovered bool, err error) {
+	for attempt := 1; ; attempt++ {
+		rc, err = r.arms.CreateContact(ctx, ct)
+		var ae ARMSError
+		if err == nil || !errors.As(err, &ae) || !ae.OutcomeUnknown() {
+			return rc, false, err
+		}
+		r.log.Warn("create outcome unknown; looking for the contact in ARMS", "attempt", attempt, "err", err.Error())
+		found, ok, ferr := r.findSame(ctx, ct)
+		if ferr != nil {
+			r.log.Warn("search after an unknown create failed", "err", ferr.Error())
+			return Receipt{}, false, err // still unknown: the reply says how to check
+		}
+		if ok {
+			return Receipt{ContactID: found.ID}, true, nil
+		}
+		if attempt == 2 {
+			return Receipt{}, false, err
+		}
+	}
+}
+
+// findSame looks for the contact ct would have created: by email or phone,
+// which ARMS keeps unique, else by name and robot webhook.
+func (r *Runner) findSame(ctx context.Context, ct Contact) (Contact, bool, error) {
+	q := ContactQuery{Email: ct.Email, PageSize: 50}
+	switch {
+	case ct.Email == "" && ct.Phone != "":
+		q = ContactQuery{Phone: ct.Phone, PageSize: 50}
+	case ct.Email == "":
+		q = ContactQuery{Name: ct.Name, PageSize: 50}
+	}
+	page, err := r.arms.SearchContacts(ctx, q)
+	if err != nil {
+		return Contact{}, false, err
+	}
+	for _, o := range page.Contacts {
+		switch {
+		case ct.Email != "" && strings.EqualFold(o.Email, ct.Email),
+			ct.Email == "" && ct.Phone != "" && o.Phone == ct.Phone,
+			ct.Email == "" && ct.Phone == "" && o.Name == ct.Name && o.Webhook == ct.Webhook:
+			return o, true, nil
+		}
+	}
+	return Contact{}, false, nil
+}
+
+// refuseExisting fails with ECONFLICT-style advice when a contact already
+// holds ct's email or phone.
+func (r *Runner) refuseExisting(ctx context.Context, c *Call, ct Contact) error {
+	checks := []struct {
+		field, value string
+		q            ContactQuery
+		same         func(Contact) bool
+	}{
+		{"email", ct.Email, ContactQuery{Email: ct.Email, PageSize: 50}, func(o Contact) bool { return strings.EqualFold(o.Email, ct.Email) }},
+		{"phone", ct.Phone, ContactQuery{Phone: ct.Phone, PageSize: 50}, func(o Contact) bool { return o.Phone == ct.Phone }},
+	}
+	// Both searches at once: each costs a full ARMS round trip.
+	type found struct {
+		page ContactPage
+		err  error
+	}
+	results := make([]found, len(checks))
+	var wg sync.WaitGroup
+	for i, ch := range checks {
+		if ch.value == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i].page, results[i].err = r.arms.SearchContacts(ctx, ch.q)
+		}()
+	}
+	wg.Wait()
+	for i, ch := range checks {
+		if err := results[i].err; err != nil {
+			return fmt.Errorf("look for an existing contact: %w", err)
+		}
+		for _, o := range results[i].page.Contacts {
+			if ch.value != "" && ch.same(o) {
+				shown := ch.value
+				if c.Msg.Group {
+					shown = r.maskField(ch.field, shown)
+				}
+				return &Error{Code: ECONFLICT, Key: "add.exists", Args: []any{ch.field, shown, o.ID, o.Name, o.ID}}
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Runner) maskField(field, v string) string {
+	switch field {
+	case "phone":
+		return MaskPhone(v)
+	case "email":
+		return MaskEmail(v)
+	case "webhook":
+		return MaskWebhook(v)
+	}
+	return v
+}
+
+func (r *Runner) contactList(ctx context.Context, c *Call) (Result, error) {
+	page := 1
+	if c.Has("page") {
+		page, _ = strconv.Atoi(c.Get("page"))
+	}
+	res, err := r.arms.SearchContacts(ctx, ContactQuery{Name: c.Get("name"), Page: page, PageSize: listPageSize})
+	if err != nil {
+		return Result{}, fmt.Errorf("list contacts: %w", err)
+	}
+	l := r.lang
+	pages := max(1, (res.Total+listPageSize-1)/listPageSize)
+	if len(res.Contacts) == 0 {
+		text := l.T("list.empty")
+		if res.Total > 0 {
+			text = l.T("list.past_end", page, pages)
+		}
+		return Result{Text: text, RequestID: res.RequestID}, nil
+	}
+	lines := []string{l.T("list.header", res.Total, page, pages)}
+	var items []string
+	for _, ct := range res.Contacts {
+		items = append(items, "- **"+ct.ID+"** "+ct.Name+r.channelSummary(ct, c.Msg.Group))
+	}
+	lines = append(lines, strings.Join(items, "\n"))
+	if page < pages {
+		next := "/contact list page=" + strconv.Itoa(page+1)
+		if n := c.Get("name"); n != "" {
+			next = "/contact list name=" + quoteIfNeeded(n) + " page=" + strconv.Itoa(page+1)
+		}
+		lines = append(lines, l.T("list.next", next))
+	}
+	lines = append(lines, l.T("list.show_hint"))
+	return Result{Text: strings.Join(lines, "\n\n"), RequestID: res.RequestID}, nil
+}
+
+func quoteIfNeeded(s string) string {
+	if strings.ContainsAny(s, " \t\"'") {
+		return "「" + s + "」"
+	}
+	return s
+}
+
+// channelSummary renders a contact's channels on one line.
+func (r *Runner) channelSummary(ct Contact, group bool) string {
+	var parts []string
+	if ct.Phone != "" {
+		parts = append(parts, r.shown("phone", ct.Phone, group))
+	}
+	if ct.Email != "" {
+		parts = append(parts, r.shown("email", ct.Email, group))
+	}
+	if ct.Webhook != "" {
+		parts = append(parts, r.lang.T("field.webhook"))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " · " + strings.Join(parts, " · ")
+}
+
+func (r *Runner) shown(field, v string, group bool) string {
+	if group {
+		return r.maskField(field, v)
+	}
+	return v
+}
+
+// find returns the contact with id, or ErrNotFound.
+func (r *Runner) find(ctx context.Context, id string) (Contact, error) {
+	res, err := r.arms.SearchContacts(ctx, ContactQuery{IDs: []string{id}, PageSize: 10})
+	if err != nil {
+		return Contact{}, fmt.Errorf("find contact %s: %w", id, err)
+	}
+	for _, ct := range res.Contacts {
+		if ct.ID == id {
+			return ct, nil
+		}
+	}
+	return Contact{}, notFound(id)
+}
+
+func notFound(id string) *Error {
+	return &Error{Code: ENOTFOUND, Key: "err.not_found", Args: []any{id}, Err: ErrNotFound}
+}
+
+func (r *Runner) contactShow(ctx context.Context, c *Call) (Result, error) {
+	ct, err := r.find(ctx, c.Get("id"))
+	if err != nil {
+		return Result{}, err
+	}
+	lines := []string{
+		r.lang.T("show.header", ct.Name, ct.ID),
+		strings.Join(r.contactLines(ct, c.Msg.Group), "\n"),
+	}
+	return Result{Text: strings.Join(lines, "\n\n"), ContactID: ct.ID}, nil
+}
+
+// contactUpdate changes only the fields the sender named: ARMS clears every
+// channel an update omits, so the rest are read first and sent again.
+func (r *Runner) contactUpdate(ctx context.Context, c *Call) (Result, error) {
+	changes := 0
+	for _, k := range []string{"name", "phone", "email", "webhook", "systemnoc"} {
+		if c.Has(k) {
+			changes++
+		}
+	}
+	if changes == 0 {
+		return Result{}, invalid(c.Spec, "update.nothing")
+	}
+	ct, err := r.find(ctx, c.Get("id"))
+	if err != nil {
+		return Result{}, err
+	}
+	if c.Has("name") {
+		ct.Name = c.Get("name")
+	}
+	if c.Has("phone") {
+		ct.Phone = c.Get("phone")
+	}
+	if c.Has("email") {
+		ct.Email = c.Get("email")
+	}
+	if c.Has("webhook") {
+		ct.Webhook = c.Get("webhook")
+	}
+	if c.Has("systemnoc") {
+		ct.SystemNoc = c.Bool("systemnoc")
+	}
+	if ct.Validate() != nil {
+		return Result{}, invalid(c.Spec, "update.no_channel")
+	}
+	rc, err := r.arms.UpdateContact(ctx, ct)
+	if err != nil {
+		return Result{}, fmt.Errorf("update contact %s: %w", ct.ID, err)
+	}
+	lines := []string{
+		r.lang.T("update.done", ct.Name, ct.ID),
+		strings.Join(r.contactLines(ct, c.Msg.Group), "\n"),
+		r.lang.T("field.request_id") + ": " + rc.RequestID,
+	}
+	return Result{Text: strings.Join(lines, "\n\n"), ContactID: ct.ID, RequestID: rc.RequestID}, nil
+}
+
+// contactDelete never deletes at once: it shows what would go and asks the
+// same sender to confirm with a code.
+func (r *Runner) contactDelete(ctx context.Context, c *Call) (Result, error) {
+	ct, err := r.find(ctx, c.Get("id"))
+	if err != nil {
+		return Result{}, err
+	}
+	p := Pending{Action: "delete", ContactID: ct.ID, Name: ct.Name}
+	for range 5 {
+		code := newCode()
+		ok, err := r.confirms.Propose(ctx, c.Msg.SenderID, code, p, ConfirmTTL)
+		if err != nil {
+			return Result{}, err
+		}
+		if ok {
+			lines := []string{
+				r.lang.T("delete.confirm", ct.Name, ct.ID),
+				strings.Join(r.contactLines(ct, c.Msg.Group), "\n"),
+				r.lang.T("delete.how", int(ConfirmTTL.Minutes()), code, code),
+			}
+			return Result{Text: strings.Join(lines, "\n\n"), ContactID: ct.ID}, nil
+		}
+	}
+	return Result{}, fmt.Errorf("no free confirmation code after 5 tries")
+}
+
+// contactLines renders a contact's channels, masked in group chats.
+func (r *Runner) contactLines(ct Contact, group bool) []string {
+	l := r.lang
+	var out []string
+	if ct.Phone != "" {
+		out = append(out, "- "+l.T("field.phone")+": "+r.shown("phone", ct.Phone, group))
+	}
+	if ct.Email != "" {
+		out = append(out, "- "+l.T("field.email")+": "+r.shown("email", ct.Email, group))
+	}
+	if ct.Webhook != "" {
+		out = append(out, "- "+l.T("field.webhook")+": "+r.shown("webhook", ct.Webhook, group))
+	}
+	noc := l.T("no")
+	if ct.SystemNoc {
+		noc = l.T("yes")
+	}
+	out = append(out, "- "+l.T("field.systemnoc")+": "+noc)
+	return out
+}

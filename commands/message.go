@@ -1,0 +1,32 @@
+package commands
+
+// Message is what a handler knows of one chat message, whatever the chat
+// platform's wire format.
+type Message struct {
+	ID             string
+	SenderID       string // the stable id permissions are keyed by
+	SenderNick     string
+	ConversationID string
+	Group          bool // a group chat: replies mask personal data
+	Text           string
+	Mentions       []string // ids of other people @-mentioned in the message
+}
+
+// Result is what a handler produced on success.
+type Result struct {
+	Text      string // markdown body in the runner's language
+	ContactID string
+	RequestID string
+}
+
+// Reply is the outcome of handling one message, ready to send and to log.
+type Reply struct {
+	Title     string
+	Text      string
+	Command   string // e.g. "contact add"; "" when no command was recognised
+	Args      string // the arguments, masked for the audit trail
+	Outcome   string // ok, invalid, denied, not_found, exists, unavailable, arms_error, error, hint
+	ContactID string
+	RequestID string
+	Err       error // the full cause, for logs only
+}
