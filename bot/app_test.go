@@ -1,17 +1,16 @@
 package bot
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/armsbot/armsbot/arms/armstest"
+	"github.com/armsbot/armsbot/bot/dingtalk"
 	"github.com/armsbot/armsbot/bot/redisstore/redistest"
 )
 
@@ -41,20 +40,28 @@ func testApp(tb testing.TB, vars map[string]string, opts ...armstest.Option) (*a
 		tb.Fatal(err)
 	}
 	tb.Cleanup(a.close)
-	return a, NewServer(log, verifier{secret: "s", now: time.Now}, guard{}, a.store, a.dispatcher, a.metrics)
+	return a, NewServer(log, dingtalk.NewVerifier("s", time.Now), dingtalk.Origin{}, a.store, a.dispatcher, a.metrics)
 }
 
-// serveSigned delivers a minimal group text message from sender to h,
-// signed with testApp's secret, and returns the HTTP status and body.
+// serveSigned delivers a group text message from sender to h, signed with
+// testApp's secret, and returns the HTTP status and body.
 func serveSigned(h http.Handler, msgID, sender, text string) (int, string) {
-	body, _ := json.Marshal(map[string]any{
-		"msgtype": "text", "msgId": msgID, "conversationType": "2", "conversationId": "cid",
-		"senderStaffId": sender, "text": map[string]string{"content": " " + text},
-	})
-	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	req := httptest.NewRequest(http.MethodPost, "/dingtalk/webhook", bytes.NewReader(body))
-	req.Header.Set("timestamp", ts)
-	req.Header.Set("sign", Sign(ts, "s"))
+	now := time.Now()
+	m := dingtalk.NewTextMessage(msgID, sender, text, now)
+	m.ConversationID = "cid"
+	body, err := m.Body()
+	if err != nil {
+		panic(err) // a text message always encodes
+	}
+	return serveRaw(h, body, now, "s")
+}
+
+// serveRaw delivers body signed at the time at with secret.
+func serveRaw(h http.Handler, body []byte, at time.Time, secret string) (int, string) {
+	req, err := dingtalk.NewCallbackRequest(context.Background(), "/dingtalk/webhook", secret, at, body)
+	if err != nil {
+		panic(err) // a constant path always parses
+	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec.Code, rec.Body.String()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/armsbot/armsbot/arms"
+	"github.com/armsbot/armsbot/bot/dingtalk"
 	"github.com/armsbot/armsbot/bot/redisstore"
 	"github.com/armsbot/armsbot/commands/catalog"
 )
@@ -157,8 +158,6 @@ func splitList(s string) []string {
 	return out
 }
 
-const defaultSessionPrefix = "https://oapi.dingtalk.com/robot/sendBySession"
-
 // parseConfig reads the settings of subcommand cmd from args and getenv.
 func parseConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
 	c := &Config{}
@@ -169,7 +168,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	var lang, level string
 	b.str(&c.Listen, "listen", "BOT_LISTEN", ":8080", "address the webhook server listens on")
 	b.secret(&c.AppSecret, "app-secret", "DINGTALK_APP_SECRET", "DingTalk app secret, verifies callback signatures")
-	b.list(&c.SessionPrefixes, "session-webhook-prefixes", "DINGTALK_SESSION_WEBHOOK_PREFIXES", defaultSessionPrefix, "comma-separated URL prefixes a sessionWebhook must start with")
+	b.list(&c.SessionPrefixes, "session-webhook-prefixes", "DINGTALK_SESSION_WEBHOOK_PREFIXES", dingtalk.DefaultSessionPrefix, "comma-separated URL prefixes a sessionWebhook must start with")
 	b.str(&c.RedisURL, "redis-url", "REDIS_URL", "", "Redis URL; empty runs an embedded, non-persistent store")
 	b.str(&c.RedisPrefix, "redis-prefix", "BOT_REDIS_PREFIX", "armsbot:", "prefix of every Redis key")
 	b.dur(&c.ClaimTTL, "dedupe-ttl", "BOT_DEDUPE_TTL", redisstore.MinClaimTTL, "how long a message id is remembered")
@@ -188,7 +187,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.str(&level, "log-level", "BOT_LOG_LEVEL", "info", "debug, info, warn or error")
 	b.bool(&c.Sandbox, "sandbox", "BOT_SANDBOX", false, "use an in-process ARMS stand-in instead of Alibaba Cloud")
 	b.str(&c.AppKey, "app-key", "DINGTALK_APP_KEY", "", "DingTalk app key (Client ID), for the OpenAPI fallback when a sessionWebhook has expired")
-	b.str(&c.OpenAPIBase, "openapi-base", "DINGTALK_OPENAPI_BASE", "https://api.dingtalk.com", "base URL of the DingTalk OpenAPI")
+	b.str(&c.OpenAPIBase, "openapi-base", "DINGTALK_OPENAPI_BASE", dingtalk.DefaultOpenAPIBase, "base URL of the DingTalk OpenAPI")
 	b.int(&c.Workers, "workers", "BOT_WORKERS", 16, "commands that may run at once")
 	b.int(&c.QueueSize, "queue-size", "BOT_QUEUE_SIZE", 256, "commands that may wait for a worker; beyond that senders are told the bot is busy")
 	b.dur(&c.ReplyTimeout, "reply-timeout", "BOT_REPLY_TIMEOUT", 2*time.Minute, "how long a late reply is retried before it is given up")

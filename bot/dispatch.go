@@ -2,16 +2,15 @@ package bot
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/armsbot/armsbot/bot/dingtalk"
 	"github.com/armsbot/armsbot/bot/redisstore"
 	"github.com/armsbot/armsbot/commands"
 )
@@ -33,8 +32,8 @@ type stateStore interface {
 type dispatcher struct {
 	state      stateStore
 	runner     *commands.Runner
-	sender     *sessionSender
-	openapi    *openAPI // fallback for expired sessionWebhooks; may be unconfigured
+	sender     *dingtalk.SessionClient
+	openapi    *dingtalk.OpenAPI // fallback for expired sessionWebhooks; may be unconfigured
 	metrics    *metrics
 	log        *slog.Logger
 	now        func() time.Time
@@ -82,27 +81,17 @@ func (d *dispatcher) enqueue(job func()) bool {
 // costs the webhook seconds, not minutes.
 const stateTimeout = 3 * time.Second
 
-var emptyBody = mustJSON(emptyReply)
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only for values built in this package
-	}
-	return b
-}
-
-func replyBody(rep commands.Reply, m *inbound) []byte {
-	return mustJSON(markdownReply(rep.Title, rep.Text, m.SenderStaffID))
+func replyBody(rep commands.Reply, m *dingtalk.Message) []byte {
+	return dingtalk.MarkdownReply(rep.Title, rep.Text, m.SenderStaffID)
 }
 
 // entry starts the message's audit record; the outcome is filled in later.
-func (d *dispatcher) entry(m *inbound, reqID string) commands.AuditEntry {
+func (d *dispatcher) entry(m *dingtalk.Message, reqID string) commands.AuditEntry {
 	e := commands.AuditEntry{
-		Time: d.now(), MsgID: m.MsgID, SenderID: m.userID(), SenderNick: m.SenderNick,
+		Time: d.now(), MsgID: m.MsgID, SenderID: m.UserID(), SenderNick: m.SenderNick,
 		ConversationID: m.ConversationID, RequestRef: reqID,
 	}
-	if m.MsgType != "text" {
+	if !m.IsText() {
 		e.Args = "[" + m.MsgType + "]"
 	}
 	return e
@@ -111,9 +100,9 @@ func (d *dispatcher) entry(m *inbound, reqID string) commands.AuditEntry {
 // describe fills in the command of a message that is not run (a duplicate,
 // a rate-limited one); run messages get it from their reply, so the text is
 // parsed once on the hot path.
-func (d *dispatcher) describe(e *commands.AuditEntry, m *inbound) {
-	if m.MsgType == "text" {
-		e.Command, e.Args = d.runner.Describe(CleanText(m.Text.Content))
+func (d *dispatcher) describe(e *commands.AuditEntry, m *dingtalk.Message) {
+	if m.IsText() {
+		e.Command, e.Args = d.runner.Describe(m.Command())
 	}
 }
 
@@ -135,7 +124,7 @@ type admission struct {
 
 // admit claims the message and counts it against the sender's rate limit.
 // Nothing reaches ARMS unless both succeed.
-func (d *dispatcher) admit(ctx context.Context, log *slog.Logger, m *inbound, e commands.AuditEntry) admission {
+func (d *dispatcher) admit(ctx context.Context, log *slog.Logger, m *dingtalk.Message, e commands.AuditEntry) admission {
 	sctx, cancel := context.WithTimeout(ctx, stateTimeout)
 	defer cancel()
 	state, prev, err := d.state.Claim(sctx, m.MsgID)
@@ -158,9 +147,9 @@ func (d *dispatcher) admit(ctx context.Context, log *slog.Logger, m *inbound, e 
 			}
 			return admission{body: prev, outcome: "duplicate"}
 		}
-		return admission{body: emptyBody, outcome: "duplicate"}
+		return admission{body: dingtalk.EmptyReply(), outcome: "duplicate"}
 	}
-	dec, err := d.state.Allow(sctx, m.userID())
+	dec, err := d.state.Allow(sctx, m.UserID())
 	if err != nil {
 		if rerr := d.state.Release(sctx, m.MsgID); rerr != nil {
 			log.Warn("release claim", "err", rerr.Error())
@@ -172,7 +161,7 @@ func (d *dispatcher) admit(ctx context.Context, log *slog.Logger, m *inbound, e 
 	if !dec.Allowed {
 		d.describe(&e, m)
 		rep := d.runner.RateLimited(d.ratePerMin, dec.RetryAfter)
-		body := emptyBody
+		body := dingtalk.EmptyReply()
 		if dec.Notify {
 			body = replyBody(rep, m)
 		}
@@ -185,8 +174,8 @@ func (d *dispatcher) admit(ctx context.Context, log *slog.Logger, m *inbound, e 
 // dispatch handles m. When the command finishes within the budget, its reply
 // is the HTTP answer; otherwise the answer is "empty" and the reply is
 // posted to the sessionWebhook when ready.
-func (d *dispatcher) dispatch(ctx context.Context, m *inbound, reqID string) ([]byte, string) {
-	log := d.log.With("msg_id", m.MsgID, "sender", m.userID(), "conversation", m.ConversationID, "request_id", reqID)
+func (d *dispatcher) dispatch(ctx context.Context, m *dingtalk.Message, reqID string) ([]byte, string) {
+	log := d.log.With("msg_id", m.MsgID, "sender", m.UserID(), "conversation", m.ConversationID, "request_id", reqID)
 	e := d.entry(m, reqID)
 	if a := d.admit(ctx, log, m, e); !a.run {
 		return a.body, a.outcome
@@ -240,14 +229,14 @@ func (d *dispatcher) dispatch(ctx context.Context, m *inbound, reqID string) ([]
 		return r.body, r.rep.Outcome
 	case <-t.C:
 		if owner.CompareAndSwap(undecided, delivered) {
-			return emptyBody, "async"
+			return dingtalk.EmptyReply(), "async"
 		}
 		r := <-ch // finished just now; it is about to be sent
 		return r.body, r.rep.Outcome
 	}
 }
 
-func (d *dispatcher) run(ctx context.Context, m *inbound) (rep commands.Reply) {
+func (d *dispatcher) run(ctx context.Context, m *dingtalk.Message) (rep commands.Reply) {
 	// A bug in one command must not take the process, and its replies to
 	// everyone else, down with it: the sender gets an internal-error reply.
 	defer func() {
@@ -256,17 +245,17 @@ func (d *dispatcher) run(ctx context.Context, m *inbound) (rep commands.Reply) {
 			rep = d.runner.Internal(fmt.Errorf("panic: %v", p), m.MsgID)
 		}
 	}()
-	if m.MsgType != "text" {
+	if !m.IsText() {
 		return d.runner.TextOnly()
 	}
 	return d.runner.Handle(ctx, commands.Message{
 		ID:             m.MsgID,
-		SenderID:       m.userID(),
+		SenderID:       m.UserID(),
 		SenderNick:     m.SenderNick,
 		ConversationID: m.ConversationID,
-		Group:          m.group(),
-		Text:           CleanText(m.Text.Content),
-		Mentions:       m.mentions(),
+		Group:          m.Group(),
+		Text:           m.Command(),
+		Mentions:       m.Mentions(),
 	})
 }
 
@@ -275,7 +264,7 @@ func (d *dispatcher) run(ctx context.Context, m *inbound) (rep commands.Reply) {
 // failed before anything happened, so that a re-delivery can retry.
 // delivered says the reply is going out with this call (in the HTTP answer),
 // so re-deliveries stay silent.
-func (d *dispatcher) settle(ctx context.Context, log *slog.Logger, m *inbound, e commands.AuditEntry, rep commands.Reply, body []byte, delivered bool) {
+func (d *dispatcher) settle(ctx context.Context, log *slog.Logger, m *dingtalk.Message, e commands.AuditEntry, rep commands.Reply, body []byte, delivered bool) {
 	// Nothing happened yet for these; a re-delivery may try again.
 	release := rep.Outcome == string(commands.EUNAVAILABLE) || rep.Outcome == "busy"
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
@@ -311,43 +300,41 @@ func (d *dispatcher) settle(ctx context.Context, log *slog.Logger, m *inbound, e
 // it lives, else (expired, or errcode 300001) through the robot OpenAPI.
 // Transient failures are retried with backoff until replyTimeout.
 // It reports whether the reply got out.
-func (d *dispatcher) deliverLater(log *slog.Logger, m *inbound, rep commands.Reply, body []byte) bool {
+func (d *dispatcher) deliverLater(log *slog.Logger, m *dingtalk.Message, rep commands.Reply, body []byte) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), d.replyTimeout)
 	defer cancel()
-	useSession := m.SessionWebhook != "" &&
-		(m.SessionWebhookExpiredTime == 0 || time.UnixMilli(int64(m.SessionWebhookExpiredTime)).After(d.now().Add(5*time.Second)))
+	useSession := m.SessionUsable(d.now())
 	backoff := d.retryBase
 	for attempt := 1; ; attempt++ {
 		channel := "session"
 		var err error
 		if useSession {
-			err = d.sender.send(ctx, m.SessionWebhook, body)
-			var de *dingError
-			if errors.As(err, &de) && de.Code == sessionGone {
+			err = d.sender.Send(ctx, m.SessionWebhook, body)
+			if dingtalk.SessionExpired(err) {
 				log.Info("sessionWebhook expired; falling back to the OpenAPI")
 				useSession = false
 				continue
 			}
-			if errors.Is(err, errForbiddenWebhook) {
+			if errors.Is(err, dingtalk.ErrForbiddenWebhook) {
 				d.metrics.deliveries.WithLabelValues("session", "failed").Inc()
 				log.Error("reply not delivered: sessionWebhook not allowed", "err", err.Error())
 				return false
 			}
 		} else {
 			channel = "openapi"
-			if !d.openapi.configured() {
+			if !d.openapi.Configured() {
 				d.metrics.deliveries.WithLabelValues("openapi", "failed").Inc()
 				log.Error("reply not delivered: the sessionWebhook has expired and DINGTALK_APP_KEY is not set for the OpenAPI fallback")
 				return false
 			}
-			err = d.openapi.send(ctx, m, rep.Title, openAPIText(rep, m))
+			err = d.openapi.SendReply(ctx, m, rep.Title, rep.Text)
 		}
 		if err == nil {
 			d.metrics.deliveries.WithLabelValues(channel, "ok").Inc()
 			log.Info("reply delivered", "channel", channel, "attempts", attempt)
 			return true
 		}
-		if !transient(err) {
+		if !dingtalk.Retryable(err) {
 			d.metrics.deliveries.WithLabelValues(channel, "failed").Inc()
 			log.Error("reply not delivered", "channel", channel, "attempts", attempt, "err", err.Error())
 			return false
@@ -363,32 +350,6 @@ func (d *dispatcher) deliverLater(log *slog.Logger, m *inbound, rep commands.Rep
 		}
 		backoff = min(2*backoff, 10*time.Second)
 	}
-}
-
-// sessionGone is DingTalk's errcode for an expired sessionWebhook.
-const sessionGone = 300001
-
-// openAPIText: the OpenAPI cannot @-mention, so the reply names the sender.
-func openAPIText(rep commands.Reply, m *inbound) string {
-	if m.SenderNick == "" {
-		return rep.Text
-	}
-	return rep.Text + "\n\n— " + m.SenderNick
-}
-
-// transient reports whether a delivery failure is worth retrying.
-func transient(err error) bool {
-	var de *dingError
-	var ae *apiError
-	switch {
-	case errors.As(err, &de):
-		return de.Code == -1 || de.Code == 410100 // busy, throttled
-	case errors.As(err, &ae):
-		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
-	case errors.As(err, new(*httpStatusError)):
-		return true // 5xx or 429 from the sessionWebhook
-	}
-	return !errors.Is(err, context.Canceled) // network trouble
 }
 
 // wait blocks until every in-flight command and delayed reply is done or
@@ -407,8 +368,8 @@ func (d *dispatcher) wait(ctx context.Context) error {
 // runOnce handles m synchronously, for the shell: the same claim, rate
 // limit, permission and command path as the webhook, with the reply
 // returned instead of sent.
-func (d *dispatcher) runOnce(ctx context.Context, m *inbound) commands.Reply {
-	log := d.log.With("msg_id", m.MsgID, "sender", m.userID())
+func (d *dispatcher) runOnce(ctx context.Context, m *dingtalk.Message) commands.Reply {
+	log := d.log.With("msg_id", m.MsgID, "sender", m.UserID())
 	e := d.entry(m, "shell")
 	if a := d.admit(ctx, log, m, e); !a.run {
 		if a.reply != nil {

@@ -1,12 +1,15 @@
 package bot_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/armsbot/armsbot/bot/dingtalk"
 )
 
 // The spine: a signed group message becomes one signed CreateAlertContact
@@ -142,31 +145,34 @@ func TestSignatureAndBodyChecks(t *testing.T) {
 		want int
 	}{
 		{"no headers", func() int {
-			c, _ := h.postRaw(mustJSON(t, good), nil)
+			c, _ := h.postUnsigned(h.body(good))
 			return c
 		}, http.StatusUnauthorized},
 		{"wrong secret", func() int {
-			c, _ := h.postSigned(good, time.Now(), "not-the-secret")
+			c, _ := h.postSigned(h.body(good), time.Now(), "not-the-secret")
 			return c
 		}, http.StatusUnauthorized},
 		{"stale timestamp", func() int {
-			c, _ := h.postSigned(good, time.Now().Add(-61*time.Minute), appSecret)
+			c, _ := h.postSigned(h.body(good), time.Now().Add(-61*time.Minute), appSecret)
 			return c
 		}, http.StatusUnauthorized},
 		{"future timestamp", func() int {
-			c, _ := h.postSigned(good, time.Now().Add(61*time.Minute), appSecret)
+			c, _ := h.postSigned(h.body(good), time.Now().Add(61*time.Minute), appSecret)
 			return c
 		}, http.StatusUnauthorized},
 		{"signature of another timestamp", func() int {
-			c, _ := h.postRaw(mustJSON(t, good), map[string]string{"timestamp": "1577262236757", "sign": "DJrE6qdyVGCQz9z5r2MDuNcNAhwYnuAkyj13cx169CA="})
+			// DingTalk's documented example: a valid signature, of 2019.
+			c, _ := h.postSigned(h.body(good), time.UnixMilli(1577262236757), "this is a secret")
 			return c
 		}, http.StatusUnauthorized},
 		{"malformed JSON", func() int {
-			c, _ := h.postSigned([]byte(`{"msgId": "x", "text": {`), time.Now(), appSecret)
+			c, _ := h.postSigned(h.body(good)[:40], time.Now(), appSecret) // cut short
 			return c
 		}, http.StatusBadRequest},
 		{"no msgId", func() int {
-			c, _ := h.postSigned([]byte(`{"msgtype":"text","text":{"content":"/help"}}`), time.Now(), appSecret)
+			m := good
+			m.MsgID = ""
+			c, _ := h.postSigned(h.body(m), time.Now(), appSecret)
 			return c
 		}, http.StatusBadRequest},
 		{"oversize body", func() int {
@@ -236,9 +242,9 @@ func TestRepliesInChinese(t *testing.T) {
 func TestNonTextMessageGetsAPoliteReply(t *testing.T) {
 	h := startBot(t, nil)
 	m := h.message(adminID, "")
-	delete(m, "text")
-	m["msgtype"] = "picture"
-	m["content"] = map[string]any{"downloadCode": "abc", "pictureDownloadCode": "def"}
+	m.Text = dingtalk.Text{}
+	m.MsgType = "picture"
+	m.Content = json.RawMessage(`{"downloadCode":"abc","pictureDownloadCode":"def"}`)
 	code, r := h.post(m)
 	if code != http.StatusOK || r.MsgType != "markdown" {
 		t.Fatalf("picture answered %d %q, want 200 markdown", code, r.MsgType)
@@ -288,7 +294,7 @@ func TestSlowReplyGoesToSessionWebhookOnlyWhenAllowed(t *testing.T) {
 
 	forged := newDingTalk(t)
 	m := h.message(adminID, "/contact add name=Forged email=forged@example.com")
-	m["sessionWebhook"] = forged.SessionURL("stolen")
+	m.SessionWebhook = forged.SessionURL("stolen")
 	if code, r := h.post(m); code != http.StatusOK || r.MsgType != "empty" {
 		t.Fatalf("forged message answered %d %q", code, r.MsgType)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/armsbot/armsbot/arms/armstest"
+	"github.com/armsbot/armsbot/bot/dingtalk"
 	"github.com/armsbot/armsbot/bot/redisstore/redistest"
 )
 
@@ -118,19 +119,19 @@ func TestFaultsUnderLoad(t *testing.T) {
 		delivered []delivery
 		wg        sync.WaitGroup
 		sessionOf = map[string]string{} // session -> msgId
-		msgs      []map[string]any
+		msgs      []dingtalk.Message
 	)
-	send := func(rep *harness, m map[string]any) {
+	send := func(rep *harness, m dingtalk.Message) {
 		defer wg.Done()
 		code, r := rep.post(m)
 		mu.Lock()
-		delivered = append(delivered, delivery{m["msgId"].(string), code, r})
+		delivered = append(delivered, delivery{m.MsgID, code, r})
 		mu.Unlock()
 	}
 	for i := range messages {
 		m := a.message(senders[i%len(senders)], fmt.Sprintf("/contact add name=F%d email=f%d@example.com", i, i))
 		msgs = append(msgs, m)
-		sessionOf[sessionOf0(m)] = m["msgId"].(string)
+		sessionOf[sessionOf0(m)] = m.MsgID
 		switch i {
 		case messages / 5:
 			h.arms.Fail("", "Throttling.User", http.StatusBadRequest, 3)
@@ -157,7 +158,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 	waitFor(t, func() bool {
 		pending := 0
 		for _, m := range msgs {
-			id := m["msgId"].(string)
+			id := m.MsgID
 			mu.Lock()
 			got := false
 			for _, d := range delivered {
@@ -220,8 +221,8 @@ func TestFaultsUnderLoad(t *testing.T) {
 		results[sessionOf[s.Session]]++
 	}
 	for _, m := range msgs {
-		if n := results[m["msgId"].(string)]; n != 1 {
-			t.Errorf("message %s got %d result replies, want 1", m["msgId"], n)
+		if n := results[m.MsgID]; n != 1 {
+			t.Errorf("message %s got %d result replies, want 1", m.MsgID, n)
 		}
 	}
 	if n := len(h.arms.Contacts()); n != messages {
@@ -240,7 +241,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 	waitFor(t, func() bool { return runtime.NumGoroutine() <= baseline+3 })
 }
 
-func sessionOf0(m map[string]any) string {
-	u := m["sessionWebhook"].(string)
+func sessionOf0(m dingtalk.Message) string {
+	u := m.SessionWebhook
 	return u[strings.LastIndex(u, "=")+1:]
 }

@@ -5,11 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +15,8 @@ import (
 
 	"github.com/armsbot/armsbot/arms/armstest"
 	"github.com/armsbot/armsbot/bot"
-	"github.com/armsbot/armsbot/bot/dingtalktest"
+	"github.com/armsbot/armsbot/bot/dingtalk"
+	"github.com/armsbot/armsbot/bot/dingtalk/dingtalktest"
 	"github.com/armsbot/armsbot/bot/redisstore"
 	"github.com/armsbot/armsbot/bot/redisstore/redistest"
 )
@@ -142,74 +141,63 @@ func randomID(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-// message is a real-shaped group callback body, as in DingTalk's sample:
-// the bot's mention is removed from the text, leaving a leading space.
-func (h *harness) message(sender, text string) map[string]any {
-	now := time.Now().UnixMilli()
-	return map[string]any{
-		"conversationId":            "cidTestGroup==",
-		"atUsers":                   []map[string]any{{"dingtalkId": botUserID}},
-		"chatbotCorpId":             "dingcorp",
-		"chatbotUserId":             botUserID,
-		"msgId":                     randomID("msg"),
-		"senderNick":                "Tester " + sender,
-		"isAdmin":                   false,
-		"senderStaffId":             sender,
-		"sessionWebhookExpiredTime": now + 90*60*1000,
-		"createAt":                  now,
-		"senderCorpId":              "dingcorp",
-		"conversationType":          "2",
-		"senderId":                  "$:LWCP_v1:$" + sender,
-		"conversationTitle":         "SRE",
-		"isInAtList":                true,
-		"sessionWebhook":            h.session.SessionURL(randomID("sess-")),
-		"text":                      map[string]any{"content": " " + text},
-		"robotCode":                 "dingrobot",
-		"msgtype":                   "text",
-	}
+// message is a real-shaped group message, as in DingTalk's sample.
+func (h *harness) message(sender, text string) dingtalk.Message {
+	now := time.Now()
+	m := dingtalk.NewTextMessage(randomID("msg"), sender, text, now)
+	m.ConversationID, m.ConversationTitle = "cidTestGroup==", "SRE"
+	m.AtUsers = []dingtalk.AtUser{{DingtalkID: botUserID}}
+	m.ChatbotCorpID, m.ChatbotUserID, m.SenderCorpID, m.RobotCode = "dingcorp", botUserID, "dingcorp", "dingrobot"
+	m.SenderNick = "Tester " + sender
+	m.SessionWebhook = h.session.SessionURL(randomID("sess-"))
+	m.SessionWebhookExpiredTime = dingtalk.MillisOf(now.Add(90 * time.Minute))
+	return m
 }
 
 // reply is the part of a DingTalk reply body the tests look at.
 type reply struct {
-	MsgType  string `json:"msgtype"`
-	Markdown struct {
-		Title string `json:"title"`
-		Text  string `json:"text"`
-	} `json:"markdown"`
-	At struct {
-		AtUserIDs []string `json:"atUserIds"`
-	} `json:"at"`
+	MsgType  string
+	Markdown dingtalk.Markdown
+	At       dingtalk.At
 }
 
-// post signs body with the current time and delivers it.
-func (h *harness) post(body any) (int, reply) {
+// post signs m with the current time and delivers it.
+func (h *harness) post(m dingtalk.Message) (int, reply) {
 	h.t.Helper()
-	return h.postSigned(body, time.Now(), appSecret)
+	return h.postSigned(h.body(m), time.Now(), appSecret)
 }
 
-func (h *harness) postSigned(body any, at time.Time, secret string) (int, reply) {
+func (h *harness) body(m dingtalk.Message) []byte {
 	h.t.Helper()
-	raw, ok := body.([]byte)
-	if !ok {
-		var err error
-		if raw, err = json.Marshal(body); err != nil {
-			h.t.Fatal(err)
-		}
+	b, err := m.Body()
+	if err != nil {
+		h.t.Fatal(err)
 	}
-	ts := strconv.FormatInt(at.UnixMilli(), 10)
-	return h.postRaw(raw, map[string]string{"timestamp": ts, "sign": bot.Sign(ts, secret)})
+	return b
 }
 
-func (h *harness) postRaw(raw []byte, headers map[string]string) (int, reply) {
+// postSigned delivers raw as DingTalk would at the time at, signed with secret.
+func (h *harness) postSigned(raw []byte, at time.Time, secret string) (int, reply) {
+	h.t.Helper()
+	req, err := dingtalk.NewCallbackRequest(context.Background(), h.base+"/dingtalk/webhook", secret, at, raw)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return h.do(req)
+}
+
+// postUnsigned delivers raw without signature headers.
+func (h *harness) postUnsigned(raw []byte) (int, reply) {
 	h.t.Helper()
 	req, err := http.NewRequest(http.MethodPost, h.base+"/dingtalk/webhook", bytes.NewReader(raw))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
+	return h.do(req)
+}
+
+func (h *harness) do(req *http.Request) (int, reply) {
+	h.t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatalf("post webhook: %v", err)
@@ -218,8 +206,16 @@ func (h *harness) postRaw(raw []byte, headers map[string]string) (int, reply) {
 	var r reply
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(b, &r); err != nil {
+		d, err := dingtalk.DecodeReply(b)
+		if err != nil {
 			h.t.Fatalf("reply is not JSON: %v: %s", err, b)
+		}
+		r.MsgType = d.MsgType
+		if d.Markdown != nil {
+			r.Markdown = *d.Markdown
+		}
+		if d.At != nil {
+			r.At = *d.At
 		}
 	}
 	return resp.StatusCode, r
@@ -278,15 +274,6 @@ func lacks(t *testing.T, what, s string, subs ...string) {
 
 // armsSecretForLogs is what must never show up in logs or replies.
 const armsSecretForLogs = armstest.AccessKeySecret
-
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // newDingTalk starts the stand-in for DingTalk's reply endpoints.
 func newDingTalk(t *testing.T) *dingtalktest.Server {

@@ -27,8 +27,7 @@ func (h *harness) contact(id string) (armstest.Contact, bool) {
 func (h *harness) sayPrivately(sender, text string) reply {
 	h.t.Helper()
 	m := h.message(sender, text)
-	m["conversationType"] = "1"
-	delete(m, "conversationTitle")
+	m.ConversationType, m.ConversationTitle = "1", ""
 	code, r := h.post(m)
 	if code != 200 || r.MsgType != "markdown" {
 		h.t.Fatalf("private %q answered %d %q", text, code, r.MsgType)

@@ -1,9 +1,7 @@
 package bot
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +17,8 @@ import (
 	"time"
 
 	"github.com/armsbot/armsbot/arms"
+	"github.com/armsbot/armsbot/bot/dingtalk"
+	"github.com/armsbot/armsbot/bot/dingtalk/dingtalktest"
 	"github.com/armsbot/armsbot/commands"
 )
 
@@ -114,50 +114,34 @@ func send(ctx context.Context, cfg *Config, stdout io.Writer) error {
 	if as == "" {
 		as = "smoke-test"
 	}
-	ln, err := net.Listen("tcp", cfg.SendListen)
+	// A stand-in for DingTalk's sessionWebhook receives an asynchronous reply.
+	recv, err := dingtalktest.Listen(cfg.SendListen, "", "")
 	if err != nil {
 		return fmt.Errorf("listen for the reply: %w", err)
 	}
-	defer ln.Close()
+	defer recv.Close()
 	base := cfg.SendSessionBase
 	if base == "" {
-		base = "http://" + ln.Addr().String()
+		base = recv.URL
 	}
-	replies := make(chan []byte, 4)
-	go func() {
-		_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-			select {
-			case replies <- b:
-			default:
-			}
-			_, _ = w.Write([]byte(`{"errcode":0,"errmsg":"ok"}`))
-		}))
-	}()
 
 	now := time.Now()
-	conv := "1"
-	if cfg.ShellGroup {
-		conv = "2"
+	m := dingtalk.NewTextMessage(fmt.Sprintf("bot-send-%d", now.UnixNano()), as, cfg.Text, now)
+	if !cfg.ShellGroup {
+		m.ConversationType = "1"
 	}
-	msg := map[string]any{
-		"msgId": fmt.Sprintf("bot-send-%d", now.UnixNano()), "msgtype": "text", "createAt": now.UnixMilli(),
-		"conversationType": conv, "conversationId": "cid-bot-send", "conversationTitle": "bot send",
-		"senderId": "$:LWCP_v1:$" + as, "senderNick": as, "senderStaffId": as, "senderCorpId": cfg.CorpID,
-		"chatbotCorpId": cfg.CorpID, "robotCode": cfg.RobotCode, "isInAtList": true, "isAdmin": false,
-		"sessionWebhook":            base + "/robot/sendBySession?session=bot-send",
-		"sessionWebhookExpiredTime": now.Add(90 * time.Minute).UnixMilli(),
-		"text":                      map[string]string{"content": " " + cfg.Text},
-	}
-	body, _ := json.Marshal(msg)
-	ts := strconv.FormatInt(now.UnixMilli(), 10)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.SendURL, bytes.NewReader(body))
+	m.ConversationID, m.ConversationTitle = "cid-bot-send", "bot send"
+	m.SenderCorpID, m.ChatbotCorpID, m.RobotCode = cfg.CorpID, cfg.CorpID, cfg.RobotCode
+	m.SessionWebhook = base + dingtalktest.SessionPath + "?session=bot-send"
+	m.SessionWebhookExpiredTime = dingtalk.MillisOf(now.Add(90 * time.Minute))
+	body, err := m.Body()
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("timestamp", ts)
-	req.Header.Set("sign", Sign(ts, cfg.AppSecret))
+	req, err := dingtalk.NewCallbackRequest(ctx, cfg.SendURL, cfg.AppSecret, now, body)
+	if err != nil {
+		return err
+	}
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		return fmt.Errorf("post to %s: %w", cfg.SendURL, err)
@@ -167,21 +151,22 @@ func send(ctx context.Context, cfg *Config, stdout io.Writer) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("the bot answered HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(raw)))
 	}
-	var out outbound
-	if err := json.Unmarshal(raw, &out); err != nil {
+	out, err := dingtalk.DecodeReply(raw)
+	if err != nil {
 		return fmt.Errorf("the bot's answer is not a DingTalk reply: %w", err)
 	}
 	if out.MsgType == "empty" {
 		fmt.Fprintf(stdout, "(the bot answers asynchronously; waiting up to %s for the reply at %s)\n", cfg.SendWait, base)
-		select {
-		case b := <-replies:
-			if err := json.Unmarshal(b, &out); err != nil {
-				return fmt.Errorf("the asynchronous reply is not a DingTalk reply: %w", err)
-			}
-		case <-time.After(cfg.SendWait):
-			return fmt.Errorf("no reply within %s; is %s/robot/sendBySession among the bot's DINGTALK_SESSION_WEBHOOK_PREFIXES?", cfg.SendWait, base)
-		case <-ctx.Done():
+		wctx, cancel := context.WithTimeout(ctx, cfg.SendWait)
+		late, ok := recv.NextContext(wctx)
+		cancel()
+		switch {
+		case ok:
+			out = dingtalk.Reply{MsgType: "markdown", Markdown: &dingtalk.Markdown{Title: late.Title, Text: late.Text}}
+		case ctx.Err() != nil:
 			return ctx.Err()
+		default:
+			return fmt.Errorf("no reply within %s; is %s%s among the bot's DINGTALK_SESSION_WEBHOOK_PREFIXES?", cfg.SendWait, base, dingtalktest.SessionPath)
 		}
 	}
 	if out.Markdown == nil {
@@ -239,9 +224,8 @@ func check(ctx context.Context, cfg *Config, stdout io.Writer) error {
 	}
 
 	if cfg.AppKey != "" {
-		o := &openAPI{base: strings.TrimRight(cfg.OpenAPIBase, "/"), appKey: cfg.AppKey, appSecret: cfg.AppSecret,
-			client: &http.Client{Timeout: 10 * time.Second}, now: time.Now}
-		_, err := o.accessToken(ctx)
+		o := dingtalk.NewOpenAPI(cfg.OpenAPIBase, cfg.AppKey, cfg.AppSecret, &http.Client{Timeout: 10 * time.Second}, time.Now)
+		_, err := o.AccessToken(ctx)
 		report("dingtalk", err, "access token issued for "+cfg.AppKey)
 	} else {
 		fmt.Fprintf(stdout, "skip %-9s DINGTALK_APP_KEY not set (no OpenAPI fallback for expired sessionWebhooks)\n", "dingtalk")

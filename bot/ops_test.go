@@ -28,7 +28,7 @@ func TestMetricsAfterHandledMessages(t *testing.T) {
 	h := startBot(t, nil)
 	h.say(adminID, "/contact add name=Met email=met@example.com")
 	h.say("stranger-1", "/contact add name=X email=x@example.com")
-	h.postSigned(h.message(adminID, "/help"), time.Now(), "wrong")
+	h.postSigned(h.body(h.message(adminID, "/help")), time.Now(), "wrong")
 	m := h.get("/metrics")
 	contains(t, "/metrics", m,
 		`armsbot_webhooks_total{outcome="ok"} 1`,

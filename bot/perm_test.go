@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/armsbot/armsbot/bot/dingtalk"
 )
 
 func TestPermGrantRevokeAndHierarchy(t *testing.T) {
@@ -11,7 +13,7 @@ func TestPermGrantRevokeAndHierarchy(t *testing.T) {
 
 	// An admin grants a member the parent scope by @mention.
 	m := h.message(adminID, "/perm grant @Member contact")
-	m["atUsers"] = []map[string]any{{"dingtalkId": botUserID}, {"dingtalkId": "$:LWCP_v1:$member", "staffId": "member-1"}}
+	m.AtUsers = []dingtalk.AtUser{{DingtalkID: botUserID}, {DingtalkID: "$:LWCP_v1:$member", StaffID: "member-1"}}
 	code, r := h.post(m)
 	if code != http.StatusOK {
 		t.Fatalf("grant answered %d", code)
@@ -67,7 +69,7 @@ func TestPermGrantRevokeAndHierarchy(t *testing.T) {
 func TestMentionsMustBeUnambiguous(t *testing.T) {
 	h := startBot(t, nil)
 	m := h.message(adminID, "/perm grant @A contact.read")
-	m["atUsers"] = []map[string]any{{"dingtalkId": botUserID}, {"dingtalkId": "a", "staffId": "a-1"}, {"dingtalkId": "b", "staffId": "b-1"}}
+	m.AtUsers = []dingtalk.AtUser{{DingtalkID: botUserID}, {DingtalkID: "a", StaffID: "a-1"}, {DingtalkID: "b", StaffID: "b-1"}}
 	_, r := h.post(m)
 	contains(t, "ambiguous", r.Markdown.Text, "Cannot tell whom @A means")
 	if g, _ := h.store.Scopes(t.Context(), "a-1"); len(g) != 0 {
@@ -78,19 +80,20 @@ func TestMentionsMustBeUnambiguous(t *testing.T) {
 func TestOriginGuards(t *testing.T) {
 	h := startBot(t, map[string]string{"DINGTALK_CORP_ID": "dingcorp", "DINGTALK_ROBOT_CODE": "dingrobot"})
 	tests := []struct {
-		field, value string
-		want         int
+		name string
+		set  func(*dingtalk.Message)
+		want int
 	}{
-		{"chatbotCorpId", "othercorp", http.StatusForbidden},
-		{"senderCorpId", "othercorp", http.StatusForbidden},
-		{"robotCode", "otherrobot", http.StatusForbidden},
-		{"senderCorpId", "", http.StatusOK}, // not sent for some senders
+		{"chatbotCorpId othercorp", func(m *dingtalk.Message) { m.ChatbotCorpID = "othercorp" }, http.StatusForbidden},
+		{"senderCorpId othercorp", func(m *dingtalk.Message) { m.SenderCorpID = "othercorp" }, http.StatusForbidden},
+		{"robotCode otherrobot", func(m *dingtalk.Message) { m.RobotCode = "otherrobot" }, http.StatusForbidden},
+		{"no senderCorpId", func(m *dingtalk.Message) { m.SenderCorpID = "" }, http.StatusOK}, // not sent for some senders
 	}
 	for _, tc := range tests {
 		m := h.message(adminID, "/contact add name=G email=g@example.com")
-		m[tc.field] = tc.value
+		tc.set(&m)
 		if code, _ := h.post(m); code != tc.want {
-			t.Errorf("%s=%q: HTTP %d, want %d", tc.field, tc.value, code, tc.want)
+			t.Errorf("%s: HTTP %d, want %d", tc.name, code, tc.want)
 		}
 	}
 	if n := len(h.creates()); n != 1 {
@@ -104,7 +107,7 @@ func TestWriteCommandsOnlyInAllowedConversations(t *testing.T) {
 	contains(t, "elsewhere", r.Markdown.Text, "BOT_ALLOWED_CONVERSATIONS")
 	contains(t, "reads elsewhere", h.say(adminID, "/contact list").Markdown.Text, "No contacts")
 	m := h.message(adminID, "/contact add name=W email=w@example.com")
-	m["conversationId"] = "cidOpsOnly=="
+	m.ConversationID = "cidOpsOnly=="
 	_, r = h.post(m)
 	contains(t, "allowed conversation", r.Markdown.Text, "ContactId")
 	if n := len(h.creates()); n != 1 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/armsbot/armsbot/arms/armstest"
+	"github.com/armsbot/armsbot/bot/dingtalk"
 )
 
 // ARMS takes 4 s: the webhook still answers within DingTalk's patience and
@@ -41,7 +42,7 @@ func TestExpiredSessionFallsBackToOpenAPI(t *testing.T) {
 	h.arms.SetLatency(300 * time.Millisecond)
 
 	m := h.message(adminID, "/contact add name=Late email=late@example.com")
-	m["sessionWebhookExpiredTime"] = time.Now().Add(-time.Minute).UnixMilli()
+	m.SessionWebhookExpiredTime = dingtalk.MillisOf(time.Now().Add(-time.Minute))
 	h.post(m)
 	got, ok := h.session.Next(15 * time.Second)
 	if !ok {
@@ -62,8 +63,8 @@ func TestExpiredSessionFallsBackToOpenAPI(t *testing.T) {
 
 	// A one-to-one chat goes to the sender through batchSend.
 	m = h.message(adminID, "/contact add name=Private email=private@example.com")
-	m["conversationType"] = "1"
-	m["sessionWebhookExpiredTime"] = time.Now().Add(-time.Minute).UnixMilli()
+	m.ConversationType = "1"
+	m.SessionWebhookExpiredTime = dingtalk.MillisOf(time.Now().Add(-time.Minute))
 	h.post(m)
 	if got, ok = h.session.Next(15 * time.Second); !ok || got.Channel != "oto" || len(got.UserIDs) != 1 || got.UserIDs[0] != adminID {
 		t.Fatalf("one-to-one fallback: %+v (ok=%v)", got, ok)
@@ -73,9 +74,9 @@ func TestExpiredSessionFallsBackToOpenAPI(t *testing.T) {
 	}
 }
 
-func sessionOf(t *testing.T, m map[string]any) string {
+func sessionOf(t *testing.T, m dingtalk.Message) string {
 	t.Helper()
-	u := m["sessionWebhook"].(string)
+	u := m.SessionWebhook
 	i := len(u) - 1
 	for i >= 0 && u[i] != '=' {
 		i--
@@ -181,7 +182,7 @@ func TestRedeliveryCarriesAnUndeliveredReply(t *testing.T) {
 	h := startBot(t, map[string]string{"BOT_SYNC_REPLY_BUDGET": "50ms", "DINGTALK_APP_KEY": ""})
 	h.arms.SetLatency(300 * time.Millisecond)
 	m := h.message(adminID, "/contact add name=Undelivered email=undelivered@example.com")
-	m["sessionWebhookExpiredTime"] = time.Now().Add(-time.Minute).UnixMilli() // and no OpenAPI fallback
+	m.SessionWebhookExpiredTime = dingtalk.MillisOf(time.Now().Add(-time.Minute)) // and no OpenAPI fallback
 	if _, r := h.post(m); r.MsgType != "empty" {
 		t.Fatalf("first delivery answered %q, want empty", r.MsgType)
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/armsbot/armsbot/arms"
 	"github.com/armsbot/armsbot/arms/armstest"
+	"github.com/armsbot/armsbot/bot/dingtalk"
 	"github.com/armsbot/armsbot/bot/redisstore"
 	"github.com/armsbot/armsbot/commands"
 )
@@ -152,14 +153,13 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	runner := commands.NewRunner(commands.Settings{Lang: cfg.Lang, Admins: cfg.Admins, WriteConversations: cfg.WriteConvs},
 		a.store, a.store, a.store, client, log)
 	a.dispatcher = &dispatcher{
-		state:      a.store,
-		metrics:    a.metrics,
-		now:        time.Now,
-		ratePerMin: cfg.RateLimit,
-		runner:     runner,
-		sender:     &sessionSender{client: httpClient, prefixes: cfg.SessionPrefixes},
-		openapi: &openAPI{base: strings.TrimRight(cfg.OpenAPIBase, "/"), appKey: cfg.AppKey, appSecret: cfg.AppSecret,
-			client: httpClient, now: time.Now},
+		state:        a.store,
+		metrics:      a.metrics,
+		now:          time.Now,
+		ratePerMin:   cfg.RateLimit,
+		runner:       runner,
+		sender:       dingtalk.NewSessionClient(httpClient, cfg.SessionPrefixes),
+		openapi:      dingtalk.NewOpenAPI(cfg.OpenAPIBase, cfg.AppKey, cfg.AppSecret, httpClient, time.Now),
 		retryBase:    500 * time.Millisecond,
 		replyTimeout: cfg.ReplyTimeout,
 		log:          log,
@@ -279,10 +279,10 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	defer a.close()
-	v := verifier{secret: cfg.AppSecret, now: time.Now}
-	g := guard{corpID: cfg.CorpID, robotCode: cfg.RobotCode}
+	v := dingtalk.NewVerifier(cfg.AppSecret, time.Now)
+	o := dingtalk.Origin{CorpID: cfg.CorpID, RobotCode: cfg.RobotCode}
 	srv := &http.Server{
-		Handler:           NewServer(log, v, g, a.store, a.dispatcher, a.metrics),
+		Handler:           NewServer(log, v, o, a.store, a.dispatcher, a.metrics),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -356,16 +356,10 @@ func shell(ctx context.Context, cfg *Config, stdin io.Reader, stdout, stderr io.
 		if line == "" {
 			continue
 		}
-		m := &inbound{
-			MsgID:            "shell-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.Itoa(n),
-			MsgType:          "text",
-			ConversationType: conv,
-			ConversationID:   "shell",
-			SenderStaffID:    cfg.ShellUser,
-			SenderNick:       cfg.ShellUser,
-		}
-		m.Text.Content = line
-		rep := a.dispatcher.runOnce(ctx, m)
+		now := time.Now()
+		m := dingtalk.NewTextMessage("shell-"+strconv.FormatInt(now.UnixNano(), 36)+"-"+strconv.Itoa(n), cfg.ShellUser, line, now)
+		m.ConversationType, m.ConversationID = conv, "shell"
+		rep := a.dispatcher.runOnce(ctx, &m)
 		fmt.Fprintf(stdout, "%s\n%s\n\n", "## "+rep.Title, rep.Text)
 		if ctx.Err() != nil {
 			return nil

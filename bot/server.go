@@ -1,14 +1,13 @@
 package bot
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/armsbot/armsbot/bot/dingtalk"
 	"github.com/labstack/echo-contrib/echoprometheus"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -23,7 +22,7 @@ type Pinger interface {
 }
 
 // NewServer returns the HTTP handler: the DingTalk callback and health.
-func NewServer(log *slog.Logger, v verifier, g guard, ready Pinger, d *dispatcher, m *metrics) http.Handler {
+func NewServer(log *slog.Logger, v dingtalk.Verifier, o dingtalk.Origin, ready Pinger, d *dispatcher, m *metrics) http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
@@ -36,7 +35,7 @@ func NewServer(log *slog.Logger, v verifier, g guard, ready Pinger, d *dispatche
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", handleReady(ready))
 	e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: m.reg}))
-	e.POST("/dingtalk/webhook", handleWebhook(log, v, g, d, m), middleware.BodyLimit(maxBody))
+	e.POST("/dingtalk/webhook", handleWebhook(log, v, o, d, m), middleware.BodyLimit(maxBody))
 	return e
 }
 
@@ -53,59 +52,38 @@ func handleReady(p Pinger) echo.HandlerFunc {
 	}
 }
 
-// guard holds the optional origin checks. DingTalk's signature covers only
-// the timestamp, so a captured signature could carry any body for an hour;
-// these pin the body to this organisation and robot.
-type guard struct {
-	corpID    string
-	robotCode string
-}
-
-func (g guard) check(m *inbound) string {
-	switch {
-	case g.corpID != "" && m.ChatbotCorpID != g.corpID:
-		return "chatbotCorpId does not match DINGTALK_CORP_ID"
-	case g.corpID != "" && m.SenderCorpID != "" && m.SenderCorpID != g.corpID:
-		return "senderCorpId does not match DINGTALK_CORP_ID"
-	case g.robotCode != "" && m.RobotCode != g.robotCode:
-		return "robotCode does not match DINGTALK_ROBOT_CODE"
-	}
-	return ""
-}
-
 // handleWebhook verifies, decodes and dispatches one callback.
-func handleWebhook(log *slog.Logger, v verifier, g guard, d *dispatcher, mt *metrics) echo.HandlerFunc {
+func handleWebhook(log *slog.Logger, v dingtalk.Verifier, o dingtalk.Origin, d *dispatcher, mt *metrics) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if err := v.verify(r.Header.Get("timestamp"), r.Header.Get("sign")); err != nil {
+		if err := v.VerifyRequest(r.Header); err != nil {
 			mt.webhooks.WithLabelValues("bad_signature").Inc()
 			log.Warn("webhook rejected", "outcome", "bad_signature", "reason", err.Error(), "remote", c.RealIP())
 			return echo.NewHTTPError(http.StatusUnauthorized, "invalid signature")
 		}
-		var m inbound
-		dec := json.NewDecoder(r.Body)
-		if err := dec.Decode(&m); err != nil {
+		m, err := dingtalk.DecodeMessage(r.Body)
+		switch {
+		case errors.Is(err, echo.ErrStatusRequestEntityTooLarge):
 			mt.webhooks.WithLabelValues("bad_request").Inc()
-			if errors.Is(err, echo.ErrStatusRequestEntityTooLarge) {
-				log.Warn("webhook rejected", "outcome", "bad_request", "reason", "body too large")
-				return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "body too large")
-			}
-			log.Warn("webhook rejected", "outcome", "bad_request", "reason", "malformed JSON")
-			return echo.NewHTTPError(http.StatusBadRequest, "malformed JSON body")
-		}
-		if m.MsgID == "" {
+			log.Warn("webhook rejected", "outcome", "bad_request", "reason", "body too large")
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "body too large")
+		case errors.Is(err, dingtalk.ErrNoMsgID):
 			mt.webhooks.WithLabelValues("bad_request").Inc()
 			log.Warn("webhook rejected", "outcome", "bad_request", "reason", "no msgId")
 			return echo.NewHTTPError(http.StatusBadRequest, "msgId is required")
+		case err != nil:
+			mt.webhooks.WithLabelValues("bad_request").Inc()
+			log.Warn("webhook rejected", "outcome", "bad_request", "reason", "malformed JSON")
+			return echo.NewHTTPError(http.StatusBadRequest, "malformed JSON body")
 		}
-		if reason := g.check(&m); reason != "" {
+		if err := o.Check(&m); err != nil {
 			mt.webhooks.WithLabelValues("bad_origin").Inc()
-			log.Warn("webhook rejected", "outcome", "bad_origin", "reason", reason, "msg_id", m.MsgID)
+			log.Warn("webhook rejected", "outcome", "bad_origin", "reason", err.Error(), "msg_id", m.MsgID)
 			return echo.NewHTTPError(http.StatusForbidden, "message from another organisation or robot")
 		}
 		body, outcome := d.dispatch(r.Context(), &m, c.Response().Header().Get(echo.HeaderXRequestID))
 		mt.webhooks.WithLabelValues(outcome).Inc()
-		if !bytes.Equal(body, emptyBody) {
+		if !dingtalk.IsEmptyReply(body) {
 			mt.deliveries.WithLabelValues("sync", "ok").Inc()
 		}
 		return c.JSONBlob(http.StatusOK, body)

@@ -9,10 +9,8 @@ package loadgen
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,7 +30,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/armsbot/armsbot/arms/armstest"
-	"github.com/armsbot/armsbot/bot"
+	"github.com/armsbot/armsbot/bot/dingtalk"
+	"github.com/armsbot/armsbot/bot/dingtalk/dingtalktest"
 )
 
 const secret = "loadgen-app-secret"
@@ -140,17 +139,16 @@ func freeAddr() (string, error) {
 // message builds the i-th real-shaped group message.
 func message(run string, i int, sessionBase, text string) []byte {
 	now := time.Now()
-	sender := "load-" + strconv.Itoa(i%10)
-	b, _ := json.Marshal(map[string]any{
-		"msgId": "load-" + run + "-" + strconv.Itoa(i), "msgtype": "text", "createAt": now.UnixMilli(),
-		"conversationType": "2", "conversationId": "cidLoad==", "conversationTitle": "load",
-		"senderId": "$:LWCP_v1:$" + sender, "senderNick": sender, "senderStaffId": sender, "isAdmin": false,
-		"chatbotCorpId": "dingcorp", "chatbotUserId": "$:LWCP_v1:$bot", "robotCode": "dingrobot", "isInAtList": true,
-		"atUsers":                   []map[string]string{{"dingtalkId": "$:LWCP_v1:$bot"}},
-		"sessionWebhook":            sessionBase + "/robot/sendBySession?session=" + run + "-" + strconv.Itoa(i),
-		"sessionWebhookExpiredTime": now.Add(90 * time.Minute).UnixMilli(),
-		"text":                      map[string]string{"content": " " + text},
-	})
+	m := dingtalk.NewTextMessage("load-"+run+"-"+strconv.Itoa(i), "load-"+strconv.Itoa(i%10), text, now)
+	m.ConversationID, m.ConversationTitle = "cidLoad==", "load"
+	m.ChatbotCorpID, m.ChatbotUserID, m.RobotCode = "dingcorp", "$:LWCP_v1:$bot", "dingrobot"
+	m.AtUsers = []dingtalk.AtUser{{DingtalkID: m.ChatbotUserID}}
+	m.SessionWebhook = sessionBase + dingtalktest.SessionPath + "?session=" + run + "-" + strconv.Itoa(i)
+	m.SessionWebhookExpiredTime = dingtalk.MillisOf(now.Add(90 * time.Minute))
+	b, err := m.Body()
+	if err != nil {
+		panic(err) // a text message always encodes
+	}
 	return b
 }
 
@@ -187,13 +185,12 @@ func drive(ctx context.Context, o options, url string, body func(i int) []byte) 
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(body(i))))
-			req.Header.Set("Content-Type", "application/json; charset=utf-8")
-			req.Header.Set("timestamp", ts)
-			req.Header.Set("sign", bot.Sign(ts, secret))
+			req, err := dingtalk.NewCallbackRequest(ctx, url, secret, time.Now(), body(i))
 			t0 := time.Now()
-			resp, err := client.Do(req)
+			var resp *http.Response
+			if err == nil {
+				resp, err = client.Do(req)
+			}
 			var raw []byte
 			if err == nil {
 				raw, _ = io.ReadAll(resp.Body)
@@ -210,7 +207,7 @@ func drive(ctx context.Context, o options, url string, body func(i int) []byte) 
 			case resp.StatusCode != http.StatusOK:
 				res.errors++
 				res.sample(fmt.Sprintf("HTTP %d: %s", resp.StatusCode, raw))
-			case strings.Contains(string(raw), `"msgtype":"empty"`):
+			case dingtalk.IsEmptyReply(raw):
 				res.async++
 			default:
 				res.sync++
@@ -265,19 +262,10 @@ func runBot(ctx context.Context, o options, stderr io.Writer) (*result, error) {
 	run := randomHex(4)
 	arms := armstest.NewServer(armstest.WithMaxContacts(1 << 30))
 	defer arms.Close()
-	var late atomic.Int64
-	recv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		late.Add(1)
-		_, _ = w.Write([]byte(`{"errcode":0,"errmsg":"ok"}`))
-	})}
-	rln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	go func() { _ = recv.Serve(rln) }()
+	// Late replies arrive at a stand-in for DingTalk's sessionWebhooks.
+	recv := dingtalktest.NewServer("", "")
 	defer recv.Close()
-	sessionBase := "http://" + rln.Addr().String()
+	sessionBase := recv.URL
 
 	var showID string
 	if o.command == "show" {
@@ -300,7 +288,7 @@ func runBot(ctx context.Context, o options, stderr io.Writer) (*result, error) {
 		"ARMS_ENDPOINT="+arms.URL, "BOT_ADMINS="+strings.Join(admins, ","), "BOT_RATE_LIMIT=100000000",
 		"BOT_SYNC_REPLY_BUDGET="+o.budget.String(), "BOT_WORKERS="+strconv.Itoa(o.workers), "BOT_QUEUE_SIZE=4096",
 		"ARMS_CLIENTS="+strconv.Itoa(o.armsClients), "BOT_LOG_LEVEL=warn", "BOT_DEBUG_LISTEN="+o.debug,
-		"DINGTALK_SESSION_WEBHOOK_PREFIXES="+sessionBase+"/robot/sendBySession")
+		"DINGTALK_SESSION_WEBHOOK_PREFIXES="+recv.SessionPrefix())
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the bot: %w", err)
@@ -337,13 +325,13 @@ func runBot(ctx context.Context, o options, stderr io.Writer) (*result, error) {
 		return message(run, i, sessionBase, text)
 	})
 	deadline := time.Now().Add(o.settle)
-	for int(late.Load()) < res.async && time.Now().Before(deadline) {
+	for recv.Count() < res.async && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond) // waiting for the bot's late replies
 	}
 	close(stopSampling)
 	res.cpuPerMsg = (cpuTime(cmd.Process.Pid) - cpu0) / time.Duration(o.n)
 	res.name = "armsbot"
-	res.late = int(late.Load())
+	res.late = recv.Count()
 	res.creates = len(arms.Calls("CreateAlertContact"))
 	res.contacts = len(arms.Contacts())
 	res.rssIdleKB, res.rssPeakKB = idle, int(peak.Load())
@@ -380,23 +368,21 @@ func runBaseline(ctx context.Context, o options) (*result, error) {
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 	run := randomHex(4)
+	verifier := dingtalk.NewVerifier(secret, time.Now)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.POST("/webhook", func(c echo.Context) error {
-		ts := c.Request().Header.Get("timestamp")
-		if !hmac.Equal([]byte(bot.Sign(ts, secret)), []byte(c.Request().Header.Get("sign"))) {
+		if err := verifier.VerifyRequest(c.Request().Header); err != nil {
 			return c.NoContent(http.StatusUnauthorized)
 		}
-		var m struct {
-			MsgID string `json:"msgId"`
-		}
-		if err := json.NewDecoder(c.Request().Body).Decode(&m); err != nil {
+		m, err := dingtalk.DecodeMessage(c.Request().Body)
+		if err != nil {
 			return c.NoContent(http.StatusBadRequest)
 		}
 		if err := rdb.SetNX(c.Request().Context(), "loadgen-baseline-"+run+":"+m.MsgID, 1, time.Hour).Err(); err != nil {
 			return c.NoContent(http.StatusServiceUnavailable)
 		}
-		return c.JSONBlob(http.StatusOK, []byte(`{"msgtype":"empty"}`))
+		return c.JSONBlob(http.StatusOK, dingtalk.EmptyReply())
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

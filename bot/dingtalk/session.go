@@ -1,4 +1,4 @@
-package bot
+package dingtalk
 
 import (
 	"bytes"
@@ -13,19 +13,28 @@ import (
 	"time"
 )
 
-// sessionSender posts replies to a message's sessionWebhook. The URL comes
-// from the callback body, which DingTalk's signature does not cover, so only
+// DefaultSessionPrefix is where DingTalk's sessionWebhooks live.
+const DefaultSessionPrefix = "https://oapi.dingtalk.com/robot/sendBySession"
+
+// SessionClient posts replies to a message's sessionWebhook. The URL comes
+// from the message body, which DingTalk's signature does not cover, so only
 // URLs under the configured prefixes are ever called.
-type sessionSender struct {
+type SessionClient struct {
 	client   *http.Client
 	prefixes []string
 }
 
-var errForbiddenWebhook = errors.New("sessionWebhook is outside DINGTALK_SESSION_WEBHOOK_PREFIXES")
+// NewSessionClient posts with client, to URLs under prefixes only.
+func NewSessionClient(client *http.Client, prefixes []string) *SessionClient {
+	return &SessionClient{client: client, prefixes: prefixes}
+}
 
-// allowed compares scheme and host exactly and the path by prefix, so that a
+// ErrForbiddenWebhook: a sessionWebhook outside the allowed prefixes.
+var ErrForbiddenWebhook = errors.New("sessionWebhook is outside DINGTALK_SESSION_WEBHOOK_PREFIXES")
+
+// Allowed compares scheme and host exactly and the path by prefix, so that a
 // prefix can never be stretched to another host (oapi.dingtalk.com.evil).
-func (s *sessionSender) allowed(raw string) bool {
+func (s *SessionClient) Allowed(raw string) bool {
 	u, err := url.Parse(raw)
 	if err != nil || u.User != nil || u.Host == "" {
 		return false
@@ -43,25 +52,10 @@ func (s *sessionSender) allowed(raw string) bool {
 	return false
 }
 
-// httpStatusError is a retryable HTTP status from the sessionWebhook.
-type httpStatusError struct{ status int }
-
-func (e *httpStatusError) Error() string {
-	return fmt.Sprintf("post sessionWebhook: HTTP %d", e.status)
-}
-
-// dingError is DingTalk's in-body failure report on an HTTP 200.
-type dingError struct {
-	Code int    `json:"errcode"`
-	Msg  string `json:"errmsg"`
-}
-
-func (e *dingError) Error() string { return fmt.Sprintf("dingtalk errcode %d: %s", e.Code, e.Msg) }
-
-// send posts the JSON reply b to webhook once.
-func (s *sessionSender) send(ctx context.Context, webhook string, b []byte) error {
-	if !s.allowed(webhook) {
-		return errForbiddenWebhook
+// Send posts the JSON reply b to webhook once.
+func (s *SessionClient) Send(ctx context.Context, webhook string, b []byte) error {
+	if !s.Allowed(webhook) {
+		return ErrForbiddenWebhook
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, 5*time.Second, errors.New("sessionWebhook post timed out"))
 	defer cancel()
@@ -87,7 +81,7 @@ func (s *sessionSender) send(ctx context.Context, webhook string, b []byte) erro
 		}
 		return fmt.Errorf("post sessionWebhook: HTTP %d", resp.StatusCode)
 	}
-	var de dingError
+	var de codeError
 	if json.Unmarshal(raw, &de) == nil && de.Code != 0 {
 		return &de
 	}

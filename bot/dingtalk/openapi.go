@@ -1,4 +1,4 @@
-package bot
+package dingtalk
 
 import (
 	"bytes"
@@ -8,13 +8,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
 
-// openAPI sends robot messages through DingTalk's OpenAPI: the fallback when
-// a message's sessionWebhook has expired. It cannot @-mention anyone.
-type openAPI struct {
+// DefaultOpenAPIBase is DingTalk's OpenAPI.
+const DefaultOpenAPIBase = "https://api.dingtalk.com"
+
+// OpenAPI sends robot messages through DingTalk's OpenAPI: the way a reply
+// still gets out when a message's sessionWebhook has expired. It cannot
+// @-mention anyone.
+type OpenAPI struct {
 	base      string
 	appKey    string
 	appSecret string
@@ -26,25 +31,21 @@ type openAPI struct {
 	expires time.Time
 }
 
-// apiError is an OpenAPI failure: a non-2xx answer with {code, message}.
-type apiError struct {
-	Status  int
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-func (e *apiError) Error() string {
-	return fmt.Sprintf("dingtalk openapi: HTTP %d %s: %s", e.Status, e.Code, e.Message)
+// NewOpenAPI calls the OpenAPI at base as the app appKey. Without an app
+// key it is not Configured.
+func NewOpenAPI(base, appKey, appSecret string, client *http.Client, now func() time.Time) *OpenAPI {
+	return &OpenAPI{base: strings.TrimRight(base, "/"), appKey: appKey, appSecret: appSecret, client: client, now: now}
 }
 
 // tokenMargin renews the cached token this long before it expires.
 const tokenMargin = 5 * time.Minute
 
-func (o *openAPI) configured() bool { return o != nil && o.appKey != "" && o.appSecret != "" }
+// Configured reports whether o has the app credentials it needs.
+func (o *OpenAPI) Configured() bool { return o != nil && o.appKey != "" && o.appSecret != "" }
 
-// accessToken returns a cached token, fetching a new one shortly before
-// the old expires: DingTalk throttles token requests.
-func (o *openAPI) accessToken(ctx context.Context) (string, error) {
+// AccessToken returns a cached token, fetching a new one shortly before the
+// old expires: DingTalk throttles token requests.
+func (o *OpenAPI) AccessToken(ctx context.Context) (string, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.token != "" && o.now().Before(o.expires.Add(-tokenMargin)) {
@@ -64,29 +65,33 @@ func (o *openAPI) accessToken(ctx context.Context) (string, error) {
 	return o.token, nil
 }
 
-func (o *openAPI) forgetToken() {
+func (o *OpenAPI) forgetToken() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.token = ""
 }
 
-// send delivers a markdown reply to a group (openConversationId) or, for a
-// one-to-one chat, to the user.
-func (o *openAPI) send(ctx context.Context, m *inbound, title, text string) error {
+// SendReply delivers a markdown reply to m's conversation: to the group
+// (its conversationId), or for a one-to-one chat to the sender. The OpenAPI
+// cannot @-mention, so the reply names the sender at its end.
+func (o *OpenAPI) SendReply(ctx context.Context, m *Message, title, text string) error {
+	if m.SenderNick != "" {
+		text += "\n\n— " + m.SenderNick
+	}
 	param, err := json.Marshal(map[string]string{"title": title, "text": text})
 	if err != nil {
 		return err
 	}
 	path := "/v1.0/robot/groupMessages/send"
 	body := map[string]any{"msgKey": "sampleMarkdown", "msgParam": string(param), "robotCode": m.RobotCode}
-	if m.group() {
+	if m.Group() {
 		body["openConversationId"] = m.ConversationID
 	} else {
 		path = "/v1.0/robot/oToMessages/batchSend"
 		body["userIds"] = []string{m.SenderStaffID}
 	}
 	for attempt := 0; ; attempt++ {
-		tok, err := o.accessToken(ctx)
+		tok, err := o.AccessToken(ctx)
 		if err != nil {
 			return err
 		}
@@ -100,7 +105,7 @@ func (o *openAPI) send(ctx context.Context, m *inbound, title, text string) erro
 	}
 }
 
-func (o *openAPI) post(ctx context.Context, path, token string, in, out any) error {
+func (o *OpenAPI) post(ctx context.Context, path, token string, in, out any) error {
 	b, err := json.Marshal(in)
 	if err != nil {
 		return err

@@ -3,19 +3,25 @@
 // (/robot/sendBySession?session=...) and the robot OpenAPI
 // (/v1.0/oauth2/accessToken, /v1.0/robot/groupMessages/send,
 // /v1.0/robot/oToMessages/batchSend). It records what arrives and can be
-// told to fail.
+// told to fail. `bot send` uses it to receive an asynchronous reply, and the
+// load generator to count late replies.
 package dingtalktest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
 )
+
+// SessionPath is the path of DingTalk's sessionWebhooks.
+const SessionPath = "/robot/sendBySession"
 
 // Message is one reply the stand-in received.
 type Message struct {
@@ -40,7 +46,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	got       []Message
-	arrived   chan Message
+	read      int             // got[:read] were handed out by Next
+	arrival   chan struct{}   // closed at the next arrival
 	expired   map[string]bool // sessions answering 300001
 	failNext  int             // answer the next n sends with HTTP 500
 	tokens    int             // access tokens issued
@@ -50,20 +57,40 @@ type Server struct {
 	valid     map[string]time.Time
 }
 
-// NewServer starts a stand-in that accepts appKey/appSecret for tokens.
+// NewServer starts a stand-in on a loopback port that accepts
+// appKey/appSecret for tokens.
 func NewServer(appKey, appSecret string) *Server {
-	s := &Server{arrived: make(chan Message, 1000), expired: map[string]bool{}, appKey: appKey, appSecret: appSecret,
-		tokenTTL: 2 * time.Hour, valid: map[string]time.Time{}}
+	s := newServer(appKey, appSecret)
 	s.http = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.http.URL
 	return s
+}
+
+// Listen starts a stand-in on addr (host:port, port 0 for any).
+func Listen(addr, appKey, appSecret string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := newServer(appKey, appSecret)
+	s.http = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	_ = s.http.Listener.Close()
+	s.http.Listener = ln
+	s.http.Start()
+	s.URL = s.http.URL
+	return s, nil
+}
+
+func newServer(appKey, appSecret string) *Server {
+	return &Server{arrival: make(chan struct{}), expired: map[string]bool{}, appKey: appKey, appSecret: appSecret,
+		tokenTTL: 2 * time.Hour, valid: map[string]time.Time{}}
 }
 
 // Close stops the server.
 func (s *Server) Close() { s.http.Close() }
 
 // SessionPrefix is the sessionWebhook prefix to allow in the bot's config.
-func (s *Server) SessionPrefix() string { return s.URL + "/robot/sendBySession" }
+func (s *Server) SessionPrefix() string { return s.URL + SessionPath }
 
 // SessionURL is a sessionWebhook URL for session.
 func (s *Server) SessionURL(session string) string { return s.SessionPrefix() + "?session=" + session }
@@ -89,6 +116,13 @@ func (s *Server) Messages() []Message {
 	return append([]Message(nil), s.got...)
 }
 
+// Count is how many replies arrived so far.
+func (s *Server) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got)
+}
+
 // TokensIssued counts access tokens handed out.
 func (s *Server) TokensIssued() int {
 	s.mu.Lock()
@@ -96,13 +130,30 @@ func (s *Server) TokensIssued() int {
 	return s.tokens
 }
 
-// Next waits up to d for the next message.
+// Next waits up to d for the next message not yet handed out.
 func (s *Server) Next(d time.Duration) (Message, bool) {
-	select {
-	case m := <-s.arrived:
-		return m, true
-	case <-time.After(d):
-		return Message{}, false
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return s.NextContext(ctx)
+}
+
+// NextContext waits for the next message not yet handed out until ctx ends.
+func (s *Server) NextContext(ctx context.Context) (Message, bool) {
+	for {
+		s.mu.Lock()
+		if s.read < len(s.got) {
+			m := s.got[s.read]
+			s.read++
+			s.mu.Unlock()
+			return m, true
+		}
+		arrival := s.arrival
+		s.mu.Unlock()
+		select {
+		case <-arrival:
+		case <-ctx.Done():
+			return Message{}, false
+		}
 	}
 }
 
@@ -117,7 +168,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case "/v1.0/oauth2/accessToken":
 		s.token(w, body)
 		return
-	case "/robot/sendBySession", "/v1.0/robot/groupMessages/send", "/v1.0/robot/oToMessages/batchSend":
+	case SessionPath, "/v1.0/robot/groupMessages/send", "/v1.0/robot/oToMessages/batchSend":
 	default:
 		http.NotFound(w, r)
 		return
@@ -133,7 +184,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	m := Message{Body: body}
 	switch r.URL.Path {
-	case "/robot/sendBySession":
+	case SessionPath:
 		m.Channel, m.Session = "session", r.URL.Query().Get("session")
 		s.mu.Lock()
 		expired := s.expired[m.Session]
@@ -182,8 +233,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.got = append(s.got, m)
+	close(s.arrival)
+	s.arrival = make(chan struct{})
 	s.mu.Unlock()
-	s.arrived <- m
 	if m.Channel == "session" {
 		writeJSON(w, map[string]any{"errcode": 0, "errmsg": "ok"})
 		return

@@ -1,0 +1,71 @@
+package dingtalk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// What DingTalk's failures mean: which are worth retrying, and which say a
+// sessionWebhook is gone.
+
+// codeError is DingTalk's in-body failure report on an HTTP 200
+// (sessionWebhooks and the old oapi endpoints).
+type codeError struct {
+	Code int    `json:"errcode"`
+	Msg  string `json:"errmsg"`
+}
+
+func (e *codeError) Error() string { return fmt.Sprintf("dingtalk errcode %d: %s", e.Code, e.Msg) }
+
+// The errcodes this package acts on.
+const (
+	codeSessionGone = 300001 // the sessionWebhook has expired
+	codeBusy        = -1     // the system is busy
+	codeThrottled   = 410100 // too many requests
+)
+
+// apiError is an OpenAPI failure: a non-2xx answer with {code, message}.
+type apiError struct {
+	Status  int
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("dingtalk openapi: HTTP %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// httpStatusError is a retryable HTTP status from a sessionWebhook.
+type httpStatusError struct{ status int }
+
+func (e *httpStatusError) Error() string {
+	return fmt.Sprintf("post sessionWebhook: HTTP %d", e.status)
+}
+
+// SessionExpired reports whether err says the sessionWebhook is gone, so
+// that the reply must take another way.
+func SessionExpired(err error) bool {
+	var ce *codeError
+	return errors.As(err, &ce) && ce.Code == codeSessionGone
+}
+
+// Retryable reports whether a delivery that failed with err is worth
+// sending again: DingTalk was busy or throttling, answered 5xx or 429, or
+// the network failed.
+func Retryable(err error) bool {
+	var ce *codeError
+	var ae *apiError
+	switch {
+	case errors.As(err, &ce):
+		return ce.Code == codeBusy || ce.Code == codeThrottled
+	case errors.As(err, &ae):
+		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
+	case errors.As(err, new(*httpStatusError)):
+		return true
+	case errors.Is(err, ErrForbiddenWebhook):
+		return false
+	}
+	return !errors.Is(err, context.Canceled) // network trouble
+}

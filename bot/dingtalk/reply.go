@@ -1,0 +1,56 @@
+package dingtalk
+
+import "encoding/json"
+
+// Reply is what the robot says: the answer to an HTTP callback, or the body
+// posted to a sessionWebhook.
+type Reply struct {
+	MsgType  string    `json:"msgtype"`
+	Markdown *Markdown `json:"markdown,omitempty"`
+	At       *At       `json:"at,omitempty"`
+}
+
+// Markdown is a markdown reply's content.
+type Markdown struct {
+	Title string `json:"title"`
+	Text  string `json:"text"`
+}
+
+// At names who a reply @-mentions.
+type At struct {
+	AtUserIDs []string `json:"atUserIds"`
+	IsAtAll   bool     `json:"isAtAll"`
+}
+
+// emptyJSON answers a callback without saying anything in the chat; DingTalk
+// takes it as handled.
+const emptyJSON = `{"msgtype":"empty"}`
+
+// EmptyReply is the answer that says nothing.
+func EmptyReply() []byte { return []byte(emptyJSON) }
+
+// IsEmptyReply reports whether b is EmptyReply.
+func IsEmptyReply(b []byte) bool { return string(b) == emptyJSON }
+
+// MarkdownReply renders a markdown reply that @-mentions the sender:
+// DingTalk only notifies when the id is both in at.atUserIds and written in
+// the text. Without a staff id (an external member) nobody is mentioned.
+func MarkdownReply(title, text, staffID string) []byte {
+	r := Reply{MsgType: "markdown", Markdown: &Markdown{Title: title, Text: text}}
+	if staffID != "" {
+		r.Markdown.Text = text + "\n\n@" + staffID
+		r.At = &At{AtUserIDs: []string{staffID}}
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(err) // strings and a bool only: cannot fail
+	}
+	return b
+}
+
+// DecodeReply reads a reply body.
+func DecodeReply(b []byte) (Reply, error) {
+	var r Reply
+	err := json.Unmarshal(b, &r)
+	return r, err
+}

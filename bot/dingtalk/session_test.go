@@ -1,0 +1,96 @@
+package dingtalk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+func TestSessionWebhookPrefixes(t *testing.T) {
+	s := NewSessionClient(http.DefaultClient, []string{DefaultSessionPrefix})
+	tests := []struct {
+		url  string
+		want bool
+	}{
+		{"https://oapi.dingtalk.com/robot/sendBySession?session=abc", true},
+		{"https://oapi.dingtalk.com/robot/send?access_token=abc", false},
+		{"http://oapi.dingtalk.com/robot/sendBySession?session=abc", false},
+		{"https://oapi.dingtalk.com.evil.example/robot/sendBySession", false},
+		{"https://evil.example/?https://oapi.dingtalk.com/robot/sendBySession", false},
+		{"https://user@oapi.dingtalk.com/robot/sendBySession?session=abc", false},
+		{"", false},
+	}
+	for _, tc := range tests {
+		if got := s.Allowed(tc.url); got != tc.want {
+			t.Errorf("Allowed(%q) = %v, want %v", tc.url, got, tc.want)
+		}
+	}
+	// Even a prefix written without a path cannot be stretched to another host.
+	loose := NewSessionClient(http.DefaultClient, []string{"https://oapi.dingtalk.com"})
+	if loose.Allowed("https://oapi.dingtalk.com.evil.example/robot/sendBySession") {
+		t.Error("host-only prefix matched a different host")
+	}
+}
+
+// What a sessionWebhook's answers mean: worth retrying, gone, or final.
+func TestSendClassifiesAnswers(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		body      string
+		ok        bool
+		retryable bool
+		expired   bool
+	}{
+		{"accepted", 200, `{"errcode":0,"errmsg":"ok"}`, true, false, false},
+		{"session expired", 200, `{"errcode":300001,"errmsg":"session 不存在"}`, false, false, true},
+		{"busy", 200, `{"errcode":-1,"errmsg":"系统繁忙"}`, false, true, false},
+		{"throttled", 200, `{"errcode":410100,"errmsg":"发送速度太快而限流"}`, false, true, false},
+		{"refused for good", 200, `{"errcode":400013,"errmsg":"群已被解散"}`, false, false, false},
+		{"server error", 502, ``, false, true, false},
+		{"too many requests", 429, ``, false, true, false},
+		{"not found", 404, ``, false, true, false}, // retried today: fixed in its own commit
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+				fmt.Fprint(w, tc.body)
+			}))
+			defer srv.Close()
+			err := NewSessionClient(srv.Client(), []string{srv.URL}).Send(t.Context(), srv.URL+"/robot/sendBySession?session=s", []byte(`{}`))
+			if (err == nil) != tc.ok || (err != nil && (Retryable(err) != tc.retryable || SessionExpired(err) != tc.expired)) {
+				t.Errorf("Send = %v: retryable=%v expired=%v; want ok=%v retryable=%v expired=%v",
+					err, err != nil && Retryable(err), SessionExpired(err), tc.ok, tc.retryable, tc.expired)
+			}
+		})
+	}
+}
+
+func TestSendNeverCallsAForbiddenWebhook(t *testing.T) {
+	called := false
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }))
+	defer srv.Close()
+	err := NewSessionClient(srv.Client(), []string{DefaultSessionPrefix}).Send(t.Context(), srv.URL+"/robot/sendBySession", []byte(`{}`))
+	if !errors.Is(err, ErrForbiddenWebhook) || Retryable(err) || called {
+		t.Fatalf("Send to a forbidden URL: %v (retryable=%v, called=%v)", err, Retryable(err), called)
+	}
+}
+
+func TestNetworkFailuresAreRetryableButCancellationIsNot(t *testing.T) {
+	if !Retryable(errors.New("connection reset by peer")) {
+		t.Error("a network failure is not retryable")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { time.Sleep(time.Second) }))
+	defer srv.Close()
+	err := NewSessionClient(srv.Client(), []string{srv.URL}).Send(ctx, srv.URL+"/s", []byte(`{}`))
+	if err == nil || Retryable(err) {
+		t.Errorf("a cancelled send: %v, retryable=%v; want a final error", err, err != nil && Retryable(err))
+	}
+}
