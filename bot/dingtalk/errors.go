@@ -37,7 +37,7 @@ func (e *apiError) Error() string {
 	return fmt.Sprintf("dingtalk openapi: HTTP %d %s: %s", e.Status, e.Code, e.Message)
 }
 
-// httpStatusError is a retryable HTTP status from a sessionWebhook.
+// httpStatusError is a non-2xx answer from a sessionWebhook.
 type httpStatusError struct{ status int }
 
 func (e *httpStatusError) Error() string {
@@ -57,13 +57,14 @@ func SessionExpired(err error) bool {
 func Retryable(err error) bool {
 	var ce *codeError
 	var ae *apiError
+	var se *httpStatusError
 	switch {
 	case errors.As(err, &ce):
 		return ce.Code == codeBusy || ce.Code == codeThrottled
 	case errors.As(err, &ae):
 		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
-	case errors.As(err, new(*httpStatusError)):
-		return true
+	case errors.As(err, &se):
+		return se.status >= 500 || se.status == http.StatusTooManyRequests
 	case errors.Is(err, ErrForbiddenWebhook):
 		return false
 	}

@@ -76,10 +76,7 @@ func (s *SessionClient) Send(ctx context.Context, webhook string, b []byte) erro
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode/100 != 2 {
-		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-			return &httpStatusError{resp.StatusCode}
-		}
-		return fmt.Errorf("post sessionWebhook: HTTP %d", resp.StatusCode)
+		return &httpStatusError{resp.StatusCode}
 	}
 	var de codeError
 	if json.Unmarshal(raw, &de) == nil && de.Code != 0 {

@@ -53,7 +53,8 @@ func TestSendClassifiesAnswers(t *testing.T) {
 		{"refused for good", 200, `{"errcode":400013,"errmsg":"群已被解散"}`, false, false, false},
 		{"server error", 502, ``, false, true, false},
 		{"too many requests", 429, ``, false, true, false},
-		{"not found", 404, ``, false, true, false}, // retried today: fixed in its own commit
+		{"not found", 404, ``, false, false, false},
+		{"bad request", 400, ``, false, false, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
