@@ -1,13 +1,10 @@
 package bot
 
 import (
-	"context"
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 )
 
 // metrics are the bot's Prometheus series, on a registry of their own (no
@@ -63,28 +60,10 @@ func (m *metrics) queueDepth(d *dispatcher) {
 	}, func() float64 { return float64(len(d.jobs)) }))
 }
 
-// redisHook counts failed Redis commands; redis.Nil ("no such key") is an
-// answer, not a failure.
-type redisHook struct{ m *metrics }
-
-func (h redisHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		err := next(ctx, cmd)
-		if err != nil && !errors.Is(err, redis.Nil) {
-			h.m.redisErrs.WithLabelValues(cmd.Name()).Inc()
-		}
-		return err
-	}
-}
-
-func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		err := next(ctx, cmds)
-		if err != nil && !errors.Is(err, redis.Nil) {
-			h.m.redisErrs.WithLabelValues("pipeline").Inc()
-		}
-		return err
+// observeRedis is told of every round trip to Redis and counts the failed
+// ones by command.
+func (m *metrics) observeRedis(op string, err error) {
+	if err != nil {
+		m.redisErrs.WithLabelValues(op).Inc()
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/armsbot/armsbot/arms"
 	"github.com/armsbot/armsbot/bot/dingtalk"
 	"github.com/armsbot/armsbot/bot/dingtalk/dingtalktest"
+	"github.com/armsbot/armsbot/bot/redisstore"
 	"github.com/armsbot/armsbot/commands"
 )
 
@@ -190,15 +191,15 @@ func check(ctx context.Context, cfg *Config, stdout io.Writer) error {
 	}
 	report("config", nil, "valid")
 
-	rdb, closeRedis, err := openRedis(ctx, cfg.RedisURL, log)
+	store, err := redisstore.Open(ctx, cfg.RedisURL, redisstore.Options{}, log)
 	if err != nil {
 		report("redis", err, "")
 	} else {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := rdb.Ping(pctx).Err()
+		err := store.Ping(pctx)
 		cancel()
 		report("redis", err, "PONG from "+redactURL(cfg.RedisURL))
-		closeRedis()
+		store.Close()
 	}
 
 	armsCfg, stop, err := armsConfig(cfg, log)

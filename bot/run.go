@@ -13,14 +13,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	neturl "net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/armsbot/armsbot/arms"
 	"github.com/armsbot/armsbot/arms/armstest"
@@ -87,30 +82,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
-	routeRedisLogs(log)
+	redisstore.RouteClientLogs(log)
 	return log
-}
-
-// go-redis prints its own complaints (a failed redial, say) through a
-// package-level logger in plain text; sending them through slog keeps every
-// log line JSON. go-redis offers only that global, so it is set once, by the
-// first Run of the process.
-var redisLogOnce sync.Once
-
-func routeRedisLogs(log *slog.Logger) {
-	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{log}) })
-}
-
-type redisLogger struct{ log *slog.Logger }
-
-func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	l.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
 // app is the wired bot, shared by serve and shell.
 type app struct {
 	metrics    *metrics
-	rdb        redis.UniversalClient
 	store      *redisstore.Store
 	dispatcher *dispatcher
 	closers    []func()
@@ -124,17 +102,16 @@ func (a *app) close() {
 
 func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a := &app{metrics: newMetrics()}
-	rdb, closeRedis, err := openRedis(ctx, cfg.RedisURL, log)
+	store, err := redisstore.Open(ctx, cfg.RedisURL, redisstore.Options{
+		Prefix: cfg.RedisPrefix, ClaimTTL: cfg.ClaimTTL, RatePerMin: cfg.RateLimit, AuditMaxLen: int64(cfg.AuditMaxLen),
+		ProcessingTTL: cfg.CommandTimeout + 5*time.Second,
+	}, log)
 	if err != nil {
 		return nil, err
 	}
-	a.closers = append(a.closers, closeRedis)
-	rdb.AddHook(redisHook{a.metrics})
-	a.rdb = rdb
-	a.store = redisstore.New(rdb, redisstore.Options{
-		Prefix: cfg.RedisPrefix, ClaimTTL: cfg.ClaimTTL, RatePerMin: cfg.RateLimit, AuditMaxLen: int64(cfg.AuditMaxLen),
-		ProcessingTTL: cfg.CommandTimeout + 5*time.Second,
-	})
+	a.closers = append(a.closers, store.Close)
+	store.Observe(a.metrics.observeRedis)
+	a.store = store
 
 	armsCfg, stopSandbox, err := armsConfig(cfg, log)
 	if err != nil {
@@ -190,85 +167,6 @@ func armsConfig(cfg *Config, log *slog.Logger) (arms.Config, func(), error) {
 	c.Endpoint, c.AccessKeyID, c.AccessKeySecret, c.SecurityToken, c.DefaultChain = url, armstest.AccessKeyID, armstest.AccessKeySecret, "", false
 	log.Warn("SANDBOX MODE: ARMS calls go to an in-process stand-in at " + url + "; no real alert contacts are created or changed")
 	return c, stop, nil
-}
-
-// openRedis connects to REDIS_URL, or starts an embedded store when it is
-// empty. Either way the bot talks to it through the same go-redis client.
-func openRedis(ctx context.Context, url string, log *slog.Logger) (redis.UniversalClient, func(), error) {
-	if url == "" {
-		mr := miniredis.NewMiniRedis()
-		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-			return nil, nil, fmt.Errorf("start embedded redis: %w", err)
-		}
-		log.Warn("REDIS_URL is not set: using an embedded in-process store; state is not persistent and not shared between replicas, so do not run more than one replica like this")
-		rdb := redis.NewClient(withFastFailure(&redis.Options{Addr: mr.Addr()}))
-		return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
-	}
-	rdb, desc, err := newRedisClient(url)
-	if err != nil {
-		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := rdb.Ping(pctx).Err(); err != nil {
-		// Not fatal: the bot answers "temporarily unavailable" and /readyz
-		// says 503 until Redis is back; go-redis reconnects by itself.
-		log.Error("redis is not reachable at start", "redis", desc, "err", err.Error())
-	}
-	return rdb, func() { _ = rdb.Close() }, nil
-}
-
-// newRedisClient understands the URL forms the README documents:
-//
-//	redis://[user:pass@]host:port/db               one server
-//	rediss://...                                   the same over TLS
-//	redis://host:26379?master_name=m&addr=h2:26379 Sentinel (rediss:// for TLS)
-//	redis+cluster://host:port?addr=h2:port         Cluster (rediss+cluster:// for TLS)
-func newRedisClient(raw string) (redis.UniversalClient, string, error) {
-	u, err := neturl.Parse(raw)
-	if err != nil {
-		return nil, "", err
-	}
-	switch {
-	case strings.HasSuffix(u.Scheme, "+cluster"):
-		u.Scheme = strings.TrimSuffix(u.Scheme, "+cluster")
-		o, err := redis.ParseClusterURL(u.String())
-		if err != nil {
-			return nil, "", err
-		}
-		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = orDefault(o.DialTimeout), orDefault(o.ReadTimeout), orDefault(o.WriteTimeout), orDefault(o.PoolTimeout)
-		return redis.NewClusterClient(o), "cluster " + strings.Join(o.Addrs, ","), nil
-	case u.Query().Has("master_name"):
-		o, err := redis.ParseFailoverURL(raw)
-		if err != nil {
-			return nil, "", err
-		}
-		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = orDefault(o.DialTimeout), orDefault(o.ReadTimeout), orDefault(o.WriteTimeout), orDefault(o.PoolTimeout)
-		return redis.NewFailoverClient(o), "sentinel " + o.MasterName + "@" + strings.Join(o.SentinelAddrs, ","), nil
-	}
-	o, err := redis.ParseURL(raw)
-	if err != nil {
-		return nil, "", err
-	}
-	return redis.NewClient(withFastFailure(o)), o.Addr, nil
-}
-
-// withFastFailure shortens go-redis's default timeouts (5 s dial, 3 retries)
-// unless the URL set them: DingTalk waits for the webhook, and a Redis
-// outage must cost it a reply saying so, not a timeout.
-func withFastFailure(o *redis.Options) *redis.Options {
-	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = orDefault(o.DialTimeout), orDefault(o.ReadTimeout), orDefault(o.WriteTimeout), orDefault(o.PoolTimeout)
-	if o.MaxRetries == 0 {
-		o.MaxRetries = 1
-	}
-	return o
-}
-
-func orDefault(d time.Duration) time.Duration {
-	if d == 0 {
-		return time.Second
-	}
-	return d
 }
 
 // serve runs the webhook server until ctx ends, then drains in-flight work.

@@ -1,8 +1,10 @@
-// Package redisstore keeps the bot's shared state in Redis: message claims
-// for de-duplication, permission scopes, confirmation codes, rate limits and
-// the audit stream. It is the only package that talks to Redis. Every step
-// that reads and then writes is one atomic command or script, so replicas
-// sharing one Redis never both pass it.
+// Package redisstore owns everything Redis: the client (built from
+// REDIS_URL in every form it takes, with its timeouts and hooks, or an
+// embedded server when there is none) and the bot's shared state kept there:
+// message claims for de-duplication, permission scopes, confirmation codes,
+// rate limits and the audit stream. It is the only package that talks to
+// Redis. Every step that reads and then writes is one atomic command or
+// script, so replicas sharing one Redis never both pass it.
 package redisstore
 
 import (
@@ -42,9 +44,10 @@ type Store struct {
 	rdb     redis.UniversalClient
 	opt     Options
 	limiter *redis_rate.Limiter
+	closers []func()
 }
 
-// New returns a store over rdb.
+// New returns a store over rdb; Open builds the client from a URL.
 func New(rdb redis.UniversalClient, opt Options) *Store {
 	if opt.AuditMaxLen <= 0 {
 		opt.AuditMaxLen = 10000

@@ -1,4 +1,4 @@
-package bot
+package redisstore
 
 import (
 	"testing"
@@ -20,7 +20,7 @@ func TestRedisURLForms(t *testing.T) {
 		{"rediss+cluster://n1:7000", "*redis.ClusterClient", "cluster n1:7000"},
 	}
 	for _, tc := range tests {
-		c, desc, err := newRedisClient(tc.url)
+		c, desc, err := newClient(tc.url)
 		if err != nil {
 			t.Errorf("%s: %v", tc.url, err)
 			continue
@@ -38,13 +38,13 @@ func TestRedisURLForms(t *testing.T) {
 		_ = c.Close()
 	}
 	for _, bad := range []string{"http://x", "redis://h:1?no_such_option=1", "::"} {
-		if c, _, err := newRedisClient(bad); err == nil {
+		if c, _, err := newClient(bad); err == nil {
 			c.Close()
 			t.Errorf("%s accepted", bad)
 		}
 	}
 	// Timeouts default to fail fast unless the URL sets them.
-	c, _, _ := newRedisClient("redis://h:1/0?dial_timeout=7s")
+	c, _, _ := newClient("redis://h:1/0?dial_timeout=7s")
 	defer c.Close()
 	if o := c.(*redis.Client).Options(); o.DialTimeout != 7*time.Second || o.ReadTimeout != time.Second || o.MaxRetries != 1 {
 		t.Errorf("options %v/%v/%d", o.DialTimeout, o.ReadTimeout, o.MaxRetries)
