@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -308,4 +309,56 @@ func (c *Config) validate(cmd string) []error {
 		p = append(p, errors.New("BOT_REDIS_PREFIX must not be empty"))
 	}
 	return p
+}
+
+// logConfig writes the effective configuration as one log line, secrets
+// reduced to whether they are set.
+func logConfig(log *slog.Logger, cfg *Config) {
+	set := func(s string) string {
+		if s == "" {
+			return "unset"
+		}
+		return "set"
+	}
+	creds := "access key " + redactID(cfg.ARMS.AccessKeyID)
+	switch {
+	case cfg.Sandbox:
+		creds = "sandbox"
+	case cfg.ARMS.DefaultChain:
+		creds = "sdk default chain"
+	}
+	log.Info("configuration",
+		"version", version, "listen", cfg.Listen, "redis", redactURL(cfg.RedisURL), "redis_prefix", cfg.RedisPrefix,
+		"dedupe_ttl", cfg.ClaimTTL.String(), "lang", string(cfg.Lang), "admins", cfg.Admins,
+		"arms_region", cfg.ARMS.Region, "arms_endpoint", cfg.ARMS.Endpoint, "arms_credentials", creds,
+		"arms_security_token", set(cfg.ARMS.SecurityToken), "arms_timeout", cfg.ARMS.Timeout.String(), "arms_clients", cfg.ARMS.Clients,
+		"dingtalk_app_secret", set(cfg.AppSecret), "dingtalk_app_key", cfg.AppKey, "openapi_base", cfg.OpenAPIBase,
+		"session_webhook_prefixes", cfg.SessionPrefixes, "corp_id", cfg.CorpID, "robot_code", cfg.RobotCode,
+		"allowed_conversations", cfg.WriteConvs, "sync_reply_budget", cfg.SyncBudget.String(),
+		"command_timeout", cfg.CommandTimeout.String(), "reply_timeout", cfg.ReplyTimeout.String(),
+		"shutdown_timeout", cfg.ShutdownTimeout.String(), "workers", cfg.Workers, "queue_size", cfg.QueueSize,
+		"rate_limit", cfg.RateLimit, "audit_maxlen", cfg.AuditMaxLen)
+}
+
+// redactID keeps enough of an AccessKey id to tell keys apart.
+func redactID(id string) string {
+	if len(id) <= 8 {
+		return "****"
+	}
+	return id[:4] + "****" + id[len(id)-4:]
+}
+
+// redactURL drops a password from a Redis URL.
+func redactURL(raw string) string {
+	if raw == "" {
+		return "embedded"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "unparseable"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
 }

@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -48,33 +47,6 @@ type dispatcher struct {
 	jobs     chan func() // bounded queue in front of a fixed set of workers
 	inflight sync.WaitGroup
 	stopOnce sync.Once
-}
-
-// startWorkers runs n workers over a queue of queue jobs.
-func (d *dispatcher) startWorkers(n, queue int) {
-	d.jobs = make(chan func(), queue)
-	for range n {
-		go func() {
-			for job := range d.jobs {
-				job()
-			}
-		}()
-	}
-}
-
-// stopWorkers ends the workers once no job is in flight.
-func (d *dispatcher) stopWorkers() { d.stopOnce.Do(func() { close(d.jobs) }) }
-
-// enqueue runs job on a worker, or reports false when the queue is full.
-func (d *dispatcher) enqueue(job func()) bool {
-	d.inflight.Add(1)
-	select {
-	case d.jobs <- func() { defer d.inflight.Done(); job() }:
-		return true
-	default:
-		d.inflight.Done()
-		return false
-	}
 }
 
 // stateTimeout bounds each step on the shared state, so that a Redis outage
@@ -294,75 +266,6 @@ func (d *dispatcher) settle(ctx context.Context, log *slog.Logger, m *dingtalk.M
 		level = slog.LevelError
 	}
 	log.Log(ctx, level, "message handled", attrs...)
-}
-
-// deliverLater gets a slow command's reply out: to the sessionWebhook while
-// it lives, else (expired, or errcode 300001) through the robot OpenAPI.
-// Transient failures are retried with backoff until replyTimeout.
-// It reports whether the reply got out.
-func (d *dispatcher) deliverLater(log *slog.Logger, m *dingtalk.Message, rep commands.Reply, body []byte) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), d.replyTimeout)
-	defer cancel()
-	useSession := m.SessionUsable(d.now())
-	backoff := d.retryBase
-	for attempt := 1; ; attempt++ {
-		channel := "session"
-		var err error
-		if useSession {
-			err = d.sender.Send(ctx, m.SessionWebhook, body)
-			if dingtalk.SessionExpired(err) {
-				log.Info("sessionWebhook expired; falling back to the OpenAPI")
-				useSession = false
-				continue
-			}
-			if errors.Is(err, dingtalk.ErrForbiddenWebhook) {
-				d.metrics.deliveries.WithLabelValues("session", "failed").Inc()
-				log.Error("reply not delivered: sessionWebhook not allowed", "err", err.Error())
-				return false
-			}
-		} else {
-			channel = "openapi"
-			if !d.openapi.Configured() {
-				d.metrics.deliveries.WithLabelValues("openapi", "failed").Inc()
-				log.Error("reply not delivered: the sessionWebhook has expired and DINGTALK_APP_KEY is not set for the OpenAPI fallback")
-				return false
-			}
-			err = d.openapi.SendReply(ctx, m, rep.Title, rep.Text)
-		}
-		if err == nil {
-			d.metrics.deliveries.WithLabelValues(channel, "ok").Inc()
-			log.Info("reply delivered", "channel", channel, "attempts", attempt)
-			return true
-		}
-		if !dingtalk.Retryable(err) {
-			d.metrics.deliveries.WithLabelValues(channel, "failed").Inc()
-			log.Error("reply not delivered", "channel", channel, "attempts", attempt, "err", err.Error())
-			return false
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			d.metrics.deliveries.WithLabelValues(channel, "failed").Inc()
-			log.Error("reply not delivered: gave up", "channel", channel, "attempts", attempt, "after", d.replyTimeout.String(), "err", err.Error())
-			return false
-		}
-		backoff = min(2*backoff, 10*time.Second)
-	}
-}
-
-// wait blocks until every in-flight command and delayed reply is done or
-// ctx ends.
-func (d *dispatcher) wait(ctx context.Context) error {
-	ch := make(chan struct{})
-	go func() { d.inflight.Wait(); close(ch) }()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // runOnce handles m synchronously, for the shell: the same claim, rate

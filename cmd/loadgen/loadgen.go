@@ -1,11 +1,13 @@
-// Package loadgen drives load through a real armsbot process: it starts the
-// ARMS stand-in and a sessionWebhook receiver in-process, runs the bot
-// binary against them and a Redis, sends signed, unique, real-shaped
-// messages at a given rate and concurrency, and reports throughput, latency
-// percentiles of the webhook answer, errors, ARMS creates and the bot's
-// memory. In the same run it measures a baseline: an Echo handler that only
-// verifies the signature and does one Redis SET NX.
-package loadgen
+// Command loadgen drives load through a real armsbot process (README
+// "Performance"): it starts the ARMS stand-in and a sessionWebhook receiver
+// in-process, runs the bot binary against them and a Redis, sends signed,
+// unique, real-shaped messages at a given rate and concurrency, and reports
+// throughput, latency percentiles of the webhook answer, errors, ARMS
+// creates and the bot's memory. In the same run it measures a baseline: an
+// Echo handler that only verifies the signature and does one Redis SET NX,
+// written with the bare libraries on purpose, so that it shows what the
+// bot's own layers cost.
+package main
 
 import (
 	"context"
@@ -19,11 +21,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -52,8 +56,18 @@ type options struct {
 	debug       string
 }
 
-// Run parses flags, runs the scenario and prints a report.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses flags, runs the scenario and prints a report.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)

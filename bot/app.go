@@ -1,0 +1,102 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/armsbot/armsbot/arms"
+	"github.com/armsbot/armsbot/arms/armstest"
+	"github.com/armsbot/armsbot/bot/dingtalk"
+	"github.com/armsbot/armsbot/bot/redisstore"
+	"github.com/armsbot/armsbot/commands"
+)
+
+// app is the wired bot, shared by serve and shell.
+type app struct {
+	metrics    *metrics
+	store      *redisstore.Store
+	dispatcher *dispatcher
+	closers    []func()
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// build wires the core to its adapters as cfg says: the Redis store, the
+// ARMS client (or the sandbox stand-in), DingTalk's reply channels, and the
+// dispatcher with its workers.
+func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
+	a := &app{metrics: newMetrics()}
+	store, err := redisstore.Open(ctx, cfg.RedisURL, redisstore.Options{
+		Prefix: cfg.RedisPrefix, ClaimTTL: cfg.ClaimTTL, RatePerMin: cfg.RateLimit, AuditMaxLen: int64(cfg.AuditMaxLen),
+		ProcessingTTL: cfg.CommandTimeout + 5*time.Second,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, store.Close)
+	store.Observe(a.metrics.observeRedis)
+	a.store = store
+
+	armsCfg, stopSandbox, err := armsConfig(cfg, log)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.closers = append(a.closers, stopSandbox)
+	armsCfg.Observe = a.metrics.observeARMS
+	client, err := arms.New(armsCfg, log)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.closers = append(a.closers, client.Close)
+	httpClient := &http.Client{Timeout: 15 * time.Second}
+	runner := commands.NewRunner(commands.Settings{Lang: cfg.Lang, Admins: cfg.Admins, WriteConversations: cfg.WriteConvs},
+		a.store, a.store, a.store, client, log)
+	a.dispatcher = &dispatcher{
+		state:        a.store,
+		metrics:      a.metrics,
+		now:          time.Now,
+		ratePerMin:   cfg.RateLimit,
+		runner:       runner,
+		sender:       dingtalk.NewSessionClient(httpClient, cfg.SessionPrefixes),
+		openapi:      dingtalk.NewOpenAPI(cfg.OpenAPIBase, cfg.AppKey, cfg.AppSecret, httpClient, time.Now),
+		retryBase:    500 * time.Millisecond,
+		replyTimeout: cfg.ReplyTimeout,
+		log:          log,
+		budget:       cfg.SyncBudget,
+		cmdTimeout:   cfg.CommandTimeout,
+	}
+	a.dispatcher.startWorkers(cfg.Workers, cfg.QueueSize)
+	a.metrics.queueDepth(a.dispatcher)
+	a.closers = append(a.closers, a.dispatcher.stopWorkers)
+	return a, nil
+}
+
+// armsConfig returns the ARMS client settings; in sandbox mode it starts the
+// in-process stand-in and points the client at it.
+func armsConfig(cfg *Config, log *slog.Logger) (arms.Config, func(), error) {
+	c := cfg.ARMS
+	if !cfg.Sandbox {
+		if strings.HasPrefix(c.Endpoint, "http://") {
+			log.Warn("ARMS_ENDPOINT uses plain http; signed requests travel unencrypted", "endpoint", c.Endpoint)
+		}
+		return c, func() {}, nil
+	}
+	srv := armstest.NewUnstartedServer()
+	url, stop, err := srv.Listen()
+	if err != nil {
+		return c, nil, fmt.Errorf("start ARMS sandbox: %w", err)
+	}
+	c.Endpoint, c.AccessKeyID, c.AccessKeySecret, c.SecurityToken, c.DefaultChain = url, armstest.AccessKeyID, armstest.AccessKeySecret, "", false
+	log.Warn("SANDBOX MODE: ARMS calls go to an in-process stand-in at " + url + "; no real alert contacts are created or changed")
+	return c, stop, nil
+}

@@ -1,0 +1,38 @@
+package bot_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+
+	"github.com/armsbot/armsbot/arms/armstest"
+	"github.com/armsbot/armsbot/bot"
+)
+
+func TestCheckAgainstStandIns(t *testing.T) {
+	h := startBot(t, nil)
+	vars := map[string]string{
+		"REDIS_URL": h.redis.URL, "ALIBABA_CLOUD_ACCESS_KEY_ID": armstest.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": armstest.AccessKeySecret,
+		"ARMS_ENDPOINT": h.arms.URL, "DINGTALK_APP_KEY": appKey, "DINGTALK_APP_SECRET": appSecret, "DINGTALK_OPENAPI_BASE": h.session.URL,
+	}
+	var out bytes.Buffer
+	if err := bot.Run(context.Background(), []string{"bot", "check"}, func(k string) string { return vars[k] }, nil, &out, io.Discard); err != nil {
+		t.Fatalf("check: %v\n%s", err, out.String())
+	}
+	contains(t, "check", out.String(), "ok   config", "ok   redis", "ok   arms      SearchAlertContact answered", "ok   dingtalk")
+	if n := len(h.arms.Calls("CreateAlertContact")) + len(h.arms.Calls("UpdateAlertContact")) + len(h.arms.Calls("DeleteAlertContact")); n != 0 {
+		t.Errorf("check changed ARMS (%d writes)", n)
+	}
+
+	vars["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = "wrong"
+	vars["DINGTALK_APP_SECRET"] = "wrong"
+	vars["REDIS_URL"] = "redis://127.0.0.1:1/0"
+	out.Reset()
+	err := bot.Run(context.Background(), []string{"bot", "check"}, func(k string) string { return vars[k] }, nil, &out, io.Discard)
+	if err == nil {
+		t.Fatal("check passed with bad credentials")
+	}
+	contains(t, "failing check", out.String(), "FAIL redis", "FAIL arms", "SignatureDoesNotMatch", "FAIL dingtalk")
+	lacks(t, "failing check", out.String(), "wrong", armstest.AccessKeyID)
+}

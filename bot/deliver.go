@@ -1,0 +1,67 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/armsbot/armsbot/bot/dingtalk"
+	"github.com/armsbot/armsbot/commands"
+)
+
+// deliverLater gets a slow command's reply out: to the sessionWebhook while
+// it lives, else (expired, or errcode 300001) through the robot OpenAPI.
+// Transient failures are retried with backoff until replyTimeout.
+// It reports whether the reply got out.
+func (d *dispatcher) deliverLater(log *slog.Logger, m *dingtalk.Message, rep commands.Reply, body []byte) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), d.replyTimeout)
+	defer cancel()
+	useSession := m.SessionUsable(d.now())
+	backoff := d.retryBase
+	for attempt := 1; ; attempt++ {
+		channel := "session"
+		var err error
+		if useSession {
+			err = d.sender.Send(ctx, m.SessionWebhook, body)
+			if dingtalk.SessionExpired(err) {
+				log.Info("sessionWebhook expired; falling back to the OpenAPI")
+				useSession = false
+				continue
+			}
+			if errors.Is(err, dingtalk.ErrForbiddenWebhook) {
+				d.metrics.deliveries.WithLabelValues("session", "failed").Inc()
+				log.Error("reply not delivered: sessionWebhook not allowed", "err", err.Error())
+				return false
+			}
+		} else {
+			channel = "openapi"
+			if !d.openapi.Configured() {
+				d.metrics.deliveries.WithLabelValues("openapi", "failed").Inc()
+				log.Error("reply not delivered: the sessionWebhook has expired and DINGTALK_APP_KEY is not set for the OpenAPI fallback")
+				return false
+			}
+			err = d.openapi.SendReply(ctx, m, rep.Title, rep.Text)
+		}
+		if err == nil {
+			d.metrics.deliveries.WithLabelValues(channel, "ok").Inc()
+			log.Info("reply delivered", "channel", channel, "attempts", attempt)
+			return true
+		}
+		if !dingtalk.Retryable(err) {
+			d.metrics.deliveries.WithLabelValues(channel, "failed").Inc()
+			log.Error("reply not delivered", "channel", channel, "attempts", attempt, "err", err.Error())
+			return false
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			d.metrics.deliveries.WithLabelValues(channel, "failed").Inc()
+			log.Error("reply not delivered: gave up", "channel", channel, "attempts", attempt, "after", d.replyTimeout.String(), "err", err.Error())
+			return false
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}

@@ -1,0 +1,80 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/armsbot/armsbot/bot/dingtalk"
+)
+
+// serve runs the webhook server until ctx ends, then drains in-flight work.
+func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	logConfig(log, cfg)
+	a, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	v := dingtalk.NewVerifier(cfg.AppSecret, time.Now)
+	o := dingtalk.Origin{CorpID: cfg.CorpID, RobotCode: cfg.RobotCode}
+	srv := &http.Server{
+		Handler:           NewServer(log, v, o, a.store, a.dispatcher, a.metrics),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	if cfg.DebugListen != "" {
+		stop, err := serveDebug(cfg.DebugListen, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "lang", string(cfg.Lang), "admins", len(cfg.Admins), "sandbox", cfg.Sandbox)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error("http shutdown", "err", err)
+	}
+	if err := a.dispatcher.wait(sctx); err != nil {
+		log.Error("in-flight commands did not finish before the shutdown timeout", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// serveDebug serves the Go profiler on its own listener, never on the
+// webhook's port.
+func serveDebug(addr string, log *slog.Logger) (func(), error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("BOT_DEBUG_LISTEN %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("profiler listening", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
+}
