@@ -1,0 +1,364 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/armsbot/armsbot/bot/redisstore"
+	"github.com/armsbot/armsbot/bot/redisstore/redistest"
+	"github.com/armsbot/armsbot/commands"
+)
+
+const claimTTL = redisstore.MinClaimTTL
+
+func newStore(t *testing.T, opt redisstore.Options) (*redisstore.Store, *redistest.Redis) {
+	t.Helper()
+	rd := redistest.New(t)
+	opt.Prefix = rd.Prefix
+	if opt.ClaimTTL == 0 {
+		opt.ClaimTTL = claimTTL
+	}
+	return redisstore.New(rd.Client, opt), rd
+}
+
+// A message's claim remembers how it ended, so that every re-delivery
+// knows whether to stay silent, carry the reply, or run it.
+func TestClaimLifecycle(t *testing.T) {
+	s, rd := newStore(t, redisstore.Options{ProcessingTTL: time.Minute})
+	ctx := t.Context()
+	claim := func(id string) (redisstore.ClaimState, string) {
+		t.Helper()
+		st, prev, err := s.Claim(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, string(prev)
+	}
+	ttl := func(id string) time.Duration { return rd.Client.PTTL(ctx, rd.Prefix+"msg:"+id).Val() }
+
+	if st, _ := claim("m1"); st != redisstore.Fresh {
+		t.Fatalf("first claim: %v, want Fresh", st)
+	}
+	if d := ttl("m1"); d <= 0 || d > time.Minute {
+		t.Errorf("a running message is held for %s, want at most the processing TTL", d)
+	}
+	if st, _ := claim("m1"); st != redisstore.InProgress {
+		t.Errorf("second claim while running: %v, want InProgress", st)
+	}
+	if err := s.Settle(ctx, "m1", false, true, []byte("reply"), commands.AuditEntry{MsgID: "m1"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := claim("m1"); st != redisstore.Done {
+		t.Errorf("after a delivered reply: %v, want Done", st)
+	}
+	if d := ttl("m1"); d <= time.Hour {
+		t.Errorf("a settled message is remembered for %s, want the claim TTL", d)
+	}
+
+	// A reply that did not get out is kept for the next delivery, once.
+	claim("m2")
+	if err := s.Settle(ctx, "m2", false, false, []byte(`{"reply":2}`), commands.AuditEntry{MsgID: "m2"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, prev := claim("m2"); st != redisstore.Undelivered || prev != `{"reply":2}` {
+		t.Errorf("undelivered: %v %q", st, prev)
+	}
+	if err := s.Delivered(ctx, "m2"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := claim("m2"); st != redisstore.Done {
+		t.Errorf("after Delivered: %v, want Done", st)
+	}
+
+	// Released when nothing happened: a re-delivery runs it.
+	claim("m3")
+	if err := s.Settle(ctx, "m3", true, false, nil, commands.AuditEntry{MsgID: "m3"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := claim("m3"); st != redisstore.Fresh {
+		t.Errorf("after release: %v, want Fresh", st)
+	}
+	if err := s.Release(ctx, "m3"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := claim("m3"); st != redisstore.Fresh {
+		t.Errorf("after Release: %v, want Fresh", st)
+	}
+
+	// Each settle appended its audit entry.
+	got, err := s.Recent(ctx, 10, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].MsgID != "m3" || got[2].MsgID != "m1" {
+		t.Errorf("audit after three settles: %+v", got)
+	}
+}
+
+// Replicas claiming one message at once: exactly one runs it.
+func TestConcurrentClaimsTakeOnce(t *testing.T) {
+	s, _ := newStore(t, redisstore.Options{})
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		fresh int
+	)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, _, err := s.Claim(context.Background(), "same")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if st == redisstore.Fresh {
+				fresh++
+			}
+		}()
+	}
+	wg.Wait()
+	if fresh != 1 {
+		t.Errorf("%d of 20 concurrent claims were Fresh, want 1", fresh)
+	}
+}
+
+// A claim whose command never settled (the process died) lapses, so a
+// later delivery can run it.
+func TestUnsettledClaimLapses(t *testing.T) {
+	s, rd := newStore(t, redisstore.Options{ProcessingTTL: time.Minute})
+	if !rd.Real() {
+		if _, _, err := s.Claim(t.Context(), "m"); err != nil {
+			t.Fatal(err)
+		}
+		rd.Mini.FastForward(time.Minute + time.Second)
+		if st, _, _ := s.Claim(t.Context(), "m"); st != redisstore.Fresh {
+			t.Errorf("after the processing TTL: %v, want Fresh", st)
+		}
+		return
+	}
+	t.Log("against a real Redis the lapse is checked by TTL in TestClaimLifecycle")
+}
+
+// The limit is shared by everyone using the store; the sender is told once.
+func TestRateLimitTellsOnce(t *testing.T) {
+	s, _ := newStore(t, redisstore.Options{RatePerMin: 2})
+	ctx := t.Context()
+	var got []redisstore.RateDecision
+	for range 4 {
+		d, err := s.Allow(ctx, "busy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d)
+	}
+	if !got[0].Allowed || !got[1].Allowed || got[2].Allowed || got[3].Allowed {
+		t.Fatalf("decisions %+v, want two allowed then refused", got)
+	}
+	if !got[2].Notify || got[3].Notify || got[2].RetryAfter <= 0 {
+		t.Errorf("refusals %+v and %+v: want the first told when to retry, the second silent", got[2], got[3])
+	}
+	if d, _ := s.Allow(ctx, "calm"); !d.Allowed {
+		t.Error("another user was limited")
+	}
+	off, _ := newStore(t, redisstore.Options{RatePerMin: 0})
+	for range 10 {
+		if d, err := off.Allow(ctx, "busy"); err != nil || !d.Allowed {
+			t.Fatalf("limit off: %+v, %v", d, err)
+		}
+	}
+}
+
+func TestGrantsAndHolders(t *testing.T) {
+	s, _ := newStore(t, redisstore.Options{})
+	ctx := t.Context()
+	for _, g := range [][2]string{{"u1", "contact"}, {"u1", "contact"}, {"u1", "audit"}, {"u2", "perm"}} {
+		if err := s.Grant(ctx, g[0], g[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scopes, _ := s.Scopes(ctx, "u1")
+	sort.Strings(scopes)
+	if !slices.Equal(scopes, []string{"audit", "contact"}) {
+		t.Errorf("u1 holds %v after a repeated grant", scopes)
+	}
+	if err := s.Grant(ctx, "u3", ""); err == nil {
+		t.Error("an empty scope was granted")
+	}
+	held, err := s.Revoke(ctx, "u2", "perm")
+	if err != nil || !held {
+		t.Fatalf("revoke held scope: %v, %v", held, err)
+	}
+	if held, _ := s.Revoke(ctx, "u2", "perm"); held {
+		t.Error("revoking twice reports the scope held")
+	}
+	holders, _ := s.Holders(ctx)
+	if !slices.Equal(holders, []string{"u1"}) {
+		t.Errorf("holders %v, want [u1]: a user's last revoke removes them", holders)
+	}
+}
+
+// A pending action is taken once, and only by whoever was given its code.
+func TestPendingActionsAreSingleUse(t *testing.T) {
+	s, rd := newStore(t, redisstore.Options{})
+	ctx := t.Context()
+	p := commands.Pending{Action: "delete", ContactID: "10211", Name: "Gone"}
+	if ok, err := s.Propose(ctx, "u1", "K7P2QX", p, 5*time.Minute); err != nil || !ok {
+		t.Fatalf("propose: %v, %v", ok, err)
+	}
+	if ok, _ := s.Propose(ctx, "u1", "K7P2QX", p, 5*time.Minute); ok {
+		t.Error("a taken code was handed out again")
+	}
+	if d := rd.Client.TTL(ctx, rd.Prefix+"confirm:u1:K7P2QX").Val(); d <= 4*time.Minute || d > 5*time.Minute {
+		t.Errorf("a code lives %s, want 5 minutes", d)
+	}
+	if _, ok, _ := s.Take(ctx, "u2", "K7P2QX"); ok {
+		t.Error("another user took the action")
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		taken []commands.Pending
+	)
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if got, ok, err := s.Take(context.Background(), "u1", "K7P2QX"); err == nil && ok {
+				mu.Lock()
+				taken = append(taken, got)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(taken) != 1 || taken[0] != p {
+		t.Errorf("five concurrent confirms took %+v, want the action once", taken)
+	}
+}
+
+func TestAuditRecent(t *testing.T) {
+	s, _ := newStore(t, redisstore.Options{AuditMaxLen: 1000})
+	ctx := t.Context()
+	at := time.UnixMilli(1_700_000_000_000)
+	for i, u := range []string{"a", "b", "a", "c"} {
+		e := commands.AuditEntry{Time: at.Add(time.Duration(i) * time.Second), MsgID: "m" + string(rune('0'+i)), SenderID: u, SenderNick: "Nick " + u,
+			ConversationID: "cid", Command: "contact add", Args: "name=X", Outcome: "ok", RequestID: "rid", ContactID: "10211", RequestRef: "ref"}
+		if err := s.Audit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.Recent(ctx, 3, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 3 || all[0].MsgID != "m3" || all[2].MsgID != "m1" {
+		t.Fatalf("newest three: %+v", all)
+	}
+	want := commands.AuditEntry{Time: at.Add(3 * time.Second), MsgID: "m3", SenderID: "c", SenderNick: "Nick c", ConversationID: "cid",
+		Command: "contact add", Args: "name=X", Outcome: "ok", RequestID: "rid", ContactID: "10211", RequestRef: "ref"}
+	if !all[0].Time.Equal(want.Time) {
+		t.Errorf("time %v, want %v", all[0].Time, want.Time)
+	}
+	all[0].Time = want.Time
+	if all[0] != want {
+		t.Errorf("entry read back as %+v, want %+v", all[0], want)
+	}
+	mine, _ := s.Recent(ctx, 10, "a")
+	if len(mine) != 2 || mine[0].MsgID != "m2" || mine[1].MsgID != "m0" {
+		t.Errorf("a's entries: %+v", mine)
+	}
+}
+
+// Every failure of Redis is ErrUnavailable, so the sender hears "try later"
+// and ARMS is not called.
+func TestAnOutageIsUnavailable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "redis://" + ln.Addr().String() + "/0"
+	ln.Close()
+	s, err := redisstore.Open(t.Context(), dead, redisstore.Options{Prefix: "x:", ClaimTTL: claimTTL, RatePerMin: 5}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Each call waits out go-redis's redialling; they run at once.
+	ctx := t.Context()
+	calls := map[string]func() error{
+		"claim":  func() error { _, _, err := s.Claim(ctx, "m"); return err },
+		"allow":  func() error { _, err := s.Allow(ctx, "u"); return err },
+		"scopes": func() error { _, err := s.Scopes(ctx, "u"); return err },
+		"take":   func() error { _, _, err := s.Take(ctx, "u", "C"); return err },
+		"settle": func() error { return s.Settle(ctx, "m", false, true, nil, commands.AuditEntry{}) },
+		"audit":  func() error { return s.Audit(ctx, commands.AuditEntry{}) },
+		"grant":  func() error { return s.Grant(ctx, "u", "contact") },
+		"ping":   func() error { return s.Ping(ctx) },
+	}
+	var wg sync.WaitGroup
+	for name, call := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := call(); !errors.Is(err, commands.ErrUnavailable) {
+				t.Errorf("%s during an outage: %v, want ErrUnavailable", name, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Observers see every round trip; "no such key" is an answer, not an error.
+// (Connection set-up commands are round trips too, and are seen as well.)
+func TestObserveRoundTrips(t *testing.T) {
+	s, _ := newStore(t, redisstore.Options{})
+	ctx := t.Context()
+	seen := map[string][]error{}
+	s.Observe(func(op string, err error) { seen[op] = append(seen[op], err) })
+	if _, ok, err := s.Take(ctx, "nobody", "CODE"); err != nil || ok {
+		t.Fatalf("take of a missing code: %v, %v", ok, err)
+	}
+	if err := s.Settle(ctx, "m", false, true, nil, commands.AuditEntry{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := seen["getdel"]; len(got) != 1 || got[0] != nil {
+		t.Errorf("getdel of a missing key observed as %v, want one round trip without error", got)
+	}
+	if !slices.Contains(seen["pipeline"], nil) {
+		t.Errorf("the settle pipeline was not observed: %v", seen)
+	}
+}
+
+// Without REDIS_URL the store runs on an embedded server.
+func TestOpenEmbedded(t *testing.T) {
+	var logs strings.Builder // Open logs before it returns
+	s, err := redisstore.Open(t.Context(), "", redisstore.Options{Prefix: "e:", ClaimTTL: claimTTL}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Grant(t.Context(), "u", "contact"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Scopes(t.Context(), "u"); !slices.Equal(got, []string{"contact"}) {
+		t.Errorf("scopes %v", got)
+	}
+	s.Close()
+	if err := s.Ping(t.Context()); err == nil {
+		t.Error("the embedded server still answers after Close")
+	}
+	if !strings.Contains(logs.String(), "REDIS_URL is not set") {
+		t.Errorf("no warning about the embedded store:\n%s", logs.String())
+	}
+}

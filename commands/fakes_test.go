@@ -1,0 +1,247 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/armsbot/armsbot/commands/catalog"
+)
+
+// Fakes of the core's ports: small, in memory, with a hook where a test
+// needs a failure. They record what was asked of them, not in which order.
+
+// fakeARMS keeps contacts in memory and searches them as the ARMS stand-in
+// does: filters match partially, newest first.
+type fakeARMS struct {
+	mu       sync.Mutex
+	contacts []Contact
+	next     int
+	calls    map[string]int
+	updated  []Contact
+	// createErr, when set, may fail a create, after storing the contact
+	// (committed) or not.
+	createErr func(c Contact) (committed bool, err error)
+	searchErr error
+}
+
+func (f *fakeARMS) called(op string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[op]
+}
+
+func (f *fakeARMS) count(op string) {
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	f.calls[op]++
+}
+
+func (f *fakeARMS) add(c Contact) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.next++
+	c.ID = strconv.Itoa(10000 + f.next)
+	f.contacts = append(f.contacts, c)
+	return c.ID
+}
+
+func (f *fakeARMS) CreateContact(_ context.Context, c Contact) (Receipt, error) {
+	f.mu.Lock()
+	f.count("create")
+	hook := f.createErr
+	f.mu.Unlock()
+	if hook != nil {
+		if committed, err := hook(c); err != nil {
+			if committed {
+				f.add(c)
+			}
+			return Receipt{}, err
+		}
+	}
+	return Receipt{ContactID: f.add(c), RequestID: "rid-create"}, nil
+}
+
+func (f *fakeARMS) SearchContacts(_ context.Context, q ContactQuery) (ContactPage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.count("search")
+	if f.searchErr != nil {
+		return ContactPage{}, f.searchErr
+	}
+	var out []Contact
+	for i := len(f.contacts) - 1; i >= 0; i-- {
+		c := f.contacts[i]
+		if (len(q.IDs) == 0 || slices.Contains(q.IDs, c.ID)) && strings.Contains(c.Name, q.Name) &&
+			strings.Contains(c.Phone, q.Phone) && strings.Contains(strings.ToLower(c.Email), strings.ToLower(q.Email)) {
+			out = append(out, c)
+		}
+	}
+	page := ContactPage{Total: len(out), Page: max(q.Page, 1), PageSize: q.PageSize, RequestID: "rid-search"}
+	start := (page.Page - 1) * q.PageSize
+	if start < len(out) {
+		page.Contacts = out[start:min(start+q.PageSize, len(out))]
+	}
+	return page, nil
+}
+
+func (f *fakeARMS) UpdateContact(_ context.Context, c Contact) (Receipt, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.count("update")
+	f.updated = append(f.updated, c)
+	for i := range f.contacts {
+		if f.contacts[i].ID == c.ID {
+			f.contacts[i] = c
+		}
+	}
+	return Receipt{ContactID: c.ID, RequestID: "rid-update"}, nil
+}
+
+func (f *fakeARMS) DeleteContact(_ context.Context, id string) (Receipt, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.count("delete")
+	for i := range f.contacts {
+		if f.contacts[i].ID == id {
+			f.contacts = slices.Delete(f.contacts, i, i+1)
+			return Receipt{ContactID: id, RequestID: "rid-delete"}, nil
+		}
+	}
+	return Receipt{}, ErrNotFound
+}
+
+// armsFault is a failed ARMS call as the arms package reports one.
+type armsFault struct {
+	fault   Fault
+	code    string
+	unknown bool
+}
+
+func (e *armsFault) Error() string        { return fmt.Sprintf("arms: %s %s", e.fault, e.code) }
+func (e *armsFault) Fault() Fault         { return e.fault }
+func (e *armsFault) Action() string       { return "CreateAlertContact" }
+func (e *armsFault) ErrorCode() string    { return e.code }
+func (e *armsFault) Message() string      { return "explained by ARMS" }
+func (e *armsFault) RequestID() string    { return "rid-failed" }
+func (e *armsFault) OutcomeUnknown() bool { return e.unknown }
+
+// fakeState is the Redis store's part: scopes, pending confirmations and
+// the audit trail. err, when set, makes every call fail as an outage does.
+type fakeState struct {
+	mu      sync.Mutex
+	scopes  map[string][]string
+	pending map[string]Pending
+	audit   []AuditEntry
+	err     error
+}
+
+func (s *fakeState) Scopes(_ context.Context, user string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.scopes[user]), s.err
+}
+
+func (s *fakeState) Grant(_ context.Context, user, scope string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if s.scopes == nil {
+		s.scopes = map[string][]string{}
+	}
+	if !slices.Contains(s.scopes[user], scope) {
+		s.scopes[user] = append(s.scopes[user], scope)
+	}
+	return nil
+}
+
+func (s *fakeState) Revoke(_ context.Context, user, scope string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.Index(s.scopes[user], scope)
+	if i < 0 {
+		return false, s.err
+	}
+	s.scopes[user] = slices.Delete(s.scopes[user], i, i+1)
+	return true, s.err
+}
+
+func (s *fakeState) Holders(context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for u, sc := range s.scopes {
+		if len(sc) > 0 {
+			out = append(out, u)
+		}
+	}
+	return out, s.err
+}
+
+func (s *fakeState) Propose(_ context.Context, user, code string, p Pending, _ time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return false, s.err
+	}
+	if s.pending == nil {
+		s.pending = map[string]Pending{}
+	}
+	k := user + ":" + code
+	if _, taken := s.pending[k]; taken {
+		return false, nil
+	}
+	s.pending[k] = p
+	return true, nil
+}
+
+func (s *fakeState) Take(_ context.Context, user, code string) (Pending, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := user + ":" + code
+	p, ok := s.pending[k]
+	delete(s.pending, k)
+	return p, ok, s.err
+}
+
+func (s *fakeState) Recent(_ context.Context, n int, user string) ([]AuditEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []AuditEntry
+	for i := len(s.audit) - 1; i >= 0 && len(out) < n; i-- {
+		if user == "" || s.audit[i].SenderID == user {
+			out = append(out, s.audit[i])
+		}
+	}
+	return out, s.err
+}
+
+// testRunner is a Runner in English with admin "boss" over the fakes.
+func testRunner(t *testing.T, mod func(*Settings)) (*Runner, *fakeARMS, *fakeState) {
+	t.Helper()
+	arms, state := &fakeARMS{}, &fakeState{}
+	s := Settings{Lang: catalog.EN, Admins: []string{"boss"}}
+	if mod != nil {
+		mod(&s)
+	}
+	return NewRunner(s, state, state, state, arms, slog.New(slog.NewTextHandler(io.Discard, nil))), arms, state
+}
+
+// say handles text from sender in a group chat.
+func say(r *Runner, sender, text string) Reply {
+	return r.Handle(context.Background(), Message{ID: "msg-" + sender, SenderID: sender, SenderNick: sender,
+		ConversationID: "cid-ops", Group: true, Text: text})
+}
+
+var errRedisDown = fmt.Errorf("redis scopes: %w: %w", ErrUnavailable, errors.New("connection refused"))

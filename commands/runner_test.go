@@ -1,0 +1,238 @@
+package commands
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func contains(t *testing.T, what, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			t.Errorf("%s does not contain %q:\n%s", what, sub, s)
+		}
+	}
+}
+
+func TestAddCreatesOneContactAndMasksTheGroupReply(t *testing.T) {
+	r, arms, _ := testRunner(t, nil)
+	rep := say(r, "boss", "/contact add name=JohnDoe email=someone@example.com phone=13811112222 systemnoc=true")
+	if rep.Outcome != "ok" || rep.ContactID == "" || rep.Command != "contact add" {
+		t.Fatalf("reply %+v", rep)
+	}
+	contains(t, "reply", rep.Text, "ContactId: **"+rep.ContactID+"**", "138****2222", "so***@example.com", "RequestId: rid-create")
+	if strings.Contains(rep.Text, "13811112222") || strings.Contains(rep.Text, "someone@") {
+		t.Errorf("a group reply shows personal data:\n%s", rep.Text)
+	}
+	if got := arms.contacts; len(got) != 1 || got[0] != (Contact{ID: rep.ContactID, Name: "JohnDoe", Email: "someone@example.com", Phone: "13811112222", SystemNoc: true}) {
+		t.Errorf("ARMS holds %+v", got)
+	}
+	// The audit trail gets the arguments masked too.
+	if rep.Args != "name=JohnDoe phone=138****2222 email=so***@example.com systemnoc=true" {
+		t.Errorf("audit args %q", rep.Args)
+	}
+}
+
+func TestAddRefusesAnExistingEmailOrPhoneExactly(t *testing.T) {
+	r, arms, _ := testRunner(t, nil)
+	id := arms.add(Contact{Name: "First", Email: "same@example.com", Phone: "13811112222"})
+	for _, text := range []string{
+		"/contact add name=Second email=SAME@example.com",
+		"/contact add name=Second phone=+8613811112222",
+	} {
+		rep := say(r, "boss", text)
+		if rep.Outcome != string(ECONFLICT) {
+			t.Errorf("%q: outcome %q, want exists", text, rep.Outcome)
+		}
+		contains(t, text, rep.Text, "ContactId "+id+" (First)", "/contact update "+id)
+	}
+	// The search matches partially; a different address is a new contact.
+	if rep := say(r, "boss", "/contact add name=Third email=me@example.com"); rep.Outcome != "ok" {
+		t.Errorf("a partial match was taken for the same contact: %+v", rep)
+	}
+	if n := arms.called("create"); n != 1 {
+		t.Errorf("%d creates, want 1", n)
+	}
+}
+
+// A create whose answer was lost is looked for before it is sent again:
+// one contact, whatever happened to the answer.
+func TestCreateWithAnUnknownOutcome(t *testing.T) {
+	lost := &armsFault{fault: FaultNoAnswer, unknown: true}
+	tests := []struct {
+		name      string
+		outcomes  []bool // per create: committed before the failure
+		failures  int    // how many creates fail
+		contacts  int
+		creates   int
+		wantOK    bool
+		wantInRep string
+	}{
+		{"committed, answer lost: found, not created again", []bool{true}, 1, 1, 1, true, "response from ARMS was lost"},
+		{"not committed: sent once more", []bool{false}, 1, 1, 2, true, "Created alert contact"},
+		{"unknown twice: the sender is told to check", []bool{false, false}, 2, 0, 2, false, "outcome is unknown"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, arms, _ := testRunner(t, nil)
+			n := 0
+			arms.createErr = func(Contact) (bool, error) {
+				if n >= tc.failures {
+					return false, nil
+				}
+				n++
+				return tc.outcomes[n-1], lost
+			}
+			rep := say(r, "boss", "/contact add name=Lost email=lost@example.com")
+			if (rep.Outcome == "ok") != tc.wantOK {
+				t.Fatalf("outcome %q: %s", rep.Outcome, rep.Text)
+			}
+			contains(t, "reply", rep.Text, tc.wantInRep)
+			if len(arms.contacts) != tc.contacts || arms.called("create") != tc.creates {
+				t.Errorf("%d contacts after %d creates, want %d after %d", len(arms.contacts), arms.called("create"), tc.contacts, tc.creates)
+			}
+		})
+	}
+}
+
+// Every kind of ARMS failure becomes advice, with ARMS's code and RequestId
+// and nothing raw; a state-store failure stops before ARMS is called.
+func TestFailuresBecomeAdvice(t *testing.T) {
+	tests := []struct {
+		fault Fault
+		code  string
+		want  []string
+	}{
+		{FaultForbidden, "Forbidden.RAM", []string{"not allowed to call CreateAlertContact", "arms:CreateAlertContact", "rid-failed"}},
+		{FaultThrottled, "Throttling.User", []string{"throttling", "Throttling.User", "try again"}},
+		{FaultCredentials, "InvalidAccessKeyId.NotFound", []string{"credentials are not valid", "InvalidAccessKeyId.NotFound"}},
+		{FaultNotActivated, "ARMSNotOpen", []string{"not activated"}},
+		{FaultUnavailable, "ServiceUnavailable", []string{"temporarily unavailable", "ServiceUnavailable"}},
+		{FaultInvalid, "ParameterIllegal", []string{"rejected the request: ParameterIllegal (explained by ARMS)"}},
+		{FaultUnreachable, "", []string{"could not be reached (explained by ARMS); nothing was sent"}},
+		{FaultOther, "Conflict.Something", []string{"returned error Conflict.Something: explained by ARMS"}},
+	}
+	for _, tc := range tests {
+		t.Run(string(tc.fault), func(t *testing.T) {
+			r, arms, _ := testRunner(t, nil)
+			arms.createErr = func(Contact) (bool, error) { return false, &armsFault{fault: tc.fault, code: tc.code} }
+			rep := say(r, "boss", "/contact add name=F email=f@example.com")
+			if rep.Outcome != string(EUPSTREAM) || rep.Title != "Something went wrong" || rep.RequestID != "rid-failed" {
+				t.Errorf("outcome %q title %q rid %q", rep.Outcome, rep.Title, rep.RequestID)
+			}
+			contains(t, "reply", rep.Text, tc.want...)
+		})
+	}
+
+	r, arms, state := testRunner(t, nil)
+	state.scopes = map[string][]string{"member": {"contact"}}
+	state.err = errRedisDown
+	rep := say(r, "member", "/contact add name=F email=f@example.com")
+	if rep.Outcome != string(EUNAVAILABLE) || arms.called("search")+arms.called("create") != 0 {
+		t.Errorf("with the state store down: outcome %q after %v ARMS calls", rep.Outcome, arms.calls)
+	}
+	contains(t, "outage reply", rep.Text, "temporarily unavailable")
+}
+
+func TestPermissionsAndConversations(t *testing.T) {
+	r, arms, state := testRunner(t, func(s *Settings) { s.WriteConversations = []string{"cid-ops"} })
+	state.scopes = map[string][]string{"reader": {"contact.read"}, "lookalike": {"contacts"}}
+	for _, sender := range []string{"stranger", "reader", "lookalike"} {
+		rep := say(r, sender, "/contact add name=X email=x@example.com")
+		if rep.Outcome != string(EFORBIDDEN) {
+			t.Errorf("%s: outcome %q, want denied", sender, rep.Outcome)
+		}
+		contains(t, sender+"'s reply", rep.Text, "contact.add", "boss")
+	}
+	if rep := say(r, "reader", "/contact list"); rep.Outcome != "ok" {
+		t.Errorf("reader cannot list: %+v", rep)
+	}
+	// Changes only where allowed, reads everywhere.
+	elsewhere := Message{ID: "m", SenderID: "boss", ConversationID: "cid-other", Group: true, Text: "/contact add name=X email=x@example.com"}
+	if rep := r.Handle(t.Context(), elsewhere); rep.Outcome != string(EFORBIDDEN) || !strings.Contains(rep.Text, "BOT_ALLOWED_CONVERSATIONS") {
+		t.Errorf("a change outside the allowed conversations: %+v", rep)
+	}
+	if n := arms.called("create"); n != 0 {
+		t.Errorf("denied commands made %d creates", n)
+	}
+}
+
+// An update reads the contact and sends every field back, changed or not:
+// ARMS clears what an update leaves out.
+func TestUpdateSendsTheWholeContact(t *testing.T) {
+	r, arms, _ := testRunner(t, nil)
+	hook := "https://oapi.dingtalk.com/robot/send?access_token=abc123"
+	id := arms.add(Contact{Name: "John", Phone: "13811112222", Email: "john@example.com", Webhook: hook, SystemNoc: true})
+	rep := say(r, "boss", "/contact update "+id+" phone=13999998888")
+	if rep.Outcome != "ok" || len(arms.updated) != 1 {
+		t.Fatalf("update: %+v, %d updates", rep, len(arms.updated))
+	}
+	if got, want := arms.updated[0], (Contact{ID: id, Name: "John", Phone: "13999998888", Email: "john@example.com", Webhook: hook, SystemNoc: true}); got != want {
+		t.Errorf("sent %+v, want %+v", got, want)
+	}
+	if rep := say(r, "boss", "/contact update "+id+" phone= email= webhook="); rep.Outcome != string(EINVALID) || len(arms.updated) != 1 {
+		t.Errorf("removing every channel: %+v after %d updates", rep, len(arms.updated))
+	}
+}
+
+var confirmRE = regexp.MustCompile("/confirm ([0-9A-Z]+)")
+
+// A delete waits for the same sender's confirmation, which is used once and
+// checks the permission again.
+func TestDeleteWaitsForTheSendersConfirmation(t *testing.T) {
+	r, arms, state := testRunner(t, nil)
+	state.scopes = map[string][]string{"member": {"contact"}, "other": {"contact"}}
+	id := arms.add(Contact{Name: "Gone", Email: "gone@example.com"})
+
+	rep := say(r, "member", "/contact delete "+id)
+	m := confirmRE.FindStringSubmatch(rep.Text)
+	if m == nil || arms.called("delete") != 0 {
+		t.Fatalf("proposal %q, %d deletes", rep.Text, arms.called("delete"))
+	}
+	code := m[1]
+	if rep := say(r, "other", "/confirm "+code); rep.Outcome != string(EINVALID) {
+		t.Errorf("someone else's code: %+v", rep)
+	}
+
+	// Revoked in between: the code no longer deletes.
+	if _, err := state.Revoke(t.Context(), "member", "contact"); err != nil {
+		t.Fatal(err)
+	}
+	if rep := say(r, "member", "/confirm "+code); rep.Outcome != string(EFORBIDDEN) || arms.called("delete") != 0 {
+		t.Errorf("confirm after the grant was revoked: %+v", rep)
+	}
+
+	code = confirmRE.FindStringSubmatch(say(r, "boss", "/contact delete "+id).Text)[1]
+	if rep := say(r, "boss", "/confirm "+strings.ToLower(code)); rep.Outcome != "ok" || len(arms.contacts) != 0 {
+		t.Errorf("confirm: %+v, %d contacts left", rep, len(arms.contacts))
+	}
+	if rep := say(r, "boss", "/confirm "+code); rep.Outcome != string(EINVALID) || arms.called("delete") != 1 {
+		t.Errorf("a used code: %+v after %d deletes", rep, arms.called("delete"))
+	}
+}
+
+// /perm grant resolves an @mention only when it is unambiguous, and nobody
+// hands out what they do not hold.
+func TestGrantByMention(t *testing.T) {
+	r, _, state := testRunner(t, nil)
+	state.scopes = map[string][]string{"lead": {"perm", "contact.read"}}
+	grant := func(sender string, mentions []string, text string) Reply {
+		return r.Handle(t.Context(), Message{ID: "m", SenderID: sender, ConversationID: "cid-ops", Group: true, Text: text, Mentions: mentions})
+	}
+	if rep := grant("lead", []string{"member-1"}, "/perm grant @Member contact.read"); rep.Outcome != "ok" {
+		t.Fatalf("grant: %+v", rep)
+	}
+	if rep := grant("lead", []string{"a", "b"}, "/perm grant @A contact.read"); rep.Outcome != string(EINVALID) {
+		t.Errorf("an ambiguous mention: %+v", rep)
+	}
+	if rep := grant("lead", []string{"member-1"}, "/perm grant @Member contact.delete"); rep.Outcome != string(EFORBIDDEN) {
+		t.Errorf("handing out an unheld scope: %+v", rep)
+	}
+	if got := state.scopes["member-1"]; len(got) != 1 || got[0] != "contact.read" {
+		t.Errorf("member-1 holds %v, want [contact.read]", got)
+	}
+	if got := state.scopes["a"]; len(got) != 0 {
+		t.Errorf("an ambiguous mention granted a %v", got)
+	}
+}
