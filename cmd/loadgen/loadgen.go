@@ -4,9 +4,9 @@
 // unique, real-shaped messages at a given rate and concurrency, and reports
 // throughput, latency percentiles of the webhook answer, errors, ARMS
 // creates and the bot's memory. In the same run it measures a baseline: an
-// Echo handler that only verifies the signature and does one Redis SET NX,
-// written with the bare libraries on purpose, so that it shows what the
-// bot's own layers cost.
+// Echo handler that only verifies the signature, decodes the message and
+// does one Redis SET NX, written with the bare libraries on purpose, so that
+// it shows what the bot's own layers cost.
 package main
 
 import (
