@@ -1,5 +1,8 @@
 // Package arms talks to Alibaba Cloud ARMS (API version 2019-08-08) through
-// the official SDK. It is the only package that imports the SDK.
+// the official SDK, for the core's Contacts port. It is the only package
+// that imports the SDK, and it decides what ARMS's answers mean: which
+// error is which kind of fault, whether a call may have taken effect, and
+// whether it may be sent again (errors.go).
 package arms
 
 import (

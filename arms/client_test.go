@@ -33,6 +33,17 @@ func newClient(t *testing.T, endpoint string, mod func(*arms.Config)) *arms.Clie
 	return c
 }
 
+// closedEndpoint is an address where nothing listens: connections are refused.
+func closedEndpoint(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return "http://" + ln.Addr().String()
+}
+
 func armsErr(t *testing.T, err error) *arms.Error {
 	t.Helper()
 	var ae *arms.Error
@@ -154,13 +165,7 @@ func TestRetries(t *testing.T) {
 // Whether a failed create may have happened decides whether it is safe to
 // retry: a refused connection sent nothing, a lost response did.
 func TestSentTellsUnknownOutcomes(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String()
-	ln.Close()
-	_, err = newClient(t, closed, nil).CreateContact(t.Context(), commands.Contact{Name: "A", Email: "a@example.com"})
+	_, err := newClient(t, closedEndpoint(t), nil).CreateContact(t.Context(), commands.Contact{Name: "A", Email: "a@example.com"})
 	if ae := armsErr(t, err); ae.Sent() || ae.ErrorCode() != "" {
 		t.Errorf("refused connection: sent=%v code=%q, want not sent", ae.Sent(), ae.ErrorCode())
 	}
@@ -271,13 +276,7 @@ func TestFaults(t *testing.T) {
 	}
 
 	// No answer at all: refused before sending, or lost after.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String()
-	ln.Close()
-	_, err = newClient(t, closed, nil).CreateContact(t.Context(), commands.Contact{Name: "U", Email: "u@example.com"})
+	_, err := newClient(t, closedEndpoint(t), nil).CreateContact(t.Context(), commands.Contact{Name: "U", Email: "u@example.com"})
 	if f := armsErr(t, err).Fault(); f != commands.FaultUnreachable {
 		t.Errorf("refused connection: fault %q, want unreachable", f)
 	}
