@@ -2,9 +2,12 @@ package bot
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -20,6 +23,7 @@ type app struct {
 	metrics    *metrics
 	store      *redisstore.Store
 	dispatcher *dispatcher
+	stopLeases func() // stops renewing and sweeping; idempotent
 	closers    []func()
 }
 
@@ -36,7 +40,6 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a := &app{metrics: newMetrics()}
 	store, err := redisstore.Open(ctx, cfg.RedisURL, redisstore.Options{
 		Prefix: cfg.RedisPrefix, ClaimTTL: cfg.ClaimTTL, RatePerMin: cfg.RateLimit, AuditMaxLen: int64(cfg.AuditMaxLen),
-		ProcessingTTL: cfg.CommandTimeout + 5*time.Second,
 	}, log)
 	if err != nil {
 		return nil, err
@@ -61,8 +64,16 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	httpClient := &http.Client{Timeout: 15 * time.Second}
 	runner := commands.NewRunner(commands.Settings{Lang: cfg.Lang, Admins: cfg.Admins, WriteConversations: cfg.WriteConvs},
 		a.store, a.store, a.store, client, log)
+	ledger := redisstore.NewLedger(store, redisstore.LedgerOptions{
+		Process: processID(), Lease: cfg.Lease, WriteWindow: cfg.ARMS.Timeout,
+	})
+	run, stopRun := context.WithCancel(context.Background())
 	a.dispatcher = &dispatcher{
-		state:        a.store,
+		ledger:       ledger,
+		audit:        a.store,
+		run:          run,
+		stopRun:      stopRun,
+		lease:        cfg.Lease,
 		metrics:      a.metrics,
 		now:          time.Now,
 		ratePerMin:   cfg.RateLimit,
@@ -77,8 +88,22 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	}
 	a.dispatcher.startWorkers(cfg.Workers, cfg.QueueSize)
 	a.metrics.queueDepth(a.dispatcher)
-	a.closers = append(a.closers, a.dispatcher.stopWorkers)
+	a.closers = append(a.closers, stopRun, a.dispatcher.stopWorkers)
+	leasesCtx, stopLeases := context.WithCancel(context.Background())
+	leasesDone := make(chan struct{})
+	go func() { defer close(leasesDone); a.dispatcher.keepLeases(leasesCtx) }()
+	a.stopLeases = func() { stopLeases(); <-leasesDone }
+	a.closers = append(a.closers, a.stopLeases)
 	return a, nil
+}
+
+// processID names this process in the ledger: the host, for whoever reads
+// Redis, and a part that is new at every start.
+func processID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return host + "-" + hex.EncodeToString(b)
 }
 
 // armsConfig returns the ARMS client settings; in sandbox mode it starts the

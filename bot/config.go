@@ -32,6 +32,7 @@ type Config struct {
 	SyncBudget      time.Duration
 	CommandTimeout  time.Duration
 	ShutdownTimeout time.Duration
+	Lease           time.Duration
 	LogLevel        slog.Level
 	Sandbox         bool
 	RateLimit       int
@@ -184,7 +185,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.int(&c.ARMS.Clients, "arms-clients", "ARMS_CLIENTS", 8, "ARMS calls that may run at once")
 	b.dur(&c.SyncBudget, "sync-reply-budget", "BOT_SYNC_REPLY_BUDGET", 1500*time.Millisecond, "how long the webhook waits for a command before replying later")
 	b.dur(&c.CommandTimeout, "command-timeout", "BOT_COMMAND_TIMEOUT", time.Minute, "how long one command may run in all")
-	b.dur(&c.ShutdownTimeout, "shutdown-timeout", "BOT_SHUTDOWN_TIMEOUT", 20*time.Second, "how long shutdown waits for in-flight commands")
+	b.dur(&c.ShutdownTimeout, "shutdown-timeout", "BOT_SHUTDOWN_TIMEOUT", 20*time.Second, "how long shutdown waits for in-flight commands before handing them over")
+	b.dur(&c.Lease, "lease", "BOT_LEASE", 15*time.Second, "how long a process's messages stay its own after it stops renewing them (it died): then another replica finishes them")
 	b.str(&level, "log-level", "BOT_LOG_LEVEL", "info", "debug, info, warn or error")
 	b.bool(&c.Sandbox, "sandbox", "BOT_SANDBOX", false, "use an in-process ARMS stand-in instead of Alibaba Cloud")
 	b.str(&c.AppKey, "app-key", "DINGTALK_APP_KEY", "", "DingTalk app key (Client ID), for the OpenAPI fallback when a sessionWebhook has expired")
@@ -284,6 +286,9 @@ func (c *Config) validate(cmd string) []error {
 			p = append(p, fmt.Errorf("%s must be positive", d.name))
 		}
 	}
+	if c.Lease < time.Second {
+		p = append(p, errors.New("BOT_LEASE must be at least 1s"))
+	}
 	if c.Workers < 1 {
 		p = append(p, errors.New("BOT_WORKERS must be at least 1"))
 	}
@@ -336,7 +341,7 @@ func logConfig(log *slog.Logger, cfg *Config) {
 		"session_webhook_prefixes", cfg.SessionPrefixes, "corp_id", cfg.CorpID, "robot_code", cfg.RobotCode,
 		"allowed_conversations", cfg.WriteConvs, "sync_reply_budget", cfg.SyncBudget.String(),
 		"command_timeout", cfg.CommandTimeout.String(), "reply_timeout", cfg.ReplyTimeout.String(),
-		"shutdown_timeout", cfg.ShutdownTimeout.String(), "workers", cfg.Workers, "queue_size", cfg.QueueSize,
+		"shutdown_timeout", cfg.ShutdownTimeout.String(), "lease", cfg.Lease.String(), "workers", cfg.Workers, "queue_size", cfg.QueueSize,
 		"rate_limit", cfg.RateLimit, "audit_maxlen", cfg.AuditMaxLen)
 }
 

@@ -25,7 +25,7 @@ func TestConfigEveryVariable(t *testing.T) {
 		"BOT_SHUTDOWN_TIMEOUT": "9s", "BOT_LOG_LEVEL": "debug", "BOT_SANDBOX": "true", "BOT_RATE_LIMIT": "5",
 		"BOT_AUDIT_MAXLEN": "500", "DINGTALK_CORP_ID": "corp", "DINGTALK_ROBOT_CODE": "robot",
 		"BOT_ALLOWED_CONVERSATIONS": "c1,c2", "DINGTALK_APP_KEY": "appkey", "DINGTALK_OPENAPI_BASE": "https://api.example",
-		"BOT_WORKERS": "4", "BOT_QUEUE_SIZE": "8", "BOT_REPLY_TIMEOUT": "1m",
+		"BOT_WORKERS": "4", "BOT_QUEUE_SIZE": "8", "BOT_REPLY_TIMEOUT": "1m", "BOT_LEASE": "5s",
 	}
 	cfg, err := parseConfig("serve", []string{"--arms-timeout", "8s"}, func(k string) string { return vars[k] }, io.Discard)
 	if err != nil {
@@ -34,7 +34,7 @@ func TestConfigEveryVariable(t *testing.T) {
 	want := &Config{
 		Listen: "127.0.0.1:9999", AppSecret: "appsecret", SessionPrefixes: []string{"https://a.example/x", "https://b.example/y"},
 		RedisURL: "redis://r:6379/2", RedisPrefix: "bot2:", ClaimTTL: 3 * time.Hour, Admins: []string{"a1", "a2"}, Lang: catalog.EN,
-		SyncBudget: 900 * time.Millisecond, CommandTimeout: 45 * time.Second, ShutdownTimeout: 9 * time.Second,
+		SyncBudget: 900 * time.Millisecond, CommandTimeout: 45 * time.Second, ShutdownTimeout: 9 * time.Second, Lease: 5 * time.Second,
 		LogLevel: slog.LevelDebug, Sandbox: true, RateLimit: 5, AuditMaxLen: 500, CorpID: "corp", RobotCode: "robot",
 		WriteConvs: []string{"c1", "c2"}, AppKey: "appkey", OpenAPIBase: "https://api.example", Workers: 4, QueueSize: 8,
 		ReplyTimeout: time.Minute,

@@ -7,15 +7,14 @@ import (
 	"time"
 
 	"github.com/armsbot/armsbot/bot/dingtalk"
-	"github.com/armsbot/armsbot/commands"
 )
 
-// deliverLater gets a slow command's reply out: to the sessionWebhook while
-// it lives, else (expired, or errcode 300001) through the robot OpenAPI.
-// Transient failures are retried with backoff until replyTimeout.
-// It reports whether the reply got out.
-func (d *dispatcher) deliverLater(log *slog.Logger, m *dingtalk.Message, rep commands.Reply, body []byte) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), d.replyTimeout)
+// deliverLater gets a reply out when the HTTP answer could not carry it:
+// to the message's sessionWebhook while it lives, else (expired, or
+// errcode 300001) through the robot OpenAPI. Transient failures are retried
+// with backoff until replyTimeout. It reports whether the reply got out.
+func (d *dispatcher) deliverLater(log *slog.Logger, m *dingtalk.Message, body []byte) bool {
+	ctx, cancel := context.WithTimeout(d.run, d.replyTimeout)
 	defer cancel()
 	useSession := m.SessionUsable(d.now())
 	backoff := d.retryBase
@@ -41,7 +40,12 @@ func (d *dispatcher) deliverLater(log *slog.Logger, m *dingtalk.Message, rep com
 				log.Error("reply not delivered: the sessionWebhook has expired and DINGTALK_APP_KEY is not set for the OpenAPI fallback")
 				return false
 			}
-			err = d.openapi.SendReply(ctx, m, rep.Title, rep.Text)
+			title, text, cerr := dingtalk.ReplyContent(body, m.SenderStaffID)
+			if cerr != nil {
+				log.Error("reply not delivered: not a markdown reply", "err", cerr.Error())
+				return false
+			}
+			err = d.openapi.SendReply(ctx, m, title, text)
 		}
 		if err == nil {
 			d.metrics.deliveries.WithLabelValues(channel, "ok").Inc()

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -14,22 +15,30 @@ import (
 	"github.com/armsbot/armsbot/commands"
 )
 
-// stateStore is the shared state the dispatcher needs: claims for
-// de-duplication, the rate limit and the audit trail.
-type stateStore interface {
-	Claim(ctx context.Context, msgID string) (redisstore.ClaimState, []byte, error)
-	Release(ctx context.Context, msgID string) error
-	Allow(ctx context.Context, user string) (redisstore.RateDecision, error)
-	Settle(ctx context.Context, msgID string, release, delivered bool, reply []byte, e commands.AuditEntry) error
-	Delivered(ctx context.Context, msgID string) error
+// messageLedger owns every message's record from admission to delivery
+// (bot/redisstore's Ledger): the dispatcher asks it what a delivery may do
+// and reports through the message's Claim.
+type messageLedger interface {
+	Admit(ctx context.Context, id, sender string, payload []byte) (redisstore.Admission, error)
+	Renew(ctx context.Context) error
+	Sweep(ctx context.Context) ([]*redisstore.Claim, error)
+	HandOver(ctx context.Context) (int, error)
+}
+
+// auditLog appends to the audit trail what is not settled through a claim:
+// re-deliveries.
+type auditLog interface {
 	Audit(ctx context.Context, e commands.AuditEntry) error
 }
 
-// dispatcher takes a verified, decoded message through de-duplication, the
-// rate limit and the command runner, and gets the reply out. The webhook
-// and the shell share it.
+// dispatcher takes a verified, decoded message through admission (the
+// ledger's claim, the rate limit) and the command runner, and gets the
+// reply out exactly once: in the HTTP answer when it is ready within the
+// budget and the caller still listens, else to the sessionWebhook or the
+// OpenAPI. The webhook, the sweeper and the shell share it.
 type dispatcher struct {
-	state      stateStore
+	ledger     messageLedger
+	audit      auditLog
 	runner     *commands.Runner
 	sender     *dingtalk.SessionClient
 	openapi    *dingtalk.OpenAPI // fallback for expired sessionWebhooks; may be unconfigured
@@ -38,6 +47,7 @@ type dispatcher struct {
 	now        func() time.Time
 	budget     time.Duration // how long the webhook waits before answering "empty"
 	cmdTimeout time.Duration // how long a command may run in all
+	lease      time.Duration // the ledger's lease: renewals and sweeps run thrice per lease
 	ratePerMin int
 	// Reply delivery retries transient failures from retryBase, doubling,
 	// and gives up after replyTimeout.
@@ -47,11 +57,20 @@ type dispatcher struct {
 	jobs     chan func() // bounded queue in front of a fixed set of workers
 	inflight sync.WaitGroup
 	stopOnce sync.Once
+	// run is cancelled when the process hands its work over on shutdown:
+	// commands and deliveries still going then stop, and settle nothing.
+	run      context.Context
+	stopRun  context.CancelFunc
+	draining atomic.Bool
 }
 
 // stateTimeout bounds each step on the shared state, so that a Redis outage
 // costs the webhook seconds, not minutes.
 const stateTimeout = 3 * time.Second
+
+// redeliveryAge: a message older than this when it arrives may be DingTalk
+// delivering it again (it does so 16 to 60 seconds later).
+const redeliveryAge = 10 * time.Second
 
 func replyBody(rep commands.Reply, m *dingtalk.Message) []byte {
 	return dingtalk.MarkdownReply(rep.Title, rep.Text, m.SenderStaffID)
@@ -86,129 +105,241 @@ func withReply(e commands.AuditEntry, rep commands.Reply) commands.AuditEntry {
 	return e
 }
 
-// admission is what a delivery may do after claim and rate limit.
-type admission struct {
-	run     bool   // this delivery runs the command
-	body    []byte // otherwise, the HTTP answer
+// answer is what the webhook says to DingTalk. When it carries a reply,
+// sent must be told whether it reached a live connection: only then is
+// the reply delivered; otherwise it goes out another way.
+type answer struct {
+	body    []byte
 	outcome string
-	reply   *commands.Reply // the reply behind body, when there is one
+	sent    func(ok bool)
 }
 
-// admit claims the message and counts it against the sender's rate limit.
-// Nothing reaches ARMS unless both succeed.
-func (d *dispatcher) admit(ctx context.Context, log *slog.Logger, m *dingtalk.Message, e commands.AuditEntry) admission {
-	sctx, cancel := context.WithTimeout(ctx, stateTimeout)
-	defer cancel()
-	state, prev, err := d.state.Claim(sctx, m.MsgID)
-	if err != nil {
-		rep := d.runner.Unavailable(err)
-		log.Error("message handled", "outcome", rep.Outcome, "err", err.Error())
-		return admission{body: replyBody(rep, m), outcome: rep.Outcome, reply: &rep}
+func (a answer) report(ok bool) {
+	if a.sent != nil {
+		a.sent(ok)
 	}
-	if state != redisstore.Fresh {
-		e.Outcome = "duplicate"
-		d.describe(&e, m)
-		if err := d.state.Audit(sctx, e); err != nil {
-			log.Warn("audit of a duplicate failed", "err", err.Error())
-		}
-		log.Info("message handled", "outcome", "duplicate", "resent", state == redisstore.Undelivered)
-		if state == redisstore.Undelivered && len(prev) > 0 {
-			// The first reply never got out; this delivery carries it.
-			if err := d.state.Delivered(sctx, m.MsgID); err != nil {
-				log.Warn("mark delivered", "err", err.Error())
-			}
-			return admission{body: prev, outcome: "duplicate"}
-		}
-		return admission{body: dingtalk.EmptyReply(), outcome: "duplicate"}
-	}
-	dec, err := d.state.Allow(sctx, m.UserID())
-	if err != nil {
-		if rerr := d.state.Release(sctx, m.MsgID); rerr != nil {
-			log.Warn("release claim", "err", rerr.Error())
-		}
-		rep := d.runner.Unavailable(err)
-		log.Error("message handled", "outcome", rep.Outcome, "err", err.Error())
-		return admission{body: replyBody(rep, m), outcome: rep.Outcome, reply: &rep}
-	}
-	if !dec.Allowed {
-		d.describe(&e, m)
-		rep := d.runner.RateLimited(d.ratePerMin, dec.RetryAfter)
-		body := dingtalk.EmptyReply()
-		if dec.Notify {
-			body = replyBody(rep, m)
-		}
-		d.settle(sctx, log, m, e, rep, body, true)
-		return admission{body: body, outcome: rep.Outcome, reply: &rep}
-	}
-	return admission{run: true}
 }
 
-// dispatch handles m. When the command finishes within the budget, its reply
-// is the HTTP answer; otherwise the answer is "empty" and the reply is
-// posted to the sessionWebhook when ready.
-func (d *dispatcher) dispatch(ctx context.Context, m *dingtalk.Message, reqID string) ([]byte, string) {
+// dispatch handles one delivery of m. When the command finishes within the
+// budget, its reply is the HTTP answer; otherwise the answer is "empty" and
+// the reply is posted to the sessionWebhook when ready.
+func (d *dispatcher) dispatch(ctx context.Context, m *dingtalk.Message, reqID string) answer {
 	log := d.log.With("msg_id", m.MsgID, "sender", m.UserID(), "conversation", m.ConversationID, "request_id", reqID)
 	e := d.entry(m, reqID)
-	if a := d.admit(ctx, log, m, e); !a.run {
-		return a.body, a.outcome
+	adm, err := d.admit(ctx, m)
+	if err != nil {
+		return d.blip(log, m, e, err)
 	}
+	switch adm.Verdict {
+	case redisstore.Busy, redisstore.Delivered, redisstore.Carry:
+		return d.duplicate(ctx, log, m, e, adm)
+	}
+	if adm.Verdict == redisstore.Run && !adm.Rate.Allowed {
+		return d.rateLimited(ctx, log, m, e, adm)
+	}
+	if adm.Verdict == redisstore.Resume {
+		d.metrics.takeovers.WithLabelValues("redelivery").Inc()
+		log.Info("taking over a message whose owner is gone")
+	}
+	return d.start(ctx, log, m, adm.Claim, adm.Scopes, e)
+}
 
-	type done struct {
-		rep  commands.Reply
-		body []byte
+func (d *dispatcher) admit(ctx context.Context, m *dingtalk.Message) (redisstore.Admission, error) {
+	payload, err := m.Body()
+	if err != nil {
+		return redisstore.Admission{}, err
 	}
-	// Whoever settles first decides who sends the reply: the webhook's
-	// answer if the command finished within the budget, else the worker.
-	const (
-		undecided = iota
-		inResponse
-		delivered
-	)
-	var owner atomic.Int32
-	ch := make(chan done, 1)
-	ok := d.enqueue(func() {
-		// The command outlives the HTTP request when it is slow, so it gets
-		// its own deadline rather than the request's.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cmdTimeout)
-		defer cancel()
-		rep := d.run(cctx, m)
-		body := replyBody(rep, m)
-		inResp := owner.CompareAndSwap(undecided, inResponse)
-		d.settle(cctx, log, m, e, rep, body, inResp)
-		if inResp {
-			ch <- done{rep, body}
+	sctx, cancel := context.WithTimeout(ctx, stateTimeout)
+	defer cancel()
+	return d.ledger.Admit(sctx, m.MsgID, m.UserID(), payload)
+}
+
+// duplicate answers a delivery of a message that another delivery owns or
+// finished: silently, or with the reply that never got out.
+func (d *dispatcher) duplicate(ctx context.Context, log *slog.Logger, m *dingtalk.Message, e commands.AuditEntry, adm redisstore.Admission) answer {
+	e.Outcome = "duplicate"
+	d.describe(&e, m)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
+	defer cancel()
+	if err := d.audit.Audit(sctx, e); err != nil {
+		log.Warn("audit of a duplicate failed", "err", err.Error())
+	}
+	log.Info("message handled", "outcome", "duplicate", "resent", adm.Verdict == redisstore.Carry)
+	if adm.Verdict == redisstore.Carry {
+		return answer{body: adm.Reply, outcome: "duplicate"}
+	}
+	return answer{body: dingtalk.EmptyReply(), outcome: "duplicate"}
+}
+
+// rateLimited settles a message over the sender's limit; the sender is
+// told once per window.
+func (d *dispatcher) rateLimited(ctx context.Context, log *slog.Logger, m *dingtalk.Message, e commands.AuditEntry, adm redisstore.Admission) answer {
+	d.describe(&e, m)
+	rep := d.runner.RateLimited(d.ratePerMin, adm.Rate.RetryAfter)
+	body := dingtalk.EmptyReply()
+	if adm.Rate.Notify {
+		body = replyBody(rep, m)
+	}
+	err := d.persist(log, func(ctx context.Context) error { return adm.Claim.Finish(ctx, body, true, withReply(e, rep)) })
+	d.logOutcome(log, rep, err)
+	return answer{body: body, outcome: rep.Outcome}
+}
+
+// blip answers a delivery that could not be admitted: the state store is
+// unreachable. A message that just arrived has not run anywhere, so its
+// sender may safely send it again. One that may be a re-delivery may have
+// run already: its sender is never asked to retry it; it is admitted when
+// the store is back.
+func (d *dispatcher) blip(log *slog.Logger, m *dingtalk.Message, e commands.AuditEntry, err error) answer {
+	if m.CreateAt == 0 || d.now().Sub(m.CreateAt.Time()) < redeliveryAge {
+		rep := d.runner.Unavailable(err)
+		log.Error("message handled", "outcome", rep.Outcome, "err", err.Error())
+		return answer{body: replyBody(rep, m), outcome: rep.Outcome}
+	}
+	log.Warn("state store unavailable for a possible re-delivery; admitting it when it is back", "err", err.Error())
+	d.inflight.Add(1)
+	go func() {
+		defer d.inflight.Done()
+		d.park(log, m, e)
+	}()
+	return answer{body: dingtalk.EmptyReply(), outcome: "parked"}
+}
+
+// park admits m once the store answers again, within the reply timeout, and
+// finishes it asynchronously.
+func (d *dispatcher) park(log *slog.Logger, m *dingtalk.Message, e commands.AuditEntry) {
+	ctx, cancel := context.WithTimeout(d.run, d.replyTimeout)
+	defer cancel()
+	backoff := d.retryBase
+	for {
+		adm, err := d.admit(ctx, m)
+		if err == nil {
+			switch adm.Verdict {
+			case redisstore.Run, redisstore.Resume:
+				d.resume(log, m, adm.Claim, adm.Scopes, e)
+			case redisstore.Carry:
+				d.deliverLater(log, m, adm.Reply)
+			}
 			return
 		}
-		if d.deliverLater(log, m, rep, body) {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
-			if err := d.state.Delivered(sctx, m.MsgID); err != nil {
-				log.Warn("mark delivered", "err", err.Error())
-			}
-			cancel()
+		if !sleep(ctx, backoff) {
+			log.Error("message dropped: the state store did not come back in time", "after", d.replyTimeout.String(), "err", err.Error())
+			return
 		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// result is a command's outcome, ready to send.
+type result struct {
+	rep  commands.Reply
+	body []byte
+}
+
+// start runs a claimed message on a worker. The HTTP answer carries the
+// reply when it is ready within the budget and the caller still waits;
+// otherwise the worker delivers it.
+func (d *dispatcher) start(ctx context.Context, log *slog.Logger, m *dingtalk.Message, c *redisstore.Claim, grants []string, e commands.AuditEntry) answer {
+	// Whoever decides first sends the reply: the webhook's answer if the
+	// command finished within the budget, else the worker.
+	const (
+		undecided = iota
+		byResponse
+		byWorker
+	)
+	var owner atomic.Int32
+	ch := make(chan result, 1)
+	ok := d.enqueue(func() {
+		r, ok := d.execute(log, m, c, grants)
+		if !ok {
+			return
+		}
+		if owner.CompareAndSwap(undecided, byResponse) {
+			ch <- r
+			return
+		}
+		d.finishLater(log, m, c, e, r)
 	})
 	if !ok {
 		rep := d.runner.Busy()
 		body := replyBody(rep, m)
-		d.settle(ctx, log, m, e, rep, body, true)
-		return body, rep.Outcome
+		// Nothing happened: a re-delivery may run it.
+		err := d.persist(log, func(ctx context.Context) error { return c.Release(ctx, withReply(e, rep)) })
+		d.logOutcome(log, rep, err)
+		return answer{body: body, outcome: rep.Outcome}
 	}
-
 	t := time.NewTimer(d.budget)
 	defer t.Stop()
+	var r result
 	select {
-	case r := <-ch:
-		return r.body, r.rep.Outcome
+	case r = <-ch:
 	case <-t.C:
-		if owner.CompareAndSwap(undecided, delivered) {
-			return dingtalk.EmptyReply(), "async"
+	case <-ctx.Done(): // the caller is gone: the reply takes another way
+	}
+	if r.body == nil {
+		if owner.CompareAndSwap(undecided, byWorker) {
+			return answer{body: dingtalk.EmptyReply(), outcome: "async"}
 		}
-		r := <-ch // finished just now; it is about to be sent
-		return r.body, r.rep.Outcome
+		r = <-ch // finished just now; it is about to be sent
+	}
+	return answer{body: r.body, outcome: r.rep.Outcome, sent: func(ok bool) {
+		if !ok {
+			log.Warn("the caller was gone before the reply; sending it to the sessionWebhook")
+			d.finishLater(log, m, c, e, r)
+			return
+		}
+		d.settle(log, c, e, r, true)
+	}}
+}
+
+// resume finishes a message this process took over, or admitted late:
+// nobody waits for an HTTP answer.
+func (d *dispatcher) resume(log *slog.Logger, m *dingtalk.Message, c *redisstore.Claim, grants []string, e commands.AuditEntry) {
+	if !d.enqueue(func() {
+		if r, ok := d.execute(log, m, c, grants); ok {
+			d.finishLater(log, m, c, e, r)
+		}
+	}) {
+		// No room: give it back for another sweep or replica to take.
+		ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
+		defer cancel()
+		if err := c.HandOver(ctx); err != nil {
+			log.Warn("hand back a message the queue had no room for", "err", err.Error())
+		}
 	}
 }
 
-func (d *dispatcher) run(ctx context.Context, m *dingtalk.Message) (rep commands.Reply) {
+// execute runs the command, or returns the reply an earlier owner had
+// ready. ok is false when another process owns the message now.
+func (d *dispatcher) execute(log *slog.Logger, m *dingtalk.Message, c *redisstore.Claim, grants []string) (result, bool) {
+	if body := c.Reply(); body != nil {
+		return result{rep: commands.Reply{Outcome: "resumed"}, body: body}, true
+	}
+	ctx, cancel := context.WithTimeout(d.run, d.cmdTimeout)
+	defer cancel()
+	backoff := d.retryBase
+	for {
+		rep := d.runCommand(ctx, m, c, grants)
+		switch {
+		case rep.Outcome == string(commands.ELOST):
+			log.Info("another process owns the message now; it replies")
+			return result{}, false
+		case rep.Outcome != string(commands.EUNAVAILABLE) || d.draining.Load():
+			return result{rep: rep, body: replyBody(rep, m)}, true
+		}
+		// The store failed before anything was written to ARMS, and this
+		// process still owns the message: it runs again when the store
+		// answers, rather than asking the sender to send it again.
+		log.Warn("state store unavailable during the command; running it again shortly", "err", commands.LogText(rep.Err))
+		if !sleep(ctx, backoff) {
+			return result{rep: rep, body: replyBody(rep, m)}, true
+		}
+		grants = nil // read them again
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (d *dispatcher) runCommand(ctx context.Context, m *dingtalk.Message, c *redisstore.Claim, grants []string) (rep commands.Reply) {
 	// A bug in one command must not take the process, and its replies to
 	// everyone else, down with it: the sender gets an internal-error reply.
 	defer func() {
@@ -228,26 +359,97 @@ func (d *dispatcher) run(ctx context.Context, m *dingtalk.Message) (rep commands
 		Group:          m.Group(),
 		Text:           m.Command(),
 		Mentions:       m.Mentions(),
-	})
+		Grants:         grants,
+	}, c)
 }
 
-// settle records the outcome and logs it. The claim is kept (with the reply,
-// for re-deliveries) once a command ran, and given back when the state store
-// failed before anything happened, so that a re-delivery can retry.
-// delivered says the reply is going out with this call (in the HTTP answer),
-// so re-deliveries stay silent.
-func (d *dispatcher) settle(ctx context.Context, log *slog.Logger, m *dingtalk.Message, e commands.AuditEntry, rep commands.Reply, body []byte, delivered bool) {
-	// Nothing happened yet for these; a re-delivery may try again.
-	release := rep.Outcome == string(commands.EUNAVAILABLE) || rep.Outcome == "busy"
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
-	defer cancel()
-	err := d.state.Settle(sctx, m.MsgID, release, delivered, body, withReply(e, rep))
+// settle records how the message ended and logs it: delivered when its
+// reply went out with this call, else done with the reply kept for whoever
+// delivers it. A message that had no effect (the store failed first, or
+// the worker queue was full) is released, so that a re-delivery can run
+// it. It reports whether this process still owns the message.
+func (d *dispatcher) settle(log *slog.Logger, c *redisstore.Claim, e commands.AuditEntry, r result, delivered bool) bool {
+	err := d.persist(log, func(ctx context.Context) error {
+		switch {
+		case r.rep.Outcome == "resumed": // settled by the owner that made it
+			if delivered {
+				return c.Delivered(ctx)
+			}
+			return nil
+		case r.rep.Outcome == string(commands.EUNAVAILABLE):
+			return c.Release(ctx, withReply(e, r.rep))
+		}
+		return c.Finish(ctx, r.body, delivered, withReply(e, r.rep))
+	})
+	if r.rep.Outcome != "resumed" {
+		d.logOutcome(log, r.rep, err)
+	}
+	return !errors.Is(err, commands.ErrLostOwnership)
+}
+
+// finishLater settles the message and then delivers its reply to the
+// sessionWebhook or through the OpenAPI. When no channel takes it, the next
+// delivery of the message carries it.
+func (d *dispatcher) finishLater(log *slog.Logger, m *dingtalk.Message, c *redisstore.Claim, e commands.AuditEntry, r result) {
+	if d.draining.Load() {
+		return // handed over: the new owner replies
+	}
+	if r.rep.Outcome != "resumed" && !d.settle(log, c, e, r, false) {
+		return
+	}
+	delivered := d.deliverLater(log, m, r.body)
+	if d.draining.Load() && !delivered {
+		return
+	}
+	err := d.persist(log, func(ctx context.Context) error {
+		if delivered {
+			return c.Delivered(ctx)
+		}
+		return c.Undeliverable(ctx)
+	})
+	if err != nil {
+		log.Warn("record the reply's delivery", "delivered", delivered, "err", err.Error())
+	}
+}
+
+// persist records a message's progress through op. When the store fails,
+// what happened stands: it is recorded once the store answers (tried
+// again in the background until the reply timeout), so that a re-delivery
+// does not run the message again. It returns op's first error.
+func (d *dispatcher) persist(log *slog.Logger, op func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
+	err := op(ctx)
+	cancel()
+	if err == nil || !errors.Is(err, commands.ErrUnavailable) {
+		return err
+	}
+	d.inflight.Add(1)
+	go func() {
+		defer d.inflight.Done()
+		rctx, cancel := context.WithTimeout(d.run, d.replyTimeout)
+		defer cancel()
+		backoff := d.retryBase
+		for sleep(rctx, backoff) {
+			ctx, cancel := context.WithTimeout(rctx, stateTimeout)
+			err := op(ctx)
+			cancel()
+			if err == nil || !errors.Is(err, commands.ErrUnavailable) {
+				log.Info("recorded once the state store was back", "err", fmt.Sprint(err))
+				return
+			}
+			backoff = min(2*backoff, 5*time.Second)
+		}
+		log.Error("could not record the message's progress: the state store stayed unavailable", "err", err.Error())
+	}()
+	return err
+}
+
+func (d *dispatcher) logOutcome(log *slog.Logger, rep commands.Reply, settleErr error) {
 	cmd := rep.Command
 	if cmd == "" {
 		cmd = "none"
 	}
 	d.metrics.commands.WithLabelValues(cmd, rep.Outcome).Inc()
-
 	attrs := []any{"command", rep.Command, "outcome", rep.Outcome}
 	if rep.ContactID != "" {
 		attrs = append(attrs, "contact_id", rep.ContactID)
@@ -258,31 +460,49 @@ func (d *dispatcher) settle(ctx context.Context, log *slog.Logger, m *dingtalk.M
 	if rep.Err != nil {
 		attrs = append(attrs, "err", commands.LogText(rep.Err))
 	}
-	if err != nil {
-		attrs = append(attrs, "settle_err", err.Error())
+	if settleErr != nil {
+		attrs = append(attrs, "settle_err", settleErr.Error())
 	}
 	level := slog.LevelInfo
-	if rep.Outcome == string(commands.EINTERNAL) || rep.Outcome == string(commands.EUNAVAILABLE) || err != nil {
+	if rep.Outcome == string(commands.EINTERNAL) || rep.Outcome == string(commands.EUNAVAILABLE) || settleErr != nil {
 		level = slog.LevelError
 	}
-	log.Log(ctx, level, "message handled", attrs...)
+	log.Log(context.Background(), level, "message handled", attrs...)
 }
 
-// runOnce handles m synchronously, for the shell: the same claim, rate
-// limit, permission and command path as the webhook, with the reply
-// returned instead of sent.
+// runOnce handles m synchronously, for the shell: the same admission,
+// permission and command path as the webhook, with the reply returned
+// instead of sent.
 func (d *dispatcher) runOnce(ctx context.Context, m *dingtalk.Message) commands.Reply {
 	log := d.log.With("msg_id", m.MsgID, "sender", m.UserID())
 	e := d.entry(m, "shell")
-	if a := d.admit(ctx, log, m, e); !a.run {
-		if a.reply != nil {
-			return *a.reply
-		}
-		return commands.Reply{Outcome: a.outcome}
+	adm, err := d.admit(ctx, m)
+	switch {
+	case err != nil:
+		return d.runner.Unavailable(err)
+	case adm.Verdict == redisstore.Run && !adm.Rate.Allowed:
+		rep := d.runner.RateLimited(d.ratePerMin, adm.Rate.RetryAfter)
+		_ = adm.Claim.Finish(ctx, nil, true, withReply(e, rep))
+		return rep
+	case adm.Verdict != redisstore.Run && adm.Verdict != redisstore.Resume:
+		return commands.Reply{Outcome: "duplicate"}
 	}
-	cctx, cancel := context.WithTimeout(ctx, d.cmdTimeout)
-	defer cancel()
-	rep := d.run(cctx, m)
-	d.settle(cctx, log, m, e, rep, replyBody(rep, m), true)
-	return rep
+	r, ok := d.execute(log, m, adm.Claim, adm.Scopes)
+	if !ok {
+		return commands.Reply{Outcome: string(commands.ELOST)}
+	}
+	d.settle(log, adm.Claim, e, r, true)
+	return r.rep
+}
+
+// sleep waits d, or reports false when ctx ends first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

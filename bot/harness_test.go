@@ -39,14 +39,22 @@ type harness struct {
 	session *dingtalktest.Server
 	logs    *syncBuffer
 	stop    func() error
+	proc    *process // when the bot runs as its own binary
 }
 
 // startBot starts the bot with test defaults overridden by env.
 func startBot(t *testing.T, env map[string]string) *harness {
 	t.Helper()
+	return world(t).launch(env)
+}
+
+// world is a Redis, an ARMS stand-in and a DingTalk stand-in, without a
+// bot yet: launch or spawn them into it.
+func world(t *testing.T) *harness {
+	t.Helper()
 	h := &harness{t: t, arms: armstest.NewServer(), redis: redistest.New(t), session: newDingTalk(t)}
 	t.Cleanup(h.arms.Close)
-	return h.launch(env)
+	return h
 }
 
 // replica starts another bot process sharing h's Redis, ARMS and
@@ -57,12 +65,10 @@ func (h *harness) replica(env map[string]string) *harness {
 	return r.launch(env)
 }
 
-func (h *harness) launch(env map[string]string) *harness {
-	t := h.t
-	t.Helper()
-	h.logs = &syncBuffer{}
-	h.store = redisstore.New(h.redis.Client, redisstore.Options{Prefix: h.redis.Prefix, ClaimTTL: redisstore.MinClaimTTL})
-	addr := freeAddr(t)
+// vars are the settings of a bot process in h's world, overridden by env.
+func (h *harness) vars(env map[string]string) map[string]string {
+	h.t.Helper()
+	addr := freeAddr(h.t)
 	h.base = "http://" + addr
 	vars := map[string]string{
 		"BOT_LISTEN":                        addr,
@@ -81,6 +87,16 @@ func (h *harness) launch(env map[string]string) *harness {
 	for k, v := range env {
 		vars[k] = v
 	}
+	h.logs = &syncBuffer{}
+	h.store = redisstore.New(h.redis.Client, redisstore.Options{Prefix: h.redis.Prefix, ClaimTTL: redisstore.MinClaimTTL})
+	return vars
+}
+
+// launch runs a bot in this test's process.
+func (h *harness) launch(env map[string]string) *harness {
+	t := h.t
+	t.Helper()
+	vars := h.vars(env)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -196,11 +212,30 @@ func (h *harness) postUnsigned(raw []byte) (int, reply) {
 	return h.do(req)
 }
 
+// tryPost delivers m, reporting a connection error instead of failing.
+func (h *harness) tryPost(m dingtalk.Message) (int, reply, error) {
+	h.t.Helper()
+	req, err := dingtalk.NewCallbackRequest(context.Background(), h.base+"/dingtalk/webhook", appSecret, time.Now(), h.body(m))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return h.send(req)
+}
+
 func (h *harness) do(req *http.Request) (int, reply) {
+	h.t.Helper()
+	code, r, err := h.send(req)
+	if err != nil {
+		h.t.Fatalf("post webhook: %v", err)
+	}
+	return code, r
+}
+
+func (h *harness) send(req *http.Request) (int, reply, error) {
 	h.t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		h.t.Fatalf("post webhook: %v", err)
+		return 0, reply{}, err
 	}
 	defer resp.Body.Close()
 	var r reply
@@ -218,7 +253,7 @@ func (h *harness) do(req *http.Request) (int, reply) {
 			r.At = *d.At
 		}
 	}
-	return resp.StatusCode, r
+	return resp.StatusCode, r, nil
 }
 
 // say posts text from sender and returns the synchronous reply.

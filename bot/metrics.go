@@ -17,6 +17,11 @@ type metrics struct {
 	armsTime   *prometheus.HistogramVec
 	deliveries *prometheus.CounterVec
 	redisErrs  *prometheus.CounterVec
+	// The ledger: messages taken over from a process that died or handed
+	// them over, messages handed over on shutdown, and lease renewals.
+	takeovers     *prometheus.CounterVec
+	handovers     prometheus.Counter
+	leaseRenewals *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -41,8 +46,17 @@ func newMetrics() *metrics {
 		redisErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "armsbot_redis_errors_total", Help: "Failed Redis commands, by command.",
 		}, []string{"command"}),
+		takeovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "armsbot_takeovers_total", Help: "Messages taken over from a process that died or handed them over, by how they were found (redelivery, sweep).",
+		}, []string{"via"}),
+		handovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "armsbot_handovers_total", Help: "Unfinished messages handed over to other replicas on shutdown.",
+		}),
+		leaseRenewals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "armsbot_lease_renewals_total", Help: "Renewals of this process's lease on its messages, by outcome (ok, failed).",
+		}, []string{"outcome"}),
 	}
-	m.reg.MustRegister(m.webhooks, m.commands, m.armsCalls, m.armsTime, m.deliveries, m.redisErrs,
+	m.reg.MustRegister(m.webhooks, m.commands, m.armsCalls, m.armsTime, m.deliveries, m.redisErrs, m.takeovers, m.handovers, m.leaseRenewals,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -10,7 +10,8 @@ import (
 // claim script, the rate limit, the sender's scopes, and one pipeline that
 // settles the claim and appends the audit entry.
 func TestRedisRoundTripsPerAdd(t *testing.T) {
-	a, handler := testApp(t, nil)
+	// A lease of an hour: no renewal or sweep falls into the count.
+	a, handler := testApp(t, map[string]string{"BOT_LEASE": "1h"})
 	// One command or one pipeline is one round trip.
 	var trips atomic.Int64
 	a.store.Observe(func(string, error) { trips.Add(1) })

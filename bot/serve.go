@@ -54,8 +54,15 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		log.Error("http shutdown", "err", err)
 	}
 	if err := a.dispatcher.wait(sctx); err != nil {
-		log.Error("in-flight commands did not finish before the shutdown timeout", "err", err)
+		log.Warn("commands outlived the shutdown timeout; handing them over", "err", err)
 	}
+	// Whatever is unfinished now goes to another replica, or to the next
+	// start, with what it intended to write: it is finished and answered
+	// there, never lost and never done twice.
+	a.stopLeases()
+	hctx, hcancel := context.WithTimeout(context.Background(), stateTimeout)
+	defer hcancel()
+	a.dispatcher.drain(hctx)
 	log.Info("stopped")
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/armsbot/armsbot/bot/dingtalk"
@@ -81,12 +82,26 @@ func handleWebhook(log *slog.Logger, v dingtalk.Verifier, o dingtalk.Origin, d *
 			log.Warn("webhook rejected", "outcome", "bad_origin", "reason", err.Error(), "msg_id", m.MsgID)
 			return echo.NewHTTPError(http.StatusForbidden, "message from another organisation or robot")
 		}
-		body, outcome := d.dispatch(r.Context(), &m, c.Response().Header().Get(echo.HeaderXRequestID))
-		mt.webhooks.WithLabelValues(outcome).Inc()
-		if !dingtalk.IsEmptyReply(body) {
+		a := d.dispatch(r.Context(), &m, c.Response().Header().Get(echo.HeaderXRequestID))
+		mt.webhooks.WithLabelValues(a.outcome).Inc()
+		if r.Context().Err() != nil {
+			// DingTalk is gone: a reply in this answer would be lost.
+			a.report(false)
+			return nil
+		}
+		// Delivered means written to a live connection, in full.
+		c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+		c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(a.body)))
+		c.Response().WriteHeader(http.StatusOK)
+		_, err = c.Response().Write(a.body)
+		if err == nil {
+			err = http.NewResponseController(c.Response().Writer).Flush()
+		}
+		if err == nil && !dingtalk.IsEmptyReply(a.body) {
 			mt.deliveries.WithLabelValues("sync", "ok").Inc()
 		}
-		return c.JSONBlob(http.StatusOK, body)
+		a.report(err == nil)
+		return nil
 	}
 }
 

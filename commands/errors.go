@@ -17,6 +17,7 @@ const (
 	ECONFLICT    Code = "exists"      // the contact to add already exists
 	EUNAVAILABLE Code = "unavailable" // our own state store failed
 	EUPSTREAM    Code = "arms_error"  // ARMS answered with an error
+	ELOST        Code = "lost"        // another process owns the message now; no reply
 	EINTERNAL    Code = "error"       // anything else; details only in logs
 )
 
@@ -49,6 +50,10 @@ func invalid(usage *Spec, key string, args ...any) *Error {
 // store wraps its errors with it so that the sender is told to retry later and
 // no ARMS call follows.
 var ErrUnavailable = errors.New("state store unavailable")
+
+// ErrLostOwnership: another process owns the message now (this one was
+// taken for dead, or handed it over); it finishes the message and replies.
+var ErrLostOwnership = errors.New("another process owns this message now")
 
 // ErrNotFound: the contact named does not exist (any more).
 var ErrNotFound = errors.New("not found")
@@ -91,6 +96,8 @@ func CodeOf(err error) Code {
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, ErrLostOwnership):
+		return ELOST
 	case errors.As(err, &e):
 		return e.Code
 	case errors.Is(err, ErrUnavailable):

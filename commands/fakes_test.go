@@ -227,6 +227,50 @@ func (s *fakeState) Recent(_ context.Context, n int, user string) ([]AuditEntry,
 	return out, s.err
 }
 
+// fakeJournal is one message's record: it keeps what the handler held and
+// meant to write, and can carry an earlier owner's intent.
+type fakeJournal struct {
+	mu     sync.Mutex
+	held   []string
+	writes []Write
+	prior  *Write
+	wait   time.Duration // until the prior write could no longer land
+	lost   bool          // another process owns the message
+}
+
+func (j *fakeJournal) Serialize(_ context.Context, keys ...string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.lost {
+		return ErrLostOwnership
+	}
+	j.held = append(j.held, keys...)
+	return nil
+}
+
+func (j *fakeJournal) Intend(_ context.Context, w Write) (time.Time, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.lost {
+		return time.Time{}, ErrLostOwnership
+	}
+	j.writes = append(j.writes, w)
+	return time.Now().Add(time.Minute), nil
+}
+
+func (j *fakeJournal) Prior() (Write, time.Duration, bool) {
+	if j.prior == nil {
+		return Write{}, 0, false
+	}
+	return *j.prior, j.wait, true
+}
+
+func (j *fakeJournal) intents() []Write {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.writes)
+}
+
 // testRunner is a Runner in English with admin "boss" over the fakes.
 func testRunner(t *testing.T, mod func(*Settings)) (*Runner, *fakeARMS, *fakeState) {
 	t.Helper()
@@ -235,13 +279,19 @@ func testRunner(t *testing.T, mod func(*Settings)) (*Runner, *fakeARMS, *fakeSta
 	if mod != nil {
 		mod(&s)
 	}
-	return NewRunner(s, state, state, state, arms, slog.New(slog.NewTextHandler(io.Discard, nil))), arms, state
+	r := NewRunner(s, state, state, state, arms, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r.pause = func(context.Context, time.Duration) error { return nil } // time passes at once
+	return r, arms, state
 }
 
-// say handles text from sender in a group chat.
+// say handles text from sender in a group chat, as a new message.
 func say(r *Runner, sender, text string) Reply {
+	return sayWith(r, &fakeJournal{}, sender, text)
+}
+
+func sayWith(r *Runner, j *fakeJournal, sender, text string) Reply {
 	return r.Handle(context.Background(), Message{ID: "msg-" + sender, SenderID: sender, SenderNick: sender,
-		ConversationID: "cid-ops", Group: true, Text: text})
+		ConversationID: "cid-ops", Group: true, Text: text}, j)
 }
 
 var errRedisDown = fmt.Errorf("redis scopes: %w: %w", ErrUnavailable, errors.New("connection refused"))

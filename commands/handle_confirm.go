@@ -38,6 +38,11 @@ func (r *Runner) takePending(ctx context.Context, c *Call) (Pending, error) {
 }
 
 func (r *Runner) confirm(ctx context.Context, c *Call) (Result, error) {
+	// An earlier owner of this message took the code and was deleting: the
+	// code is gone, the delete is what remains to finish.
+	if w, _, ok := c.Journal.Prior(); ok && w.Action == "delete" {
+		return r.deleteContact(ctx, c, w.Contact, true)
+	}
 	p, err := r.takePending(ctx, c)
 	if err != nil {
 		return Result{}, err
@@ -48,17 +53,30 @@ func (r *Runner) confirm(ctx context.Context, c *Call) (Result, error) {
 		if err := r.require(ctx, c, "contact.delete", "/contact delete"); err != nil {
 			return Result{}, err
 		}
-		rc, err := r.arms.DeleteContact(ctx, p.ContactID)
-		if errors.Is(err, ErrNotFound) {
-			return Result{}, notFound(p.ContactID)
-		}
-		if err != nil {
-			return Result{}, fmt.Errorf("delete contact %s: %w", p.ContactID, err)
-		}
-		return Result{Text: r.lang.T("delete.done", p.Name, p.ContactID) + "\n\n" + r.lang.T("field.request_id") + ": " + rc.RequestID,
-			ContactID: p.ContactID, RequestID: rc.RequestID}, nil
+		return r.deleteContact(ctx, c, Contact{ID: p.ContactID, Name: p.Name}, false)
 	}
 	return Result{}, fmt.Errorf("unknown pending action %q", p.Action)
+}
+
+// deleteContact deletes ct. Resuming an earlier owner's delete, "nothing to
+// delete" means that owner deleted it.
+func (r *Runner) deleteContact(ctx context.Context, c *Call, ct Contact, resumed bool) (Result, error) {
+	sendBy, err := c.Journal.Intend(ctx, Write{Action: "delete", Contact: ct})
+	if err != nil {
+		return Result{}, err
+	}
+	wctx, cancel := context.WithDeadline(ctx, sendBy)
+	rc, err := r.arms.DeleteContact(wctx, ct.ID)
+	cancel()
+	switch {
+	case errors.Is(err, ErrNotFound) && !resumed:
+		return Result{}, notFound(ct.ID)
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return Result{}, fmt.Errorf("delete contact %s: %w", ct.ID, err)
+	}
+	return Result{Text: r.lang.T("delete.done", ct.Name, ct.ID) + "\n\n" + r.lang.T("field.request_id") + ": " + rc.RequestID,
+		ContactID: ct.ID, RequestID: rc.RequestID}, nil
 }
 
 func (r *Runner) cancel(ctx context.Context, c *Call) (Result, error) {

@@ -7,10 +7,32 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // listPageSize is how many contacts one /contact list reply shows.
 const listPageSize = 10
+
+// landingMargin is how long after a client stopped waiting ARMS may still
+// apply its request: a write is only known not to have happened this long
+// after it was abandoned.
+const landingMargin = 2 * time.Second
+
+// channelKeys are the values that identify a contact: adds and updates
+// that share one are serialised, so that one person is added once.
+func channelKeys(ct Contact) []string {
+	var keys []string
+	if ct.Email != "" {
+		keys = append(keys, "email:"+strings.ToLower(ct.Email))
+	}
+	if ct.Phone != "" {
+		keys = append(keys, "phone:"+ct.Phone)
+	}
+	if ct.Webhook != "" {
+		keys = append(keys, "webhook:"+ct.Webhook)
+	}
+	return keys
+}
 
 func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 	ct := Contact{
@@ -24,13 +46,35 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 		err.(*Error).Usage = c.Spec
 		return Result{}, err
 	}
-	// ARMS keeps phone numbers and emails unique; say so before trying.
-	if err := r.refuseExisting(ctx, c, ct); err != nil {
+	// From here to the create, no other message adds this person.
+	if err := c.Journal.Serialize(ctx, channelKeys(ct)...); err != nil {
 		return Result{}, err
 	}
-	rc, recovered, err := r.create(ctx, ct)
-	if err != nil {
-		return Result{}, fmt.Errorf("create contact: %w", err)
+	var (
+		rc        Receipt
+		recovered bool
+	)
+	// An earlier owner of this message may have created the contact before
+	// it died or handed the message over: that contact is this message's
+	// result, never "already exists".
+	if w, wait, ok := c.Journal.Prior(); ok && w.Action == "create" {
+		found, ok, err := r.landed(ctx, w.Contact, wait)
+		if err != nil {
+			return Result{}, fmt.Errorf("look for what an earlier attempt created: %w", err)
+		}
+		if ok {
+			rc, recovered = Receipt{ContactID: found.ID}, true
+		}
+	}
+	if rc.ContactID == "" {
+		// ARMS keeps phone numbers and emails unique; say so before trying.
+		if err := r.refuseExisting(ctx, c, ct); err != nil {
+			return Result{}, err
+		}
+		var err error
+		if rc, recovered, err = r.create(ctx, c.Journal, ct); err != nil {
+			return Result{}, fmt.Errorf("create contact: %w", err)
+		}
 	}
 	ct.ID = rc.ContactID
 	lines := []string{
@@ -46,20 +90,33 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 	return Result{Text: strings.Join(lines, "\n\n"), ContactID: rc.ContactID, RequestID: rc.RequestID}, nil
 }
 
-// create calls CreateAlertContact without ever making two contacts. A
-// create is not retried blindly: when its outcome is unknown (the answer was
-// lost, it timed out, ARMS failed after receiving it), ARMS is searched for
-// the contact first; only if it is not there is the create sent once more.
-// recovered reports that the contact was found rather than confirmed.
-func (r *Runner) create(ctx context.Context, ct Contact) (rc Receipt, recovered bool, err error) {
+// create calls CreateAlertContact without ever making two contacts. Each
+// attempt is recorded in the journal first, and sent before the journal's
+// deadline or not at all. A create is not retried blindly: when its outcome
+// is unknown (the answer was lost, it timed out, ARMS failed after
+// receiving it), ARMS is searched for the contact first, after waiting, if
+// no answer came, until the attempt can no longer land; only if it is not
+// there is the create sent once more. recovered reports that the contact
+// was found rather than confirmed.
+func (r *Runner) create(ctx context.Context, j Journal, ct Contact) (rc Receipt, recovered bool, err error) {
 	for attempt := 1; ; attempt++ {
-		rc, err = r.arms.CreateContact(ctx, ct)
+		sendBy, err := j.Intend(ctx, Write{Action: "create", Contact: ct})
+		if err != nil {
+			return Receipt{}, false, err
+		}
+		wctx, cancel := context.WithDeadline(ctx, sendBy)
+		rc, err = r.arms.CreateContact(wctx, ct)
+		cancel()
 		var ae ARMSError
 		if err == nil || !errors.As(err, &ae) || !ae.OutcomeUnknown() {
 			return rc, false, err
 		}
 		r.log.Warn("create outcome unknown; looking for the contact in ARMS", "attempt", attempt, "err", err.Error())
-		found, ok, ferr := r.findSame(ctx, ct)
+		wait := -landingMargin // ARMS answered: nothing more will land
+		if ae.Fault() == FaultNoAnswer {
+			wait = time.Until(sendBy)
+		}
+		found, ok, ferr := r.landed(ctx, ct, wait)
 		if ferr != nil {
 			r.log.Warn("search after an unknown create failed", "err", ferr.Error())
 			return Receipt{}, false, err // still unknown: the reply says how to check
@@ -71,6 +128,24 @@ func (r *Runner) create(ctx context.Context, ct Contact) (rc Receipt, recovered 
 			return Receipt{}, false, err
 		}
 	}
+}
+
+// landed looks for the contact a create of ct made, if any. When the
+// create may still be in flight (wait from now until it was sent or
+// abandoned), a search that finds nothing is repeated once that create can
+// no longer land.
+func (r *Runner) landed(ctx context.Context, ct Contact, wait time.Duration) (Contact, bool, error) {
+	found, ok, err := r.findSame(ctx, ct)
+	if err != nil || ok {
+		return found, ok, err
+	}
+	if d := wait + landingMargin; d > 0 {
+		if err := r.pause(ctx, d); err != nil {
+			return Contact{}, false, err
+		}
+		return r.findSame(ctx, ct)
+	}
+	return Contact{}, false, nil
 }
 
 // findSame looks for the contact ct would have created: by email or phone,
@@ -99,8 +174,13 @@ func (r *Runner) findSame(ctx context.Context, ct Contact) (Contact, bool, error
 }
 
 // refuseExisting fails with ECONFLICT-style advice when a contact already
-// holds ct's email or phone.
+// holds ct's email or phone, or, for a contact reached only through a
+// robot, has its name and robot URL.
 func (r *Runner) refuseExisting(ctx context.Context, c *Call, ct Contact) error {
+	robotOnly := ""
+	if ct.Email == "" && ct.Phone == "" {
+		robotOnly = ct.Webhook
+	}
 	checks := []struct {
 		field, value string
 		q            ContactQuery
@@ -108,6 +188,7 @@ func (r *Runner) refuseExisting(ctx context.Context, c *Call, ct Contact) error 
 	}{
 		{"email", ct.Email, ContactQuery{Email: ct.Email, PageSize: 50}, func(o Contact) bool { return strings.EqualFold(o.Email, ct.Email) }},
 		{"phone", ct.Phone, ContactQuery{Phone: ct.Phone, PageSize: 50}, func(o Contact) bool { return o.Phone == ct.Phone }},
+		{"webhook", robotOnly, ContactQuery{Name: ct.Name, PageSize: 50}, func(o Contact) bool { return o.Name == ct.Name && o.Webhook == ct.Webhook }},
 	}
 	// Both searches at once: each costs a full ARMS round trip.
 	type found struct {
@@ -133,6 +214,9 @@ func (r *Runner) refuseExisting(ctx context.Context, c *Call, ct Contact) error 
 		}
 		for _, o := range results[i].page.Contacts {
 			if ch.value != "" && ch.same(o) {
+				if ch.field == "webhook" {
+					return &Error{Code: ECONFLICT, Key: "add.exists_robot", Args: []any{o.Name, o.ID, o.ID}}
+				}
 				shown := ch.value
 				if c.Msg.Group {
 					shown = r.maskField(ch.field, shown)
@@ -265,6 +349,11 @@ func (r *Runner) contactUpdate(ctx context.Context, c *Call) (Result, error) {
 	if changes == 0 {
 		return Result{}, invalid(c.Spec, "update.nothing")
 	}
+	// A new email, phone or robot URL must not race an add of the same.
+	changed := Contact{Phone: c.Get("phone"), Email: c.Get("email"), Webhook: c.Get("webhook")}
+	if err := c.Journal.Serialize(ctx, channelKeys(changed)...); err != nil {
+		return Result{}, err
+	}
 	ct, err := r.find(ctx, c.Get("id"))
 	if err != nil {
 		return Result{}, err
@@ -287,7 +376,15 @@ func (r *Runner) contactUpdate(ctx context.Context, c *Call) (Result, error) {
 	if ct.Validate() != nil {
 		return Result{}, invalid(c.Spec, "update.no_channel")
 	}
-	rc, err := r.arms.UpdateContact(ctx, ct)
+	// An update sends the whole contact, so doing it again after a
+	// take-over gives the same result: the intent is kept for the record.
+	sendBy, err := c.Journal.Intend(ctx, Write{Action: "update", Contact: ct})
+	if err != nil {
+		return Result{}, err
+	}
+	wctx, cancel := context.WithDeadline(ctx, sendBy)
+	rc, err := r.arms.UpdateContact(wctx, ct)
+	cancel()
 	if err != nil {
 		return Result{}, fmt.Errorf("update contact %s: %w", ct.ID, err)
 	}

@@ -8,7 +8,7 @@ import (
 // help lists the commands the sender may run, or explains one command.
 func (r *Runner) help(ctx context.Context, c *Call) (Result, error) {
 	l := r.lang
-	granted, err := r.grants(ctx, c.Msg.SenderID)
+	granted, err := r.senderGrants(ctx, c)
 	if err != nil {
 		return Result{}, err
 	}

@@ -10,6 +10,9 @@ type Message struct {
 	Group          bool // a group chat: replies mask personal data
 	Text           string
 	Mentions       []string // ids of other people @-mentioned in the message
+	// Grants are the sender's permission scopes when they were read with
+	// the message (in the same round trip as its claim); nil when not.
+	Grants []string
 }
 
 // Result is what a handler produced on success.

@@ -21,12 +21,13 @@ var (
 
 // Call is one parsed command: which spec, and the arguments as typed.
 type Call struct {
-	Spec  *Spec
-	Msg   Message
-	raw   map[string]string // canonical key -> value as typed
-	typed map[string]string // canonical key -> key as the sender spelled it
-	words []string          // for KindCommand arguments
-	vals  map[string]string // canonical key -> checked, normalised value
+	Spec    *Spec
+	Msg     Message
+	Journal Journal           // the message's record; set by Handle
+	raw     map[string]string // canonical key -> value as typed
+	typed   map[string]string // canonical key -> key as the sender spelled it
+	words   []string          // for KindCommand arguments
+	vals    map[string]string // canonical key -> checked, normalised value
 }
 
 // Has reports whether the sender gave the key (possibly with an empty value).

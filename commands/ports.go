@@ -44,6 +44,34 @@ type Receipt struct {
 	RequestID string
 }
 
+// Journal is one message's record in the shared state, as its handler sees
+// it: what the message holds and what it is about to write, so that
+// whichever process finishes the message after a crash or a hand-over
+// knows. The dispatcher gives every message its own. Its methods return
+// ErrLostOwnership once another process owns the message: the handler then
+// stops, writes nothing, and its reply is dropped.
+type Journal interface {
+	// Serialize returns once this message alone holds every key (a
+	// contact's email, phone or robot URL); they stay held until the
+	// message is settled, so two messages never add the same person at once.
+	Serialize(ctx context.Context, keys ...string) error
+	// Intend records w before it is written. The write must be sent before
+	// the returned time or not at all.
+	Intend(ctx context.Context, w Write) (sendBy time.Time, err error)
+	// Prior is the write an earlier owner of this message recorded, and how
+	// long from now until that write was sent or abandoned; ok is false
+	// when there is none.
+	Prior() (w Write, wait time.Duration, ok bool)
+}
+
+// Write is a change a handler is about to make, as its journal keeps it.
+type Write struct {
+	Action  string  `json:"action"` // "create", "update", "delete", "revoke"
+	Contact Contact `json:"contact,omitzero"`
+	User    string  `json:"user,omitempty"`
+	Scope   string  `json:"scope,omitempty"`
+}
+
 // Permissions keeps per-user scopes.
 type Permissions interface {
 	Scopes(ctx context.Context, userID string) ([]string, error)

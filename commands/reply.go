@@ -29,6 +29,9 @@ func (r *Runner) errorReply(c *Call, err error) Reply {
 		ae ARMSError
 	)
 	switch {
+	case errors.Is(err, ErrLostOwnership):
+		// Another process finishes the message and replies; this reply is
+		// dropped.
 	case errors.As(err, &e):
 		rep.Title = l.T(titles[e.Code])
 		lines := []string{l.T(e.Key, r.localArgs(e)...)}

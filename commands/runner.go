@@ -32,16 +32,34 @@ type Runner struct {
 	audit    AuditLog
 	arms     Contacts
 	log      *slog.Logger
+	// pause waits d or until ctx ends: how a handler waits for an earlier
+	// write to become visible. Tests replace it.
+	pause func(ctx context.Context, d time.Duration) error
+}
+
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // NewRunner wires the command set to its dependencies.
 func NewRunner(s Settings, perms Permissions, confirms Confirmations, audit AuditLog, arms Contacts, log *slog.Logger) *Runner {
 	return &Runner{specs: Commands(), lang: s.Lang, admins: s.Admins, writable: s.WriteConversations,
-		perms: perms, confirms: confirms, audit: audit, arms: arms, log: log}
+		perms: perms, confirms: confirms, audit: audit, arms: arms, log: log, pause: pause}
 }
 
 // Handle runs one message to completion and never returns without a reply.
-func (r *Runner) Handle(ctx context.Context, m Message) Reply {
+// j is the message's journal: writes are recorded there before they are
+// made, and what an earlier owner of the message recorded is reconciled
+// first. A reply whose outcome is ELOST must be dropped: another process
+// owns the message now.
+func (r *Runner) Handle(ctx context.Context, m Message, j Journal) Reply {
 	call, err := Parse(r.specs, m.Text)
 	switch {
 	case errors.Is(err, errEmpty):
@@ -53,7 +71,7 @@ func (r *Runner) Handle(ctx context.Context, m Message) Reply {
 		rep.Args = MaskText(m.Text)
 		return rep
 	}
-	call.Msg = m
+	call.Msg, call.Journal = m, j
 	rep := r.run(ctx, call)
 	rep.Args = call.auditArgs()
 	return rep
@@ -96,6 +114,15 @@ func (r *Runner) Unavailable(err error) Reply {
 func (r *Runner) isAdmin(user string) bool { return user != "" && slices.Contains(r.admins, user) }
 
 // grants returns the sender's effective scopes; admins hold "admin".
+// senderGrants returns the sender's effective scopes, as read with the
+// message when they were.
+func (r *Runner) senderGrants(ctx context.Context, c *Call) ([]string, error) {
+	if c.Msg.Grants != nil && !r.isAdmin(c.Msg.SenderID) {
+		return c.Msg.Grants, nil
+	}
+	return r.grants(ctx, c.Msg.SenderID)
+}
+
 func (r *Runner) grants(ctx context.Context, user string) ([]string, error) {
 	if r.isAdmin(user) {
 		return []string{"admin"}, nil
@@ -134,7 +161,7 @@ func (r *Runner) require(ctx context.Context, c *Call, scope, what string) error
 	if scope == "" {
 		return nil
 	}
-	g, err := r.grants(ctx, c.Msg.SenderID)
+	g, err := r.senderGrants(ctx, c)
 	if err != nil {
 		return err
 	}

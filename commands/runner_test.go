@@ -1,9 +1,12 @@
 package commands
 
 import (
+	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func contains(t *testing.T, what, s string, subs ...string) {
@@ -150,7 +153,7 @@ func TestPermissionsAndConversations(t *testing.T) {
 	}
 	// Changes only where allowed, reads everywhere.
 	elsewhere := Message{ID: "m", SenderID: "boss", ConversationID: "cid-other", Group: true, Text: "/contact add name=X email=x@example.com"}
-	if rep := r.Handle(t.Context(), elsewhere); rep.Outcome != string(EFORBIDDEN) || !strings.Contains(rep.Text, "BOT_ALLOWED_CONVERSATIONS") {
+	if rep := r.Handle(t.Context(), elsewhere, &fakeJournal{}); rep.Outcome != string(EFORBIDDEN) || !strings.Contains(rep.Text, "BOT_ALLOWED_CONVERSATIONS") {
 		t.Errorf("a change outside the allowed conversations: %+v", rep)
 	}
 	if n := arms.called("create"); n != 0 {
@@ -218,7 +221,7 @@ func TestGrantByMention(t *testing.T) {
 	r, _, state := testRunner(t, nil)
 	state.scopes = map[string][]string{"lead": {"perm", "contact.read"}}
 	grant := func(sender string, mentions []string, text string) Reply {
-		return r.Handle(t.Context(), Message{ID: "m", SenderID: sender, ConversationID: "cid-ops", Group: true, Text: text, Mentions: mentions})
+		return r.Handle(t.Context(), Message{ID: "m", SenderID: sender, ConversationID: "cid-ops", Group: true, Text: text, Mentions: mentions}, &fakeJournal{})
 	}
 	if rep := grant("lead", []string{"member-1"}, "/perm grant @Member contact.read"); rep.Outcome != "ok" {
 		t.Fatalf("grant: %+v", rep)
@@ -234,5 +237,126 @@ func TestGrantByMention(t *testing.T) {
 	}
 	if got := state.scopes["a"]; len(got) != 0 {
 		t.Errorf("an ambiguous mention granted a %v", got)
+	}
+}
+
+// An add holds its contact's channel values from before the existence
+// check until it is settled, and records the create before making it.
+func TestAddSerializesAndRecordsItsIntent(t *testing.T) {
+	r, arms, _ := testRunner(t, nil)
+	j := &fakeJournal{}
+	var seenAtCreate []Write
+	arms.createErr = func(Contact) (bool, error) { seenAtCreate = j.intents(); return false, nil }
+	hook := "https://oapi.dingtalk.com/robot/send?access_token=abc123"
+	rep := sayWith(r, j, "boss", "/contact add name=A email=A@Example.com phone=13811112222 webhook="+hook)
+	if rep.Outcome != "ok" {
+		t.Fatalf("add: %+v", rep)
+	}
+	if want := []string{"email:a@example.com", "phone:13811112222", "webhook:" + hook}; !slices.Equal(j.held, want) {
+		t.Errorf("held %v, want %v", j.held, want)
+	}
+	if len(seenAtCreate) != 1 || seenAtCreate[0].Action != "create" || seenAtCreate[0].Contact.Email != "A@example.com" {
+		t.Errorf("at the create the journal held %+v, want the create's intent", seenAtCreate)
+	}
+}
+
+// A message taken over from a process that died after creating: its own
+// contact is its result, not "already exists", and nothing is created again.
+func TestTakeOverReportsTheContactItCreated(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ct   Contact
+		text string
+	}{
+		{"email", Contact{Name: "Kim", Email: "kim@example.com"}, "/contact add name=Kim email=kim@example.com"},
+		{"phone", Contact{Name: "Kim", Phone: "13811112222"}, "/contact add name=Kim phone=13811112222"},
+		{"robot only", Contact{Name: "Kim", Webhook: "https://oapi.dingtalk.com/robot/send?access_token=abc"}, "/contact add name=Kim webhook=https://oapi.dingtalk.com/robot/send?access_token=abc"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, arms, _ := testRunner(t, nil)
+			id := arms.add(tc.ct) // the dead owner's create landed
+			j := &fakeJournal{prior: &Write{Action: "create", Contact: tc.ct}}
+			rep := sayWith(r, j, "boss", tc.text)
+			if rep.Outcome != "ok" || rep.ContactID != id {
+				t.Fatalf("reply %+v, want ok with ContactId %s", rep, id)
+			}
+			contains(t, "reply", rep.Text, "Created alert contact **Kim**, ContactId: **"+id+"**")
+			if n := arms.called("create"); n != 0 || len(arms.contacts) != 1 {
+				t.Errorf("%d creates, %d contacts; want none and one", n, len(arms.contacts))
+			}
+		})
+	}
+}
+
+// The earlier owner's create may still be in flight: the new owner does not
+// conclude "nothing was created" before it can no longer land.
+func TestTakeOverWaitsForAWriteInFlight(t *testing.T) {
+	r, arms, _ := testRunner(t, nil)
+	ct := Contact{Name: "Late", Email: "late@example.com"}
+	var waited time.Duration
+	r.pause = func(_ context.Context, d time.Duration) error {
+		waited = d
+		arms.add(ct) // the write lands while the new owner waits
+		return nil
+	}
+	j := &fakeJournal{prior: &Write{Action: "create", Contact: ct}, wait: 3 * time.Second}
+	rep := sayWith(r, j, "boss", "/contact add name=Late email=late@example.com")
+	if rep.Outcome != "ok" || arms.called("create") != 0 || len(arms.contacts) != 1 {
+		t.Fatalf("reply %+v after %d creates with %d contacts", rep, arms.called("create"), len(arms.contacts))
+	}
+	if waited != 3*time.Second+landingMargin {
+		t.Errorf("waited %s, want until the write could no longer land (%s)", waited, 3*time.Second+landingMargin)
+	}
+
+	// Nothing landed: after the wait the message creates it itself, once.
+	r, arms, _ = testRunner(t, nil)
+	r.pause = func(context.Context, time.Duration) error { return nil }
+	j = &fakeJournal{prior: &Write{Action: "create", Contact: ct}, wait: time.Second}
+	if rep := sayWith(r, j, "boss", "/contact add name=Late email=late@example.com"); rep.Outcome != "ok" || len(arms.contacts) != 1 {
+		t.Errorf("nothing landed: %+v with %d contacts", rep, len(arms.contacts))
+	}
+}
+
+// A message another process owns now writes nothing and is not answered.
+func TestLostOwnershipStopsBeforeARMS(t *testing.T) {
+	r, arms, _ := testRunner(t, nil)
+	rep := sayWith(r, &fakeJournal{lost: true}, "boss", "/contact add name=A email=a@example.com")
+	if rep.Outcome != string(ELOST) || arms.called("create")+arms.called("search") != 0 {
+		t.Errorf("reply %+v after %v", rep, arms.calls)
+	}
+}
+
+// Resumed deletes and revokes finish what the earlier owner started.
+func TestResumedDeleteAndRevoke(t *testing.T) {
+	r, arms, state := testRunner(t, nil)
+	j := &fakeJournal{prior: &Write{Action: "delete", Contact: Contact{ID: "10999", Name: "Gone"}}}
+	rep := sayWith(r, j, "boss", "/confirm ABCDEF") // the code was taken by the earlier owner
+	if rep.Outcome != "ok" || arms.called("delete") != 1 {
+		t.Errorf("resumed delete of a contact already gone: %+v", rep)
+	}
+	contains(t, "resumed delete", rep.Text, "Deleted contact **Gone**")
+
+	state.scopes = map[string][]string{"lead": {"perm", "contact"}}
+	j = &fakeJournal{prior: &Write{Action: "revoke", User: "member", Scope: "contact"}}
+	rep = sayWith(r, j, "lead", "/perm revoke member contact")
+	if rep.Outcome != "ok" {
+		t.Errorf("resumed revoke of a scope already revoked: %+v", rep)
+	}
+	if rep := say(r, "lead", "/perm revoke member contact"); rep.Outcome != string(EINVALID) {
+		t.Errorf("a fresh revoke of a scope not held: %+v, want invalid", rep)
+	}
+}
+
+func TestRobotOnlyAddRefusesTheSameNameAndRobot(t *testing.T) {
+	r, arms, _ := testRunner(t, nil)
+	hook := "https://oapi.dingtalk.com/robot/send?access_token=abc"
+	id := arms.add(Contact{Name: "Ops robot", Webhook: hook})
+	rep := say(r, "boss", `/contact add name="Ops robot" webhook=`+hook)
+	if rep.Outcome != string(ECONFLICT) {
+		t.Fatalf("reply %+v, want exists", rep)
+	}
+	contains(t, "reply", rep.Text, "ContactId "+id)
+	if rep := say(r, "boss", `/contact add name="Another robot" webhook=`+hook); rep.Outcome != "ok" {
+		t.Errorf("another name on the same robot: %+v", rep)
 	}
 }

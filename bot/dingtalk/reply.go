@@ -1,6 +1,10 @@
 package dingtalk
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
 
 // Reply is what the robot says: the answer to an HTTP callback, or the body
 // posted to a sessionWebhook.
@@ -46,6 +50,20 @@ func MarkdownReply(title, text, staffID string) []byte {
 		panic(err) // strings and a bool only: cannot fail
 	}
 	return b
+}
+
+// ReplyContent is the title and text of a markdown reply body as the robot
+// OpenAPI takes them: without the @-mention of staffID, which only a
+// sessionWebhook can make.
+func ReplyContent(body []byte, staffID string) (title, text string, err error) {
+	r, err := DecodeReply(body)
+	if err != nil {
+		return "", "", err
+	}
+	if r.Markdown == nil {
+		return "", "", fmt.Errorf("a %q reply has no markdown", r.MsgType)
+	}
+	return r.Markdown.Title, strings.TrimSuffix(r.Markdown.Text, "\n\n@"+staffID), nil
 }
 
 // DecodeReply reads a reply body.

@@ -25,3 +25,13 @@ func TestEmptyReply(t *testing.T) {
 		t.Fatalf("the empty reply decodes as %+v, %v", r, err)
 	}
 }
+
+func TestReplyContentForTheOpenAPI(t *testing.T) {
+	title, text, err := ReplyContent(MarkdownReply("Done", "Created **A**", "user123"), "user123")
+	if err != nil || title != "Done" || text != "Created **A**" {
+		t.Errorf("ReplyContent = %q, %q, %v; want the reply without its mention", title, text, err)
+	}
+	if _, _, err := ReplyContent(EmptyReply(), "user123"); err == nil {
+		t.Error("the empty reply has content")
+	}
+}

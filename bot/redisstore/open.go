@@ -27,8 +27,9 @@ func Open(ctx context.Context, url string, opt Options, log *slog.Logger) (*Stor
 			return nil, fmt.Errorf("start embedded redis: %w", err)
 		}
 		log.Warn("REDIS_URL is not set: using an embedded in-process store; state is not persistent and not shared between replicas, so do not run more than one replica like this")
+		stopClock := KeepRealTime(mr)
 		s := New(redis.NewClient(withFastFailure(&redis.Options{Addr: mr.Addr()})), opt)
-		s.closers = append(s.closers, mr.Close)
+		s.closers = append(s.closers, stopClock, mr.Close)
 		return s, nil
 	}
 	rdb, desc, err := newClient(url)
@@ -41,6 +42,30 @@ func Open(ctx context.Context, url string, opt Options, log *slog.Logger) (*Stor
 		log.Error("redis is not reachable at start", "redis", desc, "err", err.Error())
 	}
 	return New(rdb, opt), nil
+}
+
+// KeepRealTime makes keys in m expire as the wall clock says: miniredis
+// counts down TTLs only when told to. It returns a function that stops.
+func KeepRealTime(m *miniredis.Miniredis) (stop func()) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				m.FastForward(now.Sub(last))
+				last = now
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-stopped }) }
 }
 
 // newClient understands the URL forms the README documents:

@@ -1,10 +1,11 @@
 // Package redisstore owns everything Redis: the client (built from
 // REDIS_URL in every form it takes, with its timeouts and hooks, or an
 // embedded server when there is none) and the bot's shared state kept there:
-// message claims for de-duplication, permission scopes, confirmation codes,
-// rate limits and the audit stream. It is the only package that talks to
-// Redis. Every step that reads and then writes is one atomic command or
-// script, so replicas sharing one Redis never both pass it.
+// the ledger of messages (ledger.go: ownership, intents, replies, rate
+// limits), permission scopes, confirmation codes and the audit stream. It
+// is the only package that talks to Redis. Every step that reads and then
+// writes is one atomic command or script, so replicas sharing one Redis
+// never both pass it.
 package redisstore
 
 import (
@@ -16,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/armsbot/armsbot/commands"
@@ -29,21 +29,16 @@ const MinClaimTTL = 2 * time.Hour
 
 // Options are the store's settings.
 type Options struct {
-	Prefix   string        // every key starts with it
-	ClaimTTL time.Duration // how long a message id is remembered
-	// ProcessingTTL bounds a claim whose command never settled (the process
-	// died, or Redis failed just when the claim was to be given back), so a
-	// re-delivery can run it then. It must exceed the longest command.
-	ProcessingTTL time.Duration
-	RatePerMin    int   // commands per user per minute; 0 disables the limit
-	AuditMaxLen   int64 // approximate length the audit stream is trimmed to
+	Prefix      string        // every key starts with it
+	ClaimTTL    time.Duration // how long a message id is remembered
+	RatePerMin  int           // commands per user per minute; 0 disables the limit
+	AuditMaxLen int64         // approximate length the audit stream is trimmed to
 }
 
 // Store is safe for concurrent use.
 type Store struct {
 	rdb     redis.UniversalClient
 	opt     Options
-	limiter *redis_rate.Limiter
 	closers []func()
 }
 
@@ -52,10 +47,7 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 	if opt.AuditMaxLen <= 0 {
 		opt.AuditMaxLen = 10000
 	}
-	if opt.ProcessingTTL <= 0 || opt.ProcessingTTL > opt.ClaimTTL {
-		opt.ProcessingTTL = opt.ClaimTTL
-	}
-	return &Store{rdb: rdb, opt: opt, limiter: redis_rate.NewLimiter(rdb)}
+	return &Store{rdb: rdb, opt: opt}
 }
 
 func (s *Store) key(parts ...string) string { return s.opt.Prefix + strings.Join(parts, ":") }
@@ -70,124 +62,6 @@ func (s *Store) holdersKey() string         { return s.opt.Prefix + "{perm}:hold
 // never go on to call ARMS.
 func unavailable(op string, err error) error {
 	return fmt.Errorf("redis %s: %w: %w", op, commands.ErrUnavailable, err)
-}
-
-// ClaimState is what a delivery finds when it claims its message.
-type ClaimState int
-
-const (
-	Fresh      ClaimState = iota // this delivery owns the message
-	InProgress                   // another delivery is running it
-	Done                         // it ran and its reply went out
-	// Undelivered: it ran, but its reply is not known to have reached
-	// DingTalk; Claim returns the reply so a re-delivery can carry it.
-	Undelivered
-)
-
-const (
-	stateProcessing = "processing"
-	stateDelivered  = "delivered"
-	donePrefix      = "done:"
-)
-
-// claimScript takes the message atomically and, when it was taken before,
-// returns its record in the same round trip.
-var claimScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v then return v end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return false
-`)
-
-// Claim takes msgID for this delivery. A message whose reply never reached
-// DingTalk comes back as Undelivered with that reply, so a re-delivery can
-// carry it; one whose reply went out comes back as Done.
-func (s *Store) Claim(ctx context.Context, msgID string) (ClaimState, []byte, error) {
-	v, err := claimScript.Run(ctx, s.rdb, []string{s.key("msg", msgID)}, stateProcessing, s.opt.ProcessingTTL.Milliseconds()).Text()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return Fresh, nil, nil
-	case err != nil:
-		return 0, nil, unavailable("claim", err)
-	case v == stateDelivered:
-		return Done, nil, nil
-	case strings.HasPrefix(v, donePrefix):
-		return Undelivered, []byte(v[len(donePrefix):]), nil
-	}
-	return InProgress, nil, nil
-}
-
-// Settle records how a claimed message ended, in one round trip: the claim
-// is kept (as delivered, or with its reply for a re-delivery to carry), or
-// released when the message failed before it had any effect (so that a
-// re-delivery can retry); and the audit entry is appended.
-func (s *Store) Settle(ctx context.Context, msgID string, release, delivered bool, reply []byte, e commands.AuditEntry) error {
-	k := s.key("msg", msgID)
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		switch {
-		case release:
-			p.Del(ctx, k)
-		case delivered:
-			p.SetArgs(ctx, k, stateDelivered, redis.SetArgs{Mode: "XX", TTL: s.opt.ClaimTTL})
-		default:
-			p.SetArgs(ctx, k, donePrefix+string(reply), redis.SetArgs{Mode: "XX", TTL: s.opt.ClaimTTL})
-		}
-		p.XAdd(ctx, s.auditArgs(e))
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return unavailable("settle", err)
-	}
-	return nil
-}
-
-// Delivered notes that a message's reply reached DingTalk, so re-deliveries
-// stay silent.
-func (s *Store) Delivered(ctx context.Context, msgID string) error {
-	err := s.rdb.SetArgs(ctx, s.key("msg", msgID), stateDelivered, redis.SetArgs{Mode: "XX", KeepTTL: true}).Err()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return unavailable("delivered", err)
-	}
-	return nil
-}
-
-// Release gives a claim back without recording anything.
-func (s *Store) Release(ctx context.Context, msgID string) error {
-	if err := s.rdb.Del(ctx, s.key("msg", msgID)).Err(); err != nil {
-		return unavailable("release", err)
-	}
-	return nil
-}
-
-// RateDecision is the outcome of a rate-limit check.
-type RateDecision struct {
-	Allowed    bool
-	RetryAfter time.Duration
-	// Notify is true for the first refusal in a window: the user is told
-	// once when to retry, not once per message.
-	Notify bool
-}
-
-// Allow counts one command of user against the per-minute limit shared by
-// every replica (GCRA in Redis, by redis_rate).
-func (s *Store) Allow(ctx context.Context, user string) (RateDecision, error) {
-	if s.opt.RatePerMin <= 0 {
-		return RateDecision{Allowed: true}, nil
-	}
-	res, err := s.limiter.Allow(ctx, s.key("rate", user), redis_rate.PerMinute(s.opt.RatePerMin))
-	if err != nil {
-		return RateDecision{}, unavailable("rate limit", err)
-	}
-	if res.Allowed > 0 {
-		return RateDecision{Allowed: true}, nil
-	}
-	d := RateDecision{RetryAfter: res.RetryAfter}
-	ttl := max(res.RetryAfter, time.Second)
-	d.Notify, err = s.rdb.SetNX(ctx, s.key("ratenote", user), 1, ttl).Result()
-	if err != nil {
-		return RateDecision{}, unavailable("rate limit", err)
-	}
-	return d, nil
 }
 
 // Scopes returns the scopes granted to user.

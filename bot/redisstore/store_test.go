@@ -30,156 +30,6 @@ func newStore(t *testing.T, opt redisstore.Options) (*redisstore.Store, *rediste
 	return redisstore.New(rd.Client, opt), rd
 }
 
-// A message's claim remembers how it ended, so that every re-delivery
-// knows whether to stay silent, carry the reply, or run it.
-func TestClaimLifecycle(t *testing.T) {
-	s, rd := newStore(t, redisstore.Options{ProcessingTTL: time.Minute})
-	ctx := t.Context()
-	claim := func(id string) (redisstore.ClaimState, string) {
-		t.Helper()
-		st, prev, err := s.Claim(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st, string(prev)
-	}
-	ttl := func(id string) time.Duration { return rd.Client.PTTL(ctx, rd.Prefix+"msg:"+id).Val() }
-
-	if st, _ := claim("m1"); st != redisstore.Fresh {
-		t.Fatalf("first claim: %v, want Fresh", st)
-	}
-	if d := ttl("m1"); d <= 0 || d > time.Minute {
-		t.Errorf("a running message is held for %s, want at most the processing TTL", d)
-	}
-	if st, _ := claim("m1"); st != redisstore.InProgress {
-		t.Errorf("second claim while running: %v, want InProgress", st)
-	}
-	if err := s.Settle(ctx, "m1", false, true, []byte("reply"), commands.AuditEntry{MsgID: "m1"}); err != nil {
-		t.Fatal(err)
-	}
-	if st, _ := claim("m1"); st != redisstore.Done {
-		t.Errorf("after a delivered reply: %v, want Done", st)
-	}
-	if d := ttl("m1"); d <= time.Hour {
-		t.Errorf("a settled message is remembered for %s, want the claim TTL", d)
-	}
-
-	// A reply that did not get out is kept for the next delivery, once.
-	claim("m2")
-	if err := s.Settle(ctx, "m2", false, false, []byte(`{"reply":2}`), commands.AuditEntry{MsgID: "m2"}); err != nil {
-		t.Fatal(err)
-	}
-	if st, prev := claim("m2"); st != redisstore.Undelivered || prev != `{"reply":2}` {
-		t.Errorf("undelivered: %v %q", st, prev)
-	}
-	if err := s.Delivered(ctx, "m2"); err != nil {
-		t.Fatal(err)
-	}
-	if st, _ := claim("m2"); st != redisstore.Done {
-		t.Errorf("after Delivered: %v, want Done", st)
-	}
-
-	// Released when nothing happened: a re-delivery runs it.
-	claim("m3")
-	if err := s.Settle(ctx, "m3", true, false, nil, commands.AuditEntry{MsgID: "m3"}); err != nil {
-		t.Fatal(err)
-	}
-	if st, _ := claim("m3"); st != redisstore.Fresh {
-		t.Errorf("after release: %v, want Fresh", st)
-	}
-	if err := s.Release(ctx, "m3"); err != nil {
-		t.Fatal(err)
-	}
-	if st, _ := claim("m3"); st != redisstore.Fresh {
-		t.Errorf("after Release: %v, want Fresh", st)
-	}
-
-	// Each settle appended its audit entry.
-	got, err := s.Recent(ctx, 10, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 3 || got[0].MsgID != "m3" || got[2].MsgID != "m1" {
-		t.Errorf("audit after three settles: %+v", got)
-	}
-}
-
-// Replicas claiming one message at once: exactly one runs it.
-func TestConcurrentClaimsTakeOnce(t *testing.T) {
-	s, _ := newStore(t, redisstore.Options{})
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		fresh int
-	)
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			st, _, err := s.Claim(context.Background(), "same")
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if st == redisstore.Fresh {
-				fresh++
-			}
-		}()
-	}
-	wg.Wait()
-	if fresh != 1 {
-		t.Errorf("%d of 20 concurrent claims were Fresh, want 1", fresh)
-	}
-}
-
-// A claim whose command never settled (the process died) lapses, so a
-// later delivery can run it.
-func TestUnsettledClaimLapses(t *testing.T) {
-	s, rd := newStore(t, redisstore.Options{ProcessingTTL: time.Minute})
-	if !rd.Real() {
-		if _, _, err := s.Claim(t.Context(), "m"); err != nil {
-			t.Fatal(err)
-		}
-		rd.Mini.FastForward(time.Minute + time.Second)
-		if st, _, _ := s.Claim(t.Context(), "m"); st != redisstore.Fresh {
-			t.Errorf("after the processing TTL: %v, want Fresh", st)
-		}
-		return
-	}
-	t.Log("against a real Redis the lapse is checked by TTL in TestClaimLifecycle")
-}
-
-// The limit is shared by everyone using the store; the sender is told once.
-func TestRateLimitTellsOnce(t *testing.T) {
-	s, _ := newStore(t, redisstore.Options{RatePerMin: 2})
-	ctx := t.Context()
-	var got []redisstore.RateDecision
-	for range 4 {
-		d, err := s.Allow(ctx, "busy")
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, d)
-	}
-	if !got[0].Allowed || !got[1].Allowed || got[2].Allowed || got[3].Allowed {
-		t.Fatalf("decisions %+v, want two allowed then refused", got)
-	}
-	if !got[2].Notify || got[3].Notify || got[2].RetryAfter <= 0 {
-		t.Errorf("refusals %+v and %+v: want the first told when to retry, the second silent", got[2], got[3])
-	}
-	if d, _ := s.Allow(ctx, "calm"); !d.Allowed {
-		t.Error("another user was limited")
-	}
-	off, _ := newStore(t, redisstore.Options{RatePerMin: 0})
-	for range 10 {
-		if d, err := off.Allow(ctx, "busy"); err != nil || !d.Allowed {
-			t.Fatalf("limit off: %+v, %v", d, err)
-		}
-	}
-}
-
 func TestGrantsAndHolders(t *testing.T) {
 	s, _ := newStore(t, redisstore.Options{})
 	ctx := t.Context()
@@ -297,12 +147,13 @@ func TestAnOutageIsUnavailable(t *testing.T) {
 	defer s.Close()
 	// Each call waits out go-redis's redialling; they run at once.
 	ctx := t.Context()
+	l := redisstore.NewLedger(s, redisstore.LedgerOptions{Process: "p1", Lease: time.Second, WriteWindow: time.Second})
 	calls := map[string]func() error{
-		"claim":  func() error { _, _, err := s.Claim(ctx, "m"); return err },
-		"allow":  func() error { _, err := s.Allow(ctx, "u"); return err },
+		"admit":  func() error { _, err := l.Admit(ctx, "m", "u", []byte("{}")); return err },
+		"renew":  func() error { return l.Renew(ctx) },
+		"sweep":  func() error { _, err := l.Sweep(ctx); return err },
 		"scopes": func() error { _, err := s.Scopes(ctx, "u"); return err },
 		"take":   func() error { _, _, err := s.Take(ctx, "u", "C"); return err },
-		"settle": func() error { return s.Settle(ctx, "m", false, true, nil, commands.AuditEntry{}) },
 		"audit":  func() error { return s.Audit(ctx, commands.AuditEntry{}) },
 		"grant":  func() error { return s.Grant(ctx, "u", "contact") },
 		"ping":   func() error { return s.Ping(ctx) },
@@ -330,14 +181,14 @@ func TestObserveRoundTrips(t *testing.T) {
 	if _, ok, err := s.Take(ctx, "nobody", "CODE"); err != nil || ok {
 		t.Fatalf("take of a missing code: %v, %v", ok, err)
 	}
-	if err := s.Settle(ctx, "m", false, true, nil, commands.AuditEntry{}); err != nil {
+	if err := s.Audit(ctx, commands.AuditEntry{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := seen["getdel"]; len(got) != 1 || got[0] != nil {
 		t.Errorf("getdel of a missing key observed as %v, want one round trip without error", got)
 	}
-	if !slices.Contains(seen["pipeline"], nil) {
-		t.Errorf("the settle pipeline was not observed: %v", seen)
+	if got := seen["xadd"]; len(got) != 1 || got[0] != nil {
+		t.Errorf("the audit append was observed as %v, want one round trip", got)
 	}
 }
 

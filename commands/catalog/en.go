@@ -146,4 +146,5 @@ var en = map[string]string{
 	"err.rate_limited":    "You are sending commands too fast (at most %d a minute); try again in %d seconds.",
 	"err.busy":            "The bot is busy (too many commands in progress); this one was not run. Please send it again shortly.",
 	"add.recovered":       "(The response from ARMS was lost; the bot checked and found the contact created.)",
+	"add.exists_robot":    "A contact named %s already uses this robot: ContactId %s, so nothing was created. To change that contact, send /contact update %s key=value.",
 }

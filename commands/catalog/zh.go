@@ -146,4 +146,5 @@ var zh = map[string]string{
 	"err.rate_limited":    "你发送命令太快了（每分钟最多 %d 条），请在 %d 秒后重试。",
 	"err.busy":            "机器人正忙（处理中的命令太多），这条命令没有执行，请稍后重发。",
 	"add.recovered":       "（ARMS 的响应丢失了，机器人查询后确认联系人已创建。）",
+	"add.exists_robot":    "已有名为 %s 且使用同一个钉钉机器人的联系人：ContactId %s，所以没有重复创建。如需修改它，请发送 /contact update %s key=value。",
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/armsbot/armsbot/bot/redisstore"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -31,6 +32,7 @@ func New(t testing.TB) *Redis {
 		r.URL = u
 	} else {
 		r.Mini = miniredis.RunT(t)
+		t.Cleanup(redisstore.KeepRealTime(r.Mini))
 		r.URL = "redis://" + r.Mini.Addr()
 	}
 	opts, err := redis.ParseURL(r.URL)

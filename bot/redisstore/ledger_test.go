@@ -1,0 +1,435 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/armsbot/armsbot/bot/redisstore"
+	"github.com/armsbot/armsbot/bot/redisstore/redistest"
+	"github.com/armsbot/armsbot/commands"
+)
+
+// procs is a Redis shared by several processes' ledgers, as replicas share
+// one in production.
+type procs struct {
+	t  *testing.T
+	rd *redistest.Redis
+	s  *redisstore.Store
+
+	mu  sync.Mutex
+	now time.Time // the processes' clock
+}
+
+const lease = 10 * time.Second
+
+func newProcs(t *testing.T, opt redisstore.Options) *procs {
+	t.Helper()
+	s, rd := newStore(t, opt)
+	return &procs{t: t, rd: rd, s: s, now: time.Now()}
+}
+
+func (p *procs) clock() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.now
+}
+
+// later lets a lease pass on the processes' clock: after it, a process that
+// renewed may judge others dead.
+func (p *procs) later() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.now = p.now.Add(lease)
+}
+
+// start is a process: a ledger that has renewed its lease once.
+func (p *procs) start(name string) *redisstore.Ledger {
+	p.t.Helper()
+	l := redisstore.NewLedger(p.s, redisstore.LedgerOptions{Process: name, Lease: lease, WriteWindow: 3 * time.Second, Now: p.clock})
+	if err := l.Renew(p.t.Context()); err != nil {
+		p.t.Fatal(err)
+	}
+	return l
+}
+
+// kill makes a process dead as Redis sees it: its lease is gone.
+func (p *procs) kill(name string) {
+	p.t.Helper()
+	if err := p.rd.Client.Del(p.t.Context(), p.rd.Prefix+"proc:"+name).Err(); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func admit(t *testing.T, l *redisstore.Ledger, id string) redisstore.Admission {
+	t.Helper()
+	a, err := l.Admit(t.Context(), id, "sender", []byte(`{"id":"`+id+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+var verdicts = map[redisstore.Verdict]string{redisstore.Run: "Run", redisstore.Resume: "Resume", redisstore.Busy: "Busy",
+	redisstore.Delivered: "Delivered", redisstore.Carry: "Carry"}
+
+func wantVerdict(t *testing.T, what string, a redisstore.Admission, want redisstore.Verdict) {
+	t.Helper()
+	if a.Verdict != want {
+		t.Fatalf("%s: %s, want %s", what, verdicts[a.Verdict], verdicts[want])
+	}
+}
+
+// A message's record says what every later delivery may do: stay silent
+// while it runs and after its reply went out, carry a reply that could
+// not be delivered (once), run again when it had no effect.
+func TestAdmissionFollowsTheRecord(t *testing.T) {
+	p := newProcs(t, redisstore.Options{})
+	ctx := t.Context()
+	a := p.start("a")
+	if err := p.s.Grant(ctx, "sender", "contact"); err != nil {
+		t.Fatal(err)
+	}
+
+	first := admit(t, a, "m1")
+	wantVerdict(t, "first delivery", first, redisstore.Run)
+	if len(first.Scopes) != 1 || first.Scopes[0] != "contact" || !first.Rate.Allowed {
+		t.Errorf("first delivery read scopes %v and rate %+v", first.Scopes, first.Rate)
+	}
+	if string(first.Claim.Payload()) != `{"id":"m1"}` {
+		t.Errorf("payload %q", first.Claim.Payload())
+	}
+	wantVerdict(t, "while it runs", admit(t, a, "m1"), redisstore.Busy)
+	wantVerdict(t, "on another replica while it runs", admit(t, p.start("b"), "m1"), redisstore.Busy)
+	if err := first.Claim.Finish(ctx, []byte("reply"), true, commands.AuditEntry{MsgID: "m1", Outcome: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	wantVerdict(t, "after the reply went out", admit(t, a, "m1"), redisstore.Delivered)
+
+	m2 := admit(t, a, "m2").Claim
+	if err := m2.Finish(ctx, []byte(`{"reply":2}`), false, commands.AuditEntry{MsgID: "m2"}); err != nil {
+		t.Fatal(err)
+	}
+	wantVerdict(t, "while its owner delivers", admit(t, a, "m2"), redisstore.Busy)
+	if err := m2.Undeliverable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	carry := admit(t, p.start("c"), "m2")
+	wantVerdict(t, "after no channel took the reply", carry, redisstore.Carry)
+	if string(carry.Reply) != `{"reply":2}` {
+		t.Errorf("carried %q", carry.Reply)
+	}
+	wantVerdict(t, "after it was carried", admit(t, a, "m2"), redisstore.Delivered)
+
+	m3 := admit(t, a, "m3").Claim
+	if err := m3.Release(ctx, commands.AuditEntry{MsgID: "m3", Outcome: "busy"}); err != nil {
+		t.Fatal(err)
+	}
+	wantVerdict(t, "after release", admit(t, a, "m3"), redisstore.Run)
+
+	got, err := p.s.Recent(ctx, 10, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].MsgID != "m3" || got[2].MsgID != "m1" {
+		t.Errorf("audit after three settles: %+v", got)
+	}
+}
+
+// Deliveries of one message on two replicas at once: exactly one runs it.
+func TestConcurrentAdmissionsRunOnce(t *testing.T) {
+	p := newProcs(t, redisstore.Options{RatePerMin: 100})
+	ledgers := []*redisstore.Ledger{p.start("a"), p.start("b")}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		runs int
+	)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := ledgers[i%2].Admit(context.Background(), "same", "sender", []byte("{}"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if a.Verdict == redisstore.Run || a.Verdict == redisstore.Resume {
+				runs++
+			}
+		}()
+	}
+	wg.Wait()
+	if runs != 1 {
+		t.Errorf("%d of 20 concurrent deliveries ran the message, want 1", runs)
+	}
+}
+
+// When its owner dies, a message is taken over by the next delivery or by
+// a sweep, with what the owner was about to write; the dead owner can then
+// settle nothing.
+func TestTakeOverAfterDeath(t *testing.T) {
+	p := newProcs(t, redisstore.Options{})
+	ctx := t.Context()
+	a, b := p.start("a"), p.start("b")
+
+	m1 := admit(t, a, "m1").Claim
+	w := commands.Write{Action: "create", Contact: commands.Contact{Name: "Kim", Email: "kim@example.com"}}
+	sendBy, err := m1.Intend(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(sendBy); d <= 0 || d > 3*time.Second {
+		t.Errorf("the write must be sent within %s, want the write window", d)
+	}
+	admit(t, a, "m2")
+	wantVerdict(t, "owner alive", admit(t, b, "m1"), redisstore.Busy)
+
+	p.kill("a")
+	wantVerdict(t, "before b has held its lease for a lease", admit(t, b, "m1"), redisstore.Busy)
+	p.later()
+	re := admit(t, b, "m1")
+	wantVerdict(t, "re-delivery after the owner died", re, redisstore.Resume)
+	prior, wait, ok := re.Claim.Prior()
+	if !ok || prior != w || wait <= 0 || wait > 3*time.Second {
+		t.Errorf("prior %+v (ok=%v), wait %s; want the intent and time until it can no longer land", prior, ok, wait)
+	}
+	if string(re.Claim.Payload()) != `{"id":"m1"}` {
+		t.Errorf("payload %q", re.Claim.Payload())
+	}
+	swept, err := b.Sweep(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(swept) != 1 || swept[0].ID() != "m2" {
+		t.Fatalf("the sweep took %d messages, want m2 alone", len(swept))
+	}
+	if _, _, ok := swept[0].Prior(); ok {
+		t.Error("m2 had no intent, yet the take-over reports one")
+	}
+
+	// The old owner, alive after all (a long pause), is fenced off.
+	if _, err := m1.Intend(ctx, w); !errors.Is(err, commands.ErrLostOwnership) {
+		t.Errorf("the old owner's intent: %v, want ErrLostOwnership", err)
+	}
+	if err := m1.Finish(ctx, nil, true, commands.AuditEntry{}); !errors.Is(err, commands.ErrLostOwnership) {
+		t.Errorf("the old owner's finish: %v, want ErrLostOwnership", err)
+	}
+	if err := re.Claim.Finish(ctx, []byte("r"), true, commands.AuditEntry{}); err != nil {
+		t.Errorf("the new owner's finish: %v", err)
+	}
+	wantVerdict(t, "after the new owner's reply", admit(t, a, "m1"), redisstore.Delivered)
+}
+
+// A drained process hands its messages over, with their replies: another
+// replica's sweep takes them at once, without waiting for a lease.
+func TestHandOver(t *testing.T) {
+	p := newProcs(t, redisstore.Options{})
+	ctx := t.Context()
+	a, b := p.start("a"), p.start("b")
+	admit(t, a, "running")
+	done := admit(t, a, "done").Claim
+	if err := done.Finish(ctx, []byte("the reply"), false, commands.AuditEntry{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.HandOver(ctx); err != nil || n != 2 {
+		t.Fatalf("handed over %d, %v; want 2", n, err)
+	}
+	taken, err := b.Sweep(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replies := map[string]string{}
+	for _, c := range taken {
+		replies[c.ID()] = string(c.Reply())
+	}
+	if len(replies) != 2 || replies["done"] != "the reply" || replies["running"] != "" {
+		t.Errorf("taken over: %v; want both, the finished one with its reply", replies)
+	}
+	if again, _ := b.Sweep(ctx); len(again) != 0 {
+		t.Errorf("a second sweep took %d messages again", len(again))
+	}
+}
+
+// A queued or slow message stays its owner's for as long as the owner
+// renews its lease, however long that is; a lease that is not renewed
+// lapses.
+func TestLeaseLivesWhileRenewed(t *testing.T) {
+	p := newProcs(t, redisstore.Options{})
+	a, b := p.start("a"), p.start("b")
+	admit(t, a, "slow")
+	if !p.rd.Real() {
+		for range 5 {
+			p.rd.Mini.FastForward(5 * time.Second)
+			if err := a.Renew(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.later()
+		wantVerdict(t, "25s later, renewed every 5s", admit(t, b, "slow"), redisstore.Busy)
+		p.rd.Mini.FastForward(11 * time.Second)
+		wantVerdict(t, "11s after the last renewal", admit(t, b, "slow"), redisstore.Resume)
+		return
+	}
+	ttl := p.rd.Client.PTTL(t.Context(), p.rd.Prefix+"proc:a").Val()
+	if ttl <= 9*time.Second || ttl > 10*time.Second {
+		t.Errorf("the lease lasts %s, want 10s", ttl)
+	}
+}
+
+// Adds of one person are serialised: a second message waits for the
+// first, and a message never holds part of what it needs while waiting.
+func TestSerialize(t *testing.T) {
+	p := newProcs(t, redisstore.Options{})
+	ctx := t.Context()
+	a := p.start("a")
+	m1, m2, m3 := admit(t, a, "m1").Claim, admit(t, a, "m2").Claim, admit(t, a, "m3").Claim
+	if err := m1.Serialize(ctx, "email:kim@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() { got <- m2.Serialize(context.Background(), "phone:13811112222", "email:kim@example.com") }()
+
+	// m2 waits for the email, without keeping the phone from m3.
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := m3.Serialize(short, "phone:13811112222"); err != nil {
+		t.Fatalf("m3 could not take the phone while m2 waited: %v", err)
+	}
+	if err := m3.Release(ctx, commands.AuditEntry{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		t.Fatalf("m2 got the email while m1 held it: %v", err)
+	default:
+	}
+	if err := m1.Finish(ctx, nil, true, commands.AuditEntry{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("m2 did not get the email after m1 settled")
+	}
+	// The locks name no phone number or address in Redis.
+	keys := p.rd.Client.Keys(ctx, p.rd.Prefix+"lock:*").Val()
+	for _, k := range keys {
+		for _, leak := range []string{"kim", "138111"} {
+			if strings.Contains(k, leak) {
+				t.Errorf("lock key %s shows what it locks", k)
+			}
+		}
+	}
+}
+
+// A lock that lapsed (its owner's lease stopped being renewed long enough
+// for another message to take it) stops the write: nothing may be sent,
+// and no intent is left for a take-over to misread.
+func TestIntentNeedsTheLocks(t *testing.T) {
+	p := newProcs(t, redisstore.Options{})
+	ctx := t.Context()
+	a := p.start("a")
+	m1 := admit(t, a, "m1").Claim
+	if err := m1.Serialize(ctx, "email:kim@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	keys := p.rd.Client.Keys(ctx, p.rd.Prefix+"lock:*").Val()
+	if len(keys) != 1 {
+		t.Fatalf("%d lock keys, want 1", len(keys))
+	}
+	p.rd.Client.Set(ctx, keys[0], "m9:1", time.Minute) // another message's now
+	_, err := m1.Intend(ctx, commands.Write{Action: "create"})
+	if !errors.Is(err, commands.ErrUnavailable) {
+		t.Fatalf("intent without the lock: %v, want ErrUnavailable", err)
+	}
+	p.kill("a")
+	b := p.start("b")
+	p.later()
+	re := admit(t, b, "m1")
+	if _, _, ok := re.Claim.Prior(); ok {
+		t.Error("an intent that was not acted on is left for a take-over")
+	}
+}
+
+// The rate limit counts each message once, however often it is delivered,
+// and tells the sender once per window.
+func TestRateLimitCountsMessagesOnce(t *testing.T) {
+	p := newProcs(t, redisstore.Options{RatePerMin: 2})
+	a := p.start("a")
+	var got []redisstore.Admission
+	for _, id := range []string{"r1", "r1", "r2", "r2", "r3", "r4"} {
+		got = append(got, admit(t, a, id))
+	}
+	if !got[0].Rate.Allowed || !got[2].Rate.Allowed {
+		t.Fatalf("the first two messages were limited: %+v, %+v", got[0].Rate, got[2].Rate)
+	}
+	if got[1].Verdict != redisstore.Busy || got[3].Verdict != redisstore.Busy {
+		t.Errorf("re-deliveries: %s, %s", verdicts[got[1].Verdict], verdicts[got[3].Verdict])
+	}
+	r3, r4 := got[4].Rate, got[5].Rate
+	if r3.Allowed || r4.Allowed || !r3.Notify || r4.Notify || r3.RetryAfter <= 0 {
+		t.Errorf("third and fourth: %+v, %+v; want both limited, the first told when to retry", r3, r4)
+	}
+}
+
+// Records of a version before the ledger are honoured during an upgrade.
+func TestLegacyRecords(t *testing.T) {
+	p := newProcs(t, redisstore.Options{})
+	ctx := t.Context()
+	a := p.start("a")
+	for id, v := range map[string]string{"old-running": "processing", "old-done": "delivered", "old-undelivered": `done:{"reply":"old"}`} {
+		p.rd.Client.Set(ctx, p.rd.Prefix+"msg:"+id, v, time.Hour)
+	}
+	wantVerdict(t, "processing", admit(t, a, "old-running"), redisstore.Busy)
+	wantVerdict(t, "delivered", admit(t, a, "old-done"), redisstore.Delivered)
+	c := admit(t, a, "old-undelivered")
+	wantVerdict(t, "undelivered", c, redisstore.Carry)
+	if string(c.Reply) != `{"reply":"old"}` {
+		t.Errorf("carried %q", c.Reply)
+	}
+	wantVerdict(t, "carried once", admit(t, a, "old-undelivered"), redisstore.Delivered)
+	if _, err := a.Sweep(ctx); err != nil {
+		t.Errorf("a sweep over older records: %v", err)
+	}
+}
+
+// A process that lost track of its own record (its admission's answer
+// was lost) takes it up again when the message is delivered again.
+func TestOwnRecordLostTrackOfIsResumed(t *testing.T) {
+	p := newProcs(t, redisstore.Options{})
+	before := p.start("a")
+	admit(t, before, "m1")
+	after := p.start("a") // the same process, without the memory of m1
+	wantVerdict(t, "re-delivery", admit(t, after, "m1"), redisstore.Resume)
+}
+
+// Right after an outage of Redis every lease has lapsed, the living's too:
+// no process is taken for dead until the judge has renewed its own lease
+// for a whole lease, as every living process then has.
+func TestNobodyIsJudgedDeadRightAfterAnOutage(t *testing.T) {
+	p := newProcs(t, redisstore.Options{})
+	a := p.start("a")
+	admit(t, a, "m1")
+	p.kill("a") // its lease lapsed while Redis was away
+	b := p.start("b")
+	wantVerdict(t, "a delivery as Redis comes back", admit(t, b, "m1"), redisstore.Busy)
+	if taken, _ := b.Sweep(t.Context()); len(taken) != 0 {
+		t.Errorf("a sweep as Redis comes back took %d messages", len(taken))
+	}
+	if err := a.Renew(t.Context()); err != nil { // a lives, and renews
+		t.Fatal(err)
+	}
+	p.later()
+	wantVerdict(t, "a lease later, a renewed", admit(t, b, "m1"), redisstore.Busy)
+	p.kill("a") // and now a is dead
+	wantVerdict(t, "a lease later, a dead", admit(t, b, "m1"), redisstore.Resume)
+}
