@@ -16,6 +16,25 @@ import (
 	"github.com/armsbot/armsbot/commands"
 )
 
+// warnPersistence tells an operator whose Redis would forget the bot's
+// state in a restart; the guarantees that need it are in the README.
+func warnPersistence(ctx context.Context, store *redisstore.Store, embedded bool, stdout io.Writer) {
+	const consequence = "a restart forgets which messages ran, who owns them and every /perm grant; enable appendonly (README, Redis)"
+	mode, ok := store.Persistence(ctx)
+	switch {
+	case embedded:
+		fmt.Fprintf(stdout, "warn %-9s the embedded store persists nothing and is shared with no other replica: set REDIS_URL to a Redis with appendonly on (README, Redis)\n", "redis")
+	case !ok:
+		fmt.Fprintf(stdout, "skip %-9s persistence unknown (CONFIG GET not allowed): make sure appendonly is on\n", "redis")
+	case mode == "none":
+		fmt.Fprintf(stdout, "warn %-9s persists nothing (appendonly no, no snapshots): %s\n", "redis", consequence)
+	case mode == "snapshots":
+		fmt.Fprintf(stdout, "warn %-9s keeps snapshots only: a restart loses what changed since the last one; enable appendonly (README, Redis)\n", "redis")
+	default:
+		fmt.Fprintf(stdout, "ok   %-9s persists with an append-only file\n", "redis")
+	}
+}
+
 // check verifies configuration and connectivity without changing anything.
 func check(ctx context.Context, cfg *Config, stdout io.Writer) error {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -36,8 +55,11 @@ func check(ctx context.Context, cfg *Config, stdout io.Writer) error {
 	} else {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := store.Ping(pctx)
-		cancel()
 		report("redis", err, "PONG from "+redactURL(cfg.RedisURL))
+		if err == nil {
+			warnPersistence(pctx, store, cfg.RedisURL == "", stdout)
+		}
+		cancel()
 		store.Close()
 	}
 

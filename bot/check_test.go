@@ -21,6 +21,15 @@ func TestCheckAgainstStandIns(t *testing.T) {
 		t.Fatalf("check: %v\n%s", err, out.String())
 	}
 	contains(t, "check", out.String(), "ok   config", "ok   redis", "ok   arms      SearchAlertContact answered", "ok   dingtalk")
+	// What it says of persistence is what the Redis under test does.
+	switch aof := h.redis.Client.ConfigGet(t.Context(), "appendonly").Val()["appendonly"]; {
+	case !h.redis.Real(), aof == "":
+		contains(t, "check", out.String(), "redis     persist")
+	case aof == "yes":
+		contains(t, "check", out.String(), "ok   redis     persists with an append-only file")
+	default:
+		contains(t, "check", out.String(), "warn redis")
+	}
 	if n := len(h.arms.Calls("CreateAlertContact")) + len(h.arms.Calls("UpdateAlertContact")) + len(h.arms.Calls("DeleteAlertContact")); n != 0 {
 		t.Errorf("check changed ARMS (%d writes)", n)
 	}

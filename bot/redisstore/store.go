@@ -214,6 +214,32 @@ func decodeAudit(v map[string]any) commands.AuditEntry {
 	}
 }
 
+// Persistence says how Redis keeps its data across a restart: "aof",
+// "snapshots" (RDB only: a restart loses what changed since the last one),
+// or "none". ok is false when Redis does not say (managed Redis often
+// refuses CONFIG).
+func (s *Store) Persistence(ctx context.Context) (mode string, ok bool) {
+	c, isClient := s.rdb.(*redis.Client)
+	if !isClient {
+		return "", false // a Cluster or Sentinel: ask the operator's console
+	}
+	aof, err := c.ConfigGet(ctx, "appendonly").Result()
+	if err != nil || aof["appendonly"] == "" {
+		return "", false
+	}
+	if aof["appendonly"] == "yes" {
+		return "aof", true
+	}
+	save, err := c.ConfigGet(ctx, "save").Result()
+	if err != nil {
+		return "", false
+	}
+	if save["save"] != "" {
+		return "snapshots", true
+	}
+	return "none", true
+}
+
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
