@@ -117,6 +117,21 @@ func (h *harness) waitCreateSent(n int) {
 	waitFor(h.t, func() bool { return len(h.creates()) >= n })
 }
 
+// killDuringCreate has p receive an add and die, SIGKILLed, while ARMS
+// takes its time over the create: ARMS finishes the create the dead process
+// sent. The sender has seen nothing yet.
+func (h *harness) killDuringCreate(p *harness, text string) *sender {
+	h.t.Helper()
+	h.arms.SetLatency(1500 * time.Millisecond)
+	s := h.sender(text)
+	sent := len(h.creates())
+	s.deliver(p) // answered "empty": the create is slow
+	h.waitCreateSent(sent + 1)
+	p.kill()
+	h.arms.SetLatency(0)
+	return s
+}
+
 // Killed during a slow create, restarted, re-delivered as DingTalk does:
 // the contact exists once and the sender hears once that it was created,
 // whatever identifies the contact.
@@ -129,12 +144,7 @@ func TestKillDuringSlowCreate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := world(t)
 			a := h.spawn(fast())
-			h.arms.SetLatency(1500 * time.Millisecond)
-			s := h.sender(tc.text)
-			s.deliver(a) // answered "empty": the create is slow
-			h.waitCreateSent(1)
-			a.kill() // ARMS finishes the create the dead process sent
-			h.arms.SetLatency(0)
+			s := h.killDuringCreate(a, tc.text)
 
 			b := h.spawn(fast()) // the restart
 			s.deliver(b)         // DingTalk's first re-delivery
@@ -153,12 +163,7 @@ func TestKillDuringSlowCreate(t *testing.T) {
 func TestKillWithoutRedelivery(t *testing.T) {
 	h := world(t)
 	a, c := h.spawn(fast()), h.spawn(fast())
-	h.arms.SetLatency(1500 * time.Millisecond)
-	s := h.sender("/contact add name=Orphan email=orphan@example.com")
-	s.deliver(a)
-	h.waitCreateSent(1)
-	a.kill()
-	h.arms.SetLatency(0)
+	s := h.killDuringCreate(a, "/contact add name=Orphan email=orphan@example.com")
 	s.waitReply()
 	s.exactlyOne(t)
 	contains(t, "the surviving replica's log", c.logs.String(), `"via":"sweep"`)
@@ -169,12 +174,7 @@ func TestKillWithoutRedelivery(t *testing.T) {
 func TestRestartFinishesWhatTheDeadProcessLeft(t *testing.T) {
 	h := world(t)
 	a := h.spawn(fast())
-	h.arms.SetLatency(1500 * time.Millisecond)
-	s := h.sender("/contact add name=Restart phone=13811110002")
-	s.deliver(a)
-	h.waitCreateSent(1)
-	a.kill()
-	h.arms.SetLatency(0)
+	s := h.killDuringCreate(a, "/contact add name=Restart phone=13811110002")
 	h.spawn(fast())
 	s.waitReply()
 	s.exactlyOne(t)

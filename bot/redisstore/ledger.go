@@ -570,9 +570,15 @@ func (l *Ledger) Sweep(ctx context.Context) ([]*Claim, error) {
 	return taken, nil
 }
 
-var handOverScript = redis.NewScript(`
+// fenced opens every script that changes a record its caller owns: it does
+// nothing, and answers 0, unless the record's owner and token are ARGV[1]
+// and ARGV[2].
+const fenced = `
 local r = redis.call('HMGET', KEYS[1], 'o', 't')
 if r[1] ~= ARGV[1] or r[2] ~= ARGV[2] then return 0 end
+`
+
+var handOverScript = redis.NewScript(fenced + `
 redis.call('HSET', KEYS[1], 'o', '')
 return 1
 `)
@@ -715,9 +721,7 @@ func (c *Claim) Serialize(ctx context.Context, values ...string) error {
 	}
 }
 
-var intendScript = redis.NewScript(`
-local r = redis.call('HMGET', KEYS[1], 'o', 't')
-if r[1] ~= ARGV[1] or r[2] ~= ARGV[2] then return 0 end
+var intendScript = redis.NewScript(fenced + `
 local now = redis.call('TIME')
 redis.call('HSET', KEYS[1], 'i', ARGV[3], 'ia', string.format('%.0f', now[1] * 1000 + math.floor(now[2] / 1000)))
 return 1
@@ -762,9 +766,7 @@ func (c *Claim) Intend(ctx context.Context, w commands.Write) (time.Time, error)
 	return sendBy, nil
 }
 
-var clearIntentScript = redis.NewScript(`
-local r = redis.call('HMGET', KEYS[1], 'o', 't')
-if r[1] ~= ARGV[1] or r[2] ~= ARGV[2] then return 0 end
+var clearIntentScript = redis.NewScript(fenced + `
 redis.call('HDEL', KEYS[1], 'i', 'ia')
 return 1
 `)
@@ -786,9 +788,7 @@ func (c *Claim) Prior() (commands.Write, time.Duration, bool) {
 }
 
 // settleScript moves a record this process owns to its next state.
-var settleScript = redis.NewScript(`
-local r = redis.call('HMGET', KEYS[1], 'o', 't')
-if r[1] ~= ARGV[1] or r[2] ~= ARGV[2] then return 0 end
+var settleScript = redis.NewScript(fenced + `
 local s = ARGV[3]
 if s == 'release' then
   redis.call('DEL', KEYS[1])
