@@ -1,9 +1,8 @@
-// Package dingtalktest runs local stand-ins for the DingTalk endpoints the
-// bot sends replies to: a message's sessionWebhook
-// (/robot/sendBySession?session=...) and the robot OpenAPI
+// Package dingtalktest runs local stand-ins for DingTalk: a message's
+// sessionWebhook (/robot/sendBySession?session=...), the robot OpenAPI
 // (/v1.0/oauth2/accessToken, /v1.0/robot/groupMessages/send,
-// /v1.0/robot/oToMessages/batchSend). It records what arrives and can be
-// told to fail. `bot send` uses it to receive an asynchronous reply, and the
+// /v1.0/robot/oToMessages/batchSend) and the Stream gateway (stream.go).
+// It records what arrives and can be told to fail. `bot send` uses it to receive an asynchronous reply, and the
 // load generator to count late replies.
 package dingtalktest
 
@@ -55,6 +54,8 @@ type Server struct {
 	appSecret string
 	tokenTTL  time.Duration
 	valid     map[string]time.Time
+
+	gw *gateway // the Stream gateway (stream.go)
 }
 
 // NewServer starts a stand-in on a loopback port that accepts
@@ -83,11 +84,16 @@ func Listen(addr, appKey, appSecret string) (*Server, error) {
 
 func newServer(appKey, appSecret string) *Server {
 	return &Server{arrival: make(chan struct{}), expired: map[string]bool{}, appKey: appKey, appSecret: appSecret,
-		tokenTTL: 2 * time.Hour, valid: map[string]time.Time{}}
+		tokenTTL: 2 * time.Hour, valid: map[string]time.Time{},
+		gw: &gateway{opt: StreamOptions{PingEvery: 500 * time.Millisecond, DisconnectGrace: 10 * time.Second},
+			tickets: map[string]time.Time{}, conns: map[*streamConn]bool{}, acked: map[string]bool{}, sent: map[string]int{}, first: map[string]chan Ack{}}}
 }
 
-// Close stops the server.
-func (s *Server) Close() { s.http.Close() }
+// Close stops the server, its stream connections first.
+func (s *Server) Close() {
+	s.DropStreams()
+	s.http.Close()
+}
 
 // SessionPrefix is the sessionWebhook prefix to allow in the bot's config.
 func (s *Server) SessionPrefix() string { return s.URL + SessionPath }
@@ -158,6 +164,10 @@ func (s *Server) NextContext(ctx context.Context) (Message, bool) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == connectPath {
+		s.connect(w, r)
+		return
+	}
 	raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	var body map[string]any
 	if err := json.Unmarshal(raw, &body); err != nil {
@@ -167,6 +177,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/v1.0/oauth2/accessToken":
 		s.token(w, body)
+		return
+	case RegisterPath:
+		s.register(w, r, body)
 		return
 	case SessionPath, "/v1.0/robot/groupMessages/send", "/v1.0/robot/oToMessages/batchSend":
 	default:
