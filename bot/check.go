@@ -92,8 +92,24 @@ func check(ctx context.Context, cfg *Config, stdout io.Writer) error {
 	} else {
 		fmt.Fprintf(stdout, "skip %-9s DINGTALK_APP_KEY not set (no OpenAPI fallback for expired sessionWebhooks)\n", "dingtalk")
 	}
+	if cfg.Ingress != "http" {
+		checkStream(ctx, cfg, log, report)
+	}
 	if failed > 0 {
 		return errors.New(strconv.Itoa(failed) + " check(s) failed")
 	}
 	return nil
+}
+
+// checkStream registers a stream connection as serve would, connects it and
+// closes it again, and reports DingTalk's answer.
+func checkStream(ctx context.Context, cfg *Config, log *slog.Logger, report func(string, error, string)) {
+	if cfg.AppKey == "" || cfg.AppSecret == "" {
+		report("stream", errors.New("BOT_INGRESS="+cfg.Ingress+" needs DINGTALK_APP_KEY and DINGTALK_APP_SECRET"), "")
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	s := dingtalk.NewStream(cfg.OpenAPIBase, cfg.AppKey, cfg.AppSecret, dingtalk.StreamOptions{}, log)
+	report("stream", s.Check(sctx), "registered at "+cfg.OpenAPIBase+" and connected to the stream gateway (closed again)")
 }

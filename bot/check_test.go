@@ -15,12 +15,18 @@ func TestCheckAgainstStandIns(t *testing.T) {
 	vars := map[string]string{
 		"REDIS_URL": h.redis.URL, "ALIBABA_CLOUD_ACCESS_KEY_ID": armstest.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": armstest.AccessKeySecret,
 		"ARMS_ENDPOINT": h.arms.URL, "DINGTALK_APP_KEY": appKey, "DINGTALK_APP_SECRET": appSecret, "DINGTALK_OPENAPI_BASE": h.session.URL,
+		"BOT_INGRESS": "both",
 	}
 	var out bytes.Buffer
 	if err := bot.Run(context.Background(), []string{"bot", "check"}, func(k string) string { return vars[k] }, nil, &out, io.Discard); err != nil {
 		t.Fatalf("check: %v\n%s", err, out.String())
 	}
-	contains(t, "check", out.String(), "ok   config", "ok   redis", "ok   arms      SearchAlertContact answered", "ok   dingtalk")
+	contains(t, "check", out.String(), "ok   config", "ok   redis", "ok   arms      SearchAlertContact answered", "ok   dingtalk", "ok   stream    registered")
+	// It opened a stream connection, and closed it.
+	if n := h.session.StreamConnectionsOpened(); n != 1 {
+		t.Errorf("check opened %d stream connections, want 1", n)
+	}
+	waitFor(t, func() bool { return h.session.StreamConnections() == 0 })
 	// What it says of persistence is what the Redis under test does.
 	switch aof := h.redis.Client.ConfigGet(t.Context(), "appendonly").Val()["appendonly"]; {
 	case !h.redis.Real(), aof == "":
@@ -42,6 +48,6 @@ func TestCheckAgainstStandIns(t *testing.T) {
 	if err == nil {
 		t.Fatal("check passed with bad credentials")
 	}
-	contains(t, "failing check", out.String(), "FAIL redis", "FAIL arms", "SignatureDoesNotMatch", "FAIL dingtalk")
+	contains(t, "failing check", out.String(), "FAIL redis", "FAIL arms", "SignatureDoesNotMatch", "FAIL dingtalk", "FAIL stream", "authFailed")
 	lacks(t, "failing check", out.String(), "wrong", armstest.AccessKeyID)
 }

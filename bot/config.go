@@ -33,6 +33,8 @@ type Config struct {
 	CommandTimeout  time.Duration
 	ShutdownTimeout time.Duration
 	Lease           time.Duration
+	Ingress         string // http, stream or both
+	StreamWatchdog  time.Duration
 	LogLevel        slog.Level
 	Sandbox         bool
 	RateLimit       int
@@ -186,6 +188,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.dur(&c.SyncBudget, "sync-reply-budget", "BOT_SYNC_REPLY_BUDGET", 1500*time.Millisecond, "how long the webhook waits for a command before replying later")
 	b.dur(&c.CommandTimeout, "command-timeout", "BOT_COMMAND_TIMEOUT", time.Minute, "how long one command may run in all")
 	b.dur(&c.ShutdownTimeout, "shutdown-timeout", "BOT_SHUTDOWN_TIMEOUT", 20*time.Second, "how long shutdown waits for in-flight commands before handing them over")
+	b.str(&c.Ingress, "ingress", "BOT_INGRESS", "http", "how DingTalk reaches the bot: http (a webhook), stream (an outbound WebSocket) or both")
+	b.dur(&c.StreamWatchdog, "stream-watchdog", "BOT_STREAM_WATCHDOG", 90*time.Second, "stream ingress: reconnect when no frame, not even a ping, arrived for this long")
 	b.dur(&c.Lease, "lease", "BOT_LEASE", 15*time.Second, "how long a process's messages stay its own after it stops renewing them (it died): then another replica finishes them")
 	b.str(&level, "log-level", "BOT_LOG_LEVEL", "info", "debug, info, warn or error")
 	b.bool(&c.Sandbox, "sandbox", "BOT_SANDBOX", false, "use an in-process ARMS stand-in instead of Alibaba Cloud")
@@ -286,6 +290,17 @@ func (c *Config) validate(cmd string) []error {
 			p = append(p, fmt.Errorf("%s must be positive", d.name))
 		}
 	}
+	switch c.Ingress {
+	case "http", "stream", "both":
+	default:
+		p = append(p, fmt.Errorf("BOT_INGRESS=%q must be http, stream or both", c.Ingress))
+	}
+	if cmd == "serve" && c.Ingress != "http" && (c.AppKey == "" || c.AppSecret == "") {
+		p = append(p, errors.New("BOT_INGRESS="+c.Ingress+" needs DINGTALK_APP_KEY and DINGTALK_APP_SECRET (the app's Client ID and Client Secret)"))
+	}
+	if c.StreamWatchdog < time.Second {
+		p = append(p, errors.New("BOT_STREAM_WATCHDOG must be at least 1s"))
+	}
 	if c.Lease < time.Second {
 		p = append(p, errors.New("BOT_LEASE must be at least 1s"))
 	}
@@ -341,7 +356,7 @@ func logConfig(log *slog.Logger, cfg *Config) {
 		"session_webhook_prefixes", cfg.SessionPrefixes, "corp_id", cfg.CorpID, "robot_code", cfg.RobotCode,
 		"allowed_conversations", cfg.WriteConvs, "sync_reply_budget", cfg.SyncBudget.String(),
 		"command_timeout", cfg.CommandTimeout.String(), "reply_timeout", cfg.ReplyTimeout.String(),
-		"shutdown_timeout", cfg.ShutdownTimeout.String(), "lease", cfg.Lease.String(), "workers", cfg.Workers, "queue_size", cfg.QueueSize,
+		"shutdown_timeout", cfg.ShutdownTimeout.String(), "lease", cfg.Lease.String(), "ingress", cfg.Ingress, "stream_watchdog", cfg.StreamWatchdog.String(), "workers", cfg.Workers, "queue_size", cfg.QueueSize,
 		"rate_limit", cfg.RateLimit, "audit_maxlen", cfg.AuditMaxLen)
 }
 

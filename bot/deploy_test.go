@@ -78,7 +78,7 @@ func dig(v any, path ...any) any {
 // binary needs: probes on its health endpoints, its port, env names it
 // actually reads, and the hardening the README promises.
 func TestKubernetesManifests(t *testing.T) {
-	dir := filepath.Join("..", "deploy", "kubernetes")
+	dir := filepath.Join("..", "deploy", "kubernetes", "base")
 	known := envNames(t)
 	kinds := map[string]map[string]any{}
 	kust := readYAML(t, filepath.Join(dir, "kustomization.yaml"))[0]
@@ -156,6 +156,54 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	if dig(kinds["Service"], "spec", "ports", 0, "targetPort") != "http" {
 		t.Error("the Service must target the named port http")
+	}
+}
+
+// The stream variant is the base with BOT_INGRESS=stream and nothing that
+// lets the internet in.
+func TestKubernetesStreamOverlay(t *testing.T) {
+	dir := filepath.Join("..", "deploy", "kubernetes", "stream")
+	kust := readYAML(t, filepath.Join(dir, "kustomization.yaml"))[0]
+	if !slices.Contains(kust["resources"].([]any), any("../base")) || kust["namespace"] != "armsbot" {
+		t.Errorf("the overlay must build on ../base in namespace armsbot: %v", kust)
+	}
+	var docs []map[string]any
+	for _, r := range kust["resources"].([]any) {
+		if r != "../base" {
+			docs = append(docs, readYAML(t, filepath.Join(dir, r.(string)))...)
+		}
+	}
+	var ingress any
+	for _, p := range kust["patches"].([]any) {
+		for _, d := range readYAML(t, filepath.Join(dir, dig(p, "path").(string))) {
+			if d["kind"] == "ConfigMap" && dig(d, "metadata", "name") == "armsbot-config" {
+				ingress = dig(d, "data", "BOT_INGRESS")
+			}
+		}
+	}
+	if ingress != "stream" {
+		t.Errorf("the overlay sets BOT_INGRESS=%v, want stream", ingress)
+	}
+	base := filepath.Join("..", "deploy", "kubernetes", "base")
+	for _, r := range readYAML(t, filepath.Join(base, "kustomization.yaml"))[0]["resources"].([]any) {
+		docs = append(docs, readYAML(t, filepath.Join(base, r.(string)))...)
+	}
+	policy := false
+	for _, d := range docs {
+		switch d["kind"] {
+		case "Ingress":
+			t.Error("the stream variant must not have an Ingress")
+		case "Service":
+			if typ := dig(d, "spec", "type"); typ != nil && typ != "ClusterIP" {
+				t.Errorf("Service of type %v reaches outside the cluster", typ)
+			}
+		case "NetworkPolicy":
+			from := dig(d, "spec", "ingress", 0, "from", 0)
+			policy = len(dig(d, "spec", "ingress").([]any)) == 1 && dig(from, "namespaceSelector") != nil && dig(from, "ipBlock") == nil
+		}
+	}
+	if !policy {
+		t.Error("the stream variant needs a NetworkPolicy that admits the cluster only")
 	}
 }
 

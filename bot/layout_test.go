@@ -72,10 +72,11 @@ func TestLayoutRules(t *testing.T) {
 	}{
 		{"github.com/aliyun/alibaba-cloud-sdk-go", []string{"arms"}},
 		{"github.com/redis/go-redis", []string{"bot/redisstore", "cmd/loadgen"}},
-		{"github.com/go-redis/redis_rate", []string{"bot/redisstore"}},
 		{"github.com/alicebob/miniredis", []string{"bot/redisstore"}},
 		{"github.com/labstack/", []string{"bot", "cmd/loadgen"}},
 		{"github.com/prometheus/", []string{"bot"}},
+		{"github.com/open-dingtalk/", []string{"bot/dingtalk"}},
+		{"github.com/gorilla/websocket", []string{"bot/dingtalk/dingtalktest"}},
 	}
 	for p, imports := range pkgs {
 		for _, imp := range imports {

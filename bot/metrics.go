@@ -22,6 +22,11 @@ type metrics struct {
 	takeovers     *prometheus.CounterVec
 	handovers     prometheus.Counter
 	leaseRenewals *prometheus.CounterVec
+	// The Stream ingress.
+	streamConnected     prometheus.Gauge
+	streamRegistrations *prometheus.CounterVec
+	streamFrames        *prometheus.CounterVec
+	streamAck           prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -56,7 +61,21 @@ func newMetrics() *metrics {
 			Name: "armsbot_lease_renewals_total", Help: "Renewals of this process's lease on its messages, by outcome (ok, failed).",
 		}, []string{"outcome"}),
 	}
+	m.streamConnected = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "armsbot_stream_connected", Help: "1 while the DingTalk Stream connection is up (stream ingress).",
+	})
+	m.streamRegistrations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "armsbot_stream_registrations_total", Help: "Stream registrations by outcome (connected, reconnected, failed).",
+	}, []string{"outcome"})
+	m.streamFrames = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "armsbot_stream_frames_total", Help: "Stream frames by topic and outcome (ok, retry, bad_frame, panic, closing).",
+	}, []string{"topic", "outcome"})
+	m.streamAck = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "armsbot_stream_ack_seconds", Help: "Time from a robot message frame's arrival to its acknowledgement.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	})
 	m.reg.MustRegister(m.webhooks, m.commands, m.armsCalls, m.armsTime, m.deliveries, m.redisErrs, m.takeovers, m.handovers, m.leaseRenewals,
+		m.streamConnected, m.streamRegistrations, m.streamFrames, m.streamAck,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -3,6 +3,7 @@ package bot_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -52,6 +53,24 @@ func TestConfigProblemsAreListedTogether(t *testing.T) {
 	for _, want := range []string{"DINGTALK_APP_SECRET is required", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ARMS_TIMEOUT", "BOT_LANG", "BOT_DEDUPE_TTL", "ARMS_ENDPOINT", "BOT_SYNC_REPLY_BUDGET"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %s:\n%v", want, err)
+		}
+	}
+}
+
+// The stream's settings are checked at start like the rest.
+func TestStreamConfigProblems(t *testing.T) {
+	for _, tc := range []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{"BOT_INGRESS": "websocket"}, `BOT_INGRESS="websocket" must be http, stream or both`},
+		{map[string]string{"BOT_INGRESS": "stream", "DINGTALK_APP_SECRET": "s"}, "BOT_INGRESS=stream needs DINGTALK_APP_KEY and DINGTALK_APP_SECRET"},
+		{map[string]string{"BOT_INGRESS": "both", "DINGTALK_APP_KEY": "k"}, "BOT_INGRESS=both needs DINGTALK_APP_KEY and DINGTALK_APP_SECRET"},
+		{map[string]string{"BOT_INGRESS": "stream", "BOT_STREAM_WATCHDOG": "100ms"}, "BOT_STREAM_WATCHDOG"},
+	} {
+		err := bot.Run(context.Background(), []string{"bot", "serve"}, env(tc.vars), nil, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want it to say %q", tc.vars, err, tc.want)
 		}
 	}
 }

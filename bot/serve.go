@@ -12,7 +12,8 @@ import (
 	"github.com/armsbot/armsbot/bot/dingtalk"
 )
 
-// serve runs the webhook server until ctx ends, then drains in-flight work.
+// serve takes messages from the webhook, the stream or both until ctx
+// ends, then drains in-flight work.
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	logConfig(log, cfg)
 	a, err := build(ctx, cfg, log)
@@ -22,8 +23,18 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	defer a.close()
 	v := dingtalk.NewVerifier(cfg.AppSecret, time.Now)
 	o := dingtalk.Origin{CorpID: cfg.CorpID, RobotCode: cfg.RobotCode}
+	var stream *dingtalk.Stream
+	if cfg.Ingress != "http" {
+		stream = newStream(cfg, a.metrics, log)
+	}
+	ready := readiness{store: a.store}
+	if cfg.Ingress == "stream" {
+		// With both ingresses a replica whose stream is down still takes
+		// webhooks: it stays in the load balancer.
+		ready.stream = stream
+	}
 	srv := &http.Server{
-		Handler:           NewServer(log, v, o, a.store, a.dispatcher, a.metrics),
+		Handler:           NewServer(log, v, o, ready, a.dispatcher, a.metrics, cfg.Ingress != "stream"),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -39,9 +50,20 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 		defer stop()
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "lang", string(cfg.Lang), "admins", len(cfg.Admins), "sandbox", cfg.Sandbox)
+	log.Info("listening", "addr", ln.Addr().String(), "ingress", cfg.Ingress, "lang", string(cfg.Lang), "admins", len(cfg.Admins), "sandbox", cfg.Sandbox)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	streamCtx, closeStream := context.WithCancel(context.Background())
+	streamDone := make(chan struct{})
+	go func() {
+		defer close(streamDone)
+		if stream != nil {
+			stream.Run(streamCtx, func(ctx context.Context, m dingtalk.Message) error {
+				return a.dispatcher.receive(ctx, &m, o)
+			})
+		}
+	}()
+	defer func() { closeStream(); <-streamDone }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -50,9 +72,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	// No new messages: the stream closes while the webhook stops taking them.
+	closeStream()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Error("http shutdown", "err", err)
 	}
+	<-streamDone
 	if err := a.dispatcher.wait(sctx); err != nil {
 		log.Warn("commands outlived the shutdown timeout; handing them over", "err", err)
 	}

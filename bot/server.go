@@ -22,8 +22,9 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// NewServer returns the HTTP handler: the DingTalk callback and health.
-func NewServer(log *slog.Logger, v dingtalk.Verifier, o dingtalk.Origin, ready Pinger, d *dispatcher, m *metrics) http.Handler {
+// NewServer returns the HTTP handler: health, metrics and, with webhook,
+// the DingTalk callback. ready says whether the bot can take messages.
+func NewServer(log *slog.Logger, v dingtalk.Verifier, o dingtalk.Origin, ready Pinger, d *dispatcher, m *metrics, webhook bool) http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
@@ -36,21 +37,49 @@ func NewServer(log *slog.Logger, v dingtalk.Verifier, o dingtalk.Origin, ready P
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", handleReady(ready))
 	e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: m.reg}))
-	e.POST("/dingtalk/webhook", handleWebhook(log, v, o, d, m), middleware.BodyLimit(maxBody))
+	if webhook {
+		e.POST("/dingtalk/webhook", handleWebhook(log, v, o, d, m), middleware.BodyLimit(maxBody))
+	}
 	return e
 }
 
-// handleReady answers 503 while Redis does not: without it no message can
-// be de-duplicated, so a load balancer should send traffic elsewhere.
+// handleReady answers 503 while the bot cannot take messages: Redis does
+// not answer (no message could be de-duplicated), or, with the Stream
+// ingress, the stream is not connected.
 func handleReady(p Pinger) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
 		if err := p.Ping(ctx); err != nil {
+			var nr notReady
+			if errors.As(err, &nr) {
+				return c.String(http.StatusServiceUnavailable, string(nr)+"\n")
+			}
 			return c.String(http.StatusServiceUnavailable, "redis unavailable\n")
 		}
 		return c.String(http.StatusOK, "ready\n")
 	}
+}
+
+// notReady is why the bot is not ready, when it is not Redis.
+type notReady string
+
+func (e notReady) Error() string { return string(e) }
+
+// readiness is ready when Redis answers and the stream, if any, is up.
+type readiness struct {
+	store  Pinger
+	stream *dingtalk.Stream
+}
+
+func (r readiness) Ping(ctx context.Context) error {
+	if err := r.store.Ping(ctx); err != nil {
+		return err
+	}
+	if r.stream != nil && !r.stream.Connected() {
+		return notReady("stream not connected")
+	}
+	return nil
 }
 
 // handleWebhook verifies, decodes and dispatches one callback.
