@@ -1,9 +1,11 @@
 // Command loadgen drives load through a real armsbot process (README
-// "Performance"): it starts the ARMS stand-in and a sessionWebhook receiver
-// in-process, runs the bot binary against them and a Redis, sends signed,
-// unique, real-shaped messages at a given rate and concurrency, and reports
-// throughput, latency percentiles of the webhook answer, errors, ARMS
-// creates and the bot's memory. In the same run it measures a baseline: an
+// "Performance"): it starts the ARMS stand-in and a DingTalk stand-in
+// (sessionWebhooks and the Stream gateway) in-process, runs the bot binary
+// against them and a Redis, sends unique, real-shaped messages at a given
+// rate and concurrency, signed to the webhook or pushed over the stream
+// (--ingress), and reports throughput, latency percentiles of the webhook's
+// answer or the stream's acknowledgement, errors, ARMS creates and the
+// bot's memory. In the same run it measures a baseline: an
 // Echo handler that only verifies the signature, decodes the message and
 // does one Redis SET NX, written with the bare libraries on purpose, so that
 // it shows what the bot's own layers cost.
@@ -38,7 +40,10 @@ import (
 	"github.com/armsbot/armsbot/bot/dingtalk/dingtalktest"
 )
 
-const secret = "loadgen-app-secret"
+const (
+	secret = "loadgen-app-secret"
+	appKey = "loadgen-app-key"
+)
 
 type options struct {
 	botBin      string
@@ -54,6 +59,7 @@ type options struct {
 	baseline    bool
 	settle      time.Duration
 	debug       string
+	ingress     string
 }
 
 func main() {
@@ -84,6 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.BoolVar(&o.baseline, "baseline", true, "also measure the signature + SET NX baseline")
 	fs.DurationVar(&o.settle, "settle", 30*time.Second, "how long to wait for late replies after the load")
 	fs.StringVar(&o.debug, "bot-debug-listen", "", "the bot's BOT_DEBUG_LISTEN, to profile it during the run")
+	fs.StringVar(&o.ingress, "ingress", "http", "http (signed webhooks; latency is the HTTP answer's) or stream (frames from the gateway stand-in; latency is the acknowledgement's, every reply is late)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -92,6 +99,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if o.command != "add" && o.command != "show" {
 		return fmt.Errorf("--command %q: want add or show", o.command)
+	}
+	switch o.ingress {
+	case "http":
+	case "stream":
+		o.baseline = false // the baseline is a webhook's
+	default:
+		return fmt.Errorf("--ingress %q: want http or stream", o.ingress)
 	}
 
 	botRes, err := runBot(ctx, o, stderr)
@@ -166,13 +180,64 @@ func message(run string, i int, sessionBase, text string) []byte {
 	return b
 }
 
-// drive sends n bodies to url and measures each answer.
-func drive(ctx context.Context, o options, url string, body func(i int) []byte) *result {
-	res := &result{sent: o.n}
+// answer is how the bot took one message.
+type answer int
+
+const (
+	answeredSync  answer = iota // the reply was in the HTTP answer
+	answeredAsync               // the reply comes later, on the sessionWebhook
+)
+
+// webhook sends bodies to the bot's webhook, signed.
+func webhook(o options, url string) (func(ctx context.Context, body []byte) (answer, error), func()) {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: o.concurrency, MaxIdleConnsPerHost: o.concurrency, IdleConnTimeout: time.Minute,
 	}}
-	defer client.CloseIdleConnections()
+	return func(ctx context.Context, body []byte) (answer, error) {
+		req, err := dingtalk.NewCallbackRequest(ctx, url, secret, time.Now(), body)
+		if err != nil {
+			return 0, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode != http.StatusOK:
+			return 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, raw)
+		case dingtalk.IsEmptyReply(raw):
+			return answeredAsync, nil
+		}
+		return answeredSync, nil
+	}, client.CloseIdleConnections
+}
+
+// stream pushes bodies through the gateway stand-in and waits for their
+// acknowledgement.
+func stream(gw *dingtalktest.Server) func(ctx context.Context, body []byte) (answer, error) {
+	return func(ctx context.Context, body []byte) (answer, error) {
+		id, err := gw.Push(body)
+		if err != nil {
+			return 0, err
+		}
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		ack, err := gw.WaitAck(actx, id)
+		if err != nil {
+			return 0, fmt.Errorf("no acknowledgement: %w", err)
+		}
+		if ack.Code != http.StatusOK {
+			return 0, fmt.Errorf("acknowledged with code %d", ack.Code)
+		}
+		return answeredAsync, nil
+	}
+}
+
+// drive sends n bodies and measures how each is answered.
+func drive(ctx context.Context, o options, send func(ctx context.Context, body []byte) (answer, error), body func(i int) []byte) *result {
+	res := &result{sent: o.n}
 	var (
 		mu  sync.Mutex
 		wg  sync.WaitGroup
@@ -199,17 +264,9 @@ func drive(ctx context.Context, o options, url string, body func(i int) []byte) 
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			req, err := dingtalk.NewCallbackRequest(ctx, url, secret, time.Now(), body(i))
+			b := body(i)
 			t0 := time.Now()
-			var resp *http.Response
-			if err == nil {
-				resp, err = client.Do(req)
-			}
-			var raw []byte
-			if err == nil {
-				raw, _ = io.ReadAll(resp.Body)
-				resp.Body.Close()
-			}
+			a, err := send(ctx, b)
 			d := time.Since(t0)
 			mu.Lock()
 			defer mu.Unlock()
@@ -218,10 +275,7 @@ func drive(ctx context.Context, o options, url string, body func(i int) []byte) 
 			case err != nil:
 				res.errors++
 				res.sample(err.Error())
-			case resp.StatusCode != http.StatusOK:
-				res.errors++
-				res.sample(fmt.Sprintf("HTTP %d: %s", resp.StatusCode, raw))
-			case dingtalk.IsEmptyReply(raw):
+			case a == answeredAsync:
 				res.async++
 			default:
 				res.sync++
@@ -276,8 +330,9 @@ func runBot(ctx context.Context, o options, stderr io.Writer) (*result, error) {
 	run := randomHex(4)
 	arms := armstest.NewServer(armstest.WithMaxContacts(1 << 30))
 	defer arms.Close()
-	// Late replies arrive at a stand-in for DingTalk's sessionWebhooks.
-	recv := dingtalktest.NewServer("", "")
+	// Late replies arrive at a stand-in for DingTalk's sessionWebhooks,
+	// which is also the Stream gateway.
+	recv := dingtalktest.NewServer(appKey, secret)
 	defer recv.Close()
 	sessionBase := recv.URL
 
@@ -302,13 +357,15 @@ func runBot(ctx context.Context, o options, stderr io.Writer) (*result, error) {
 		"ARMS_ENDPOINT="+arms.URL, "BOT_ADMINS="+strings.Join(admins, ","), "BOT_RATE_LIMIT=100000000",
 		"BOT_SYNC_REPLY_BUDGET="+o.budget.String(), "BOT_WORKERS="+strconv.Itoa(o.workers), "BOT_QUEUE_SIZE=4096",
 		"ARMS_CLIENTS="+strconv.Itoa(o.armsClients), "BOT_LOG_LEVEL=warn", "BOT_DEBUG_LISTEN="+o.debug,
-		"DINGTALK_SESSION_WEBHOOK_PREFIXES="+recv.SessionPrefix())
+		"DINGTALK_SESSION_WEBHOOK_PREFIXES="+recv.SessionPrefix(),
+		"BOT_INGRESS="+o.ingress, "DINGTALK_APP_KEY="+appKey, "DINGTALK_OPENAPI_BASE="+recv.URL)
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the bot: %w", err)
 	}
 	defer func() { _ = cmd.Process.Kill() }()
-	if err := waitHealthy(ctx, "http://"+addr+"/healthz"); err != nil {
+	// Ready: Redis answers and, with the stream, it is connected.
+	if err := waitHealthy(ctx, "http://"+addr+"/readyz"); err != nil {
 		return nil, err
 	}
 	time.Sleep(500 * time.Millisecond) // let the idle process settle before reading its memory
@@ -331,7 +388,12 @@ func runBot(ctx context.Context, o options, stderr io.Writer) (*result, error) {
 		}
 	}()
 	cpu0 := cpuTime(cmd.Process.Pid)
-	res := drive(ctx, o, "http://"+addr+"/dingtalk/webhook", func(i int) []byte {
+	send, closeIdle := webhook(o, "http://"+addr+"/dingtalk/webhook")
+	defer closeIdle()
+	if o.ingress == "stream" {
+		send = stream(recv)
+	}
+	res := drive(ctx, o, send, func(i int) []byte {
 		text := fmt.Sprintf("/contact add name=L%d email=load-%s-%d@example.com", i, run, i)
 		if o.command == "show" {
 			text = "/contact show " + showID
@@ -405,7 +467,9 @@ func runBaseline(ctx context.Context, o options) (*result, error) {
 	srv := &http.Server{Handler: e}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	res := drive(ctx, o, "http://"+ln.Addr().String()+"/webhook", func(i int) []byte {
+	send, closeIdle := webhook(o, "http://"+ln.Addr().String()+"/webhook")
+	defer closeIdle()
+	res := drive(ctx, o, send, func(i int) []byte {
 		return message(run, i, "http://127.0.0.1:1", "/contact add name=B email=b@example.com")
 	})
 	res.name = "baseline"
@@ -418,8 +482,11 @@ func report(w io.Writer, o options, r, base *result) {
 	if o.rate > 0 {
 		rate = strconv.FormatFloat(o.rate, 'f', -1, 64) + "/s"
 	}
-	fmt.Fprintf(w, "scenario: %d × %s, concurrency %d, rate %s, ARMS latency %s, budget %s\n\n",
-		o.n, o.command, o.concurrency, rate, o.armsLatency, o.budget)
+	fmt.Fprintf(w, "scenario: %d × %s via %s, concurrency %d, rate %s, ARMS latency %s, budget %s\n\n",
+		o.n, o.command, o.ingress, o.concurrency, rate, o.armsLatency, o.budget)
+	if o.ingress == "stream" {
+		fmt.Fprintln(w, "latency: from the push of a frame to its acknowledgement")
+	}
 	fmt.Fprintln(w, "| target | msg/s | p50 | p90 | p99 | max | errors | sync | async (late arrived) | creates / contacts | RSS idle → peak |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, x := range []*result{r, base} {
