@@ -220,13 +220,7 @@ func TestQueuedLongerThanTheLease(t *testing.T) {
 	if got := len(queued.replies()); got != 1 {
 		t.Errorf("the queued message got %d replies, want 1: %q", got, queued.replies())
 	}
-	creates := 0
-	for _, call := range h.creates() {
-		if call.Params.Get("Email") == "queued@example.com" {
-			creates++
-		}
-	}
-	if creates != 1 {
+	if creates := h.createsOf("queued@example.com"); creates != 1 {
 		t.Errorf("the queued message was created %d times, want 1", creates)
 	}
 }

@@ -271,6 +271,17 @@ func (h *harness) say(sender, text string) reply {
 
 func (h *harness) creates() []armstest.Call { return h.arms.Calls("CreateAlertContact") }
 
+// createsOf counts the creates of a contact with this email.
+func (h *harness) createsOf(email string) int {
+	n := 0
+	for _, c := range h.creates() {
+		if c.Params.Get("Email") == email {
+			n++
+		}
+	}
+	return n
+}
+
 // syncBuffer collects log output written from many goroutines.
 type syncBuffer struct {
 	mu sync.Mutex

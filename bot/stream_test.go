@@ -277,13 +277,7 @@ func TestBothIngresses(t *testing.T) {
 	if len(replies) != 1 {
 		t.Errorf("the message through both ingresses got %d replies: %q", len(replies), replies)
 	}
-	creates := 0
-	for _, c := range h.creates() {
-		if c.Params.Get("Email") == "both@example.com" {
-			creates++
-		}
-	}
-	if creates != 1 {
+	if creates := h.createsOf("both@example.com"); creates != 1 {
 		t.Errorf("it was created %d times, want 1", creates)
 	}
 }
