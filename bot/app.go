@@ -79,7 +79,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		ratePerMin:   cfg.RateLimit,
 		runner:       runner,
 		sender:       dingtalk.NewSessionClient(httpClient, cfg.SessionPrefixes),
-		openapi:      dingtalk.NewOpenAPI(cfg.OpenAPIBase, cfg.AppKey, cfg.AppSecret, httpClient, time.Now),
+		openapi:      dingtalk.NewOpenAPI(cfg.OpenAPIBase, cfg.AppKey, cfg.AppSecret, cfg.RobotCode, httpClient, time.Now),
 		retryBase:    500 * time.Millisecond,
 		replyTimeout: cfg.ReplyTimeout,
 		log:          log,

@@ -40,7 +40,7 @@ func testApp(tb testing.TB, vars map[string]string, opts ...armstest.Option) (*a
 		tb.Fatal(err)
 	}
 	tb.Cleanup(a.close)
-	return a, NewServer(log, dingtalk.NewVerifier("s", time.Now), dingtalk.Origin{}, a.store, a.dispatcher, a.metrics, true)
+	return a, NewServer(log, a.store, a.metrics, &webhook{verify: dingtalk.NewVerifier("s", time.Now), d: a.dispatcher, bodyTimeout: cfg.BodyTimeout})
 }
 
 // serveSigned delivers a group text message from sender to h, signed with

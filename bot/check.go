@@ -86,7 +86,7 @@ func check(ctx context.Context, cfg *Config, stdout io.Writer) error {
 	}
 
 	if cfg.AppKey != "" {
-		o := dingtalk.NewOpenAPI(cfg.OpenAPIBase, cfg.AppKey, cfg.AppSecret, &http.Client{Timeout: 10 * time.Second}, time.Now)
+		o := dingtalk.NewOpenAPI(cfg.OpenAPIBase, cfg.AppKey, cfg.AppSecret, cfg.RobotCode, &http.Client{Timeout: 10 * time.Second}, time.Now)
 		_, err := o.AccessToken(ctx)
 		report("dingtalk", err, "access token issued for "+cfg.AppKey)
 	} else {

@@ -23,10 +23,9 @@ func TestCheckAgainstStandIns(t *testing.T) {
 	}
 	contains(t, "check", out.String(), "ok   config", "ok   redis", "ok   arms      SearchAlertContact answered", "ok   dingtalk", "ok   stream    registered")
 	// It opened a stream connection, and closed it.
-	if n := h.session.StreamConnectionsOpened(); n != 1 {
-		t.Errorf("check opened %d stream connections, want 1", n)
-	}
-	waitFor(t, func() bool { return h.session.StreamConnections() == 0 })
+	// The gateway counts a connection once its upgrade is written, which
+	// the client may see first.
+	waitFor(t, func() bool { return h.session.StreamConnectionsOpened() == 1 && h.session.StreamConnections() == 0 })
 	// What it says of persistence is what the Redis under test does.
 	switch aof := h.redis.Client.ConfigGet(t.Context(), "appendonly").Val()["appendonly"]; {
 	case !h.redis.Real(), aof == "":

@@ -30,6 +30,7 @@ type Config struct {
 	Lang            catalog.Lang
 	ARMS            arms.Config
 	SyncBudget      time.Duration
+	BodyTimeout     time.Duration
 	CommandTimeout  time.Duration
 	ShutdownTimeout time.Duration
 	Lease           time.Duration
@@ -186,6 +187,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.dur(&c.ARMS.Timeout, "arms-timeout", "ARMS_TIMEOUT", 10*time.Second, "timeout of one ARMS call")
 	b.int(&c.ARMS.Clients, "arms-clients", "ARMS_CLIENTS", 8, "ARMS calls that may run at once")
 	b.dur(&c.SyncBudget, "sync-reply-budget", "BOT_SYNC_REPLY_BUDGET", 1500*time.Millisecond, "how long the webhook waits for a command before replying later")
+	b.dur(&c.BodyTimeout, "body-timeout", "BOT_BODY_TIMEOUT", 5*time.Second, "how long the webhook waits for a request's body once its headers arrived (then 408)")
 	b.dur(&c.CommandTimeout, "command-timeout", "BOT_COMMAND_TIMEOUT", time.Minute, "how long one command may run in all")
 	b.dur(&c.ShutdownTimeout, "shutdown-timeout", "BOT_SHUTDOWN_TIMEOUT", 20*time.Second, "how long shutdown waits for in-flight commands before handing them over")
 	b.str(&c.Ingress, "ingress", "BOT_INGRESS", "http", "how DingTalk reaches the bot: http (a webhook), stream (an outbound WebSocket) or both")
@@ -285,7 +287,7 @@ func (c *Config) validate(cmd string) []error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"ARMS_TIMEOUT", c.ARMS.Timeout}, {"BOT_SYNC_REPLY_BUDGET", c.SyncBudget}, {"BOT_COMMAND_TIMEOUT", c.CommandTimeout}, {"BOT_SHUTDOWN_TIMEOUT", c.ShutdownTimeout}, {"BOT_REPLY_TIMEOUT", c.ReplyTimeout}} {
+	}{{"ARMS_TIMEOUT", c.ARMS.Timeout}, {"BOT_SYNC_REPLY_BUDGET", c.SyncBudget}, {"BOT_BODY_TIMEOUT", c.BodyTimeout}, {"BOT_COMMAND_TIMEOUT", c.CommandTimeout}, {"BOT_SHUTDOWN_TIMEOUT", c.ShutdownTimeout}, {"BOT_REPLY_TIMEOUT", c.ReplyTimeout}} {
 		if d.v <= 0 {
 			p = append(p, fmt.Errorf("%s must be positive", d.name))
 		}
@@ -354,7 +356,7 @@ func logConfig(log *slog.Logger, cfg *Config) {
 		"arms_security_token", set(cfg.ARMS.SecurityToken), "arms_timeout", cfg.ARMS.Timeout.String(), "arms_clients", cfg.ARMS.Clients,
 		"dingtalk_app_secret", set(cfg.AppSecret), "dingtalk_app_key", cfg.AppKey, "openapi_base", cfg.OpenAPIBase,
 		"session_webhook_prefixes", cfg.SessionPrefixes, "corp_id", cfg.CorpID, "robot_code", cfg.RobotCode,
-		"allowed_conversations", cfg.WriteConvs, "sync_reply_budget", cfg.SyncBudget.String(),
+		"allowed_conversations", cfg.WriteConvs, "sync_reply_budget", cfg.SyncBudget.String(), "body_timeout", cfg.BodyTimeout.String(),
 		"command_timeout", cfg.CommandTimeout.String(), "reply_timeout", cfg.ReplyTimeout.String(),
 		"shutdown_timeout", cfg.ShutdownTimeout.String(), "lease", cfg.Lease.String(), "ingress", cfg.Ingress, "stream_watchdog", cfg.StreamWatchdog.String(), "workers", cfg.Workers, "queue_size", cfg.QueueSize,
 		"rate_limit", cfg.RateLimit, "audit_maxlen", cfg.AuditMaxLen)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/armsbot/armsbot/bot/dingtalk"
+	"github.com/armsbot/armsbot/commands/catalog"
 )
 
 // deliverLater gets a reply out when the HTTP answer could not carry it:
@@ -44,6 +45,9 @@ func (d *dispatcher) deliverLater(log *slog.Logger, m *dingtalk.Message, body []
 			if cerr != nil {
 				log.Error("reply not delivered: not a markdown reply", "err", cerr.Error())
 				return false
+			}
+			if m.SenderNick != "" {
+				text += "\n\n— " + catalog.Inert(m.SenderNick) // it cannot @-mention: name the sender
 			}
 			err = d.openapi.SendReply(ctx, m, title, text)
 		}

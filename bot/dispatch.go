@@ -356,7 +356,7 @@ func (d *dispatcher) runCommand(ctx context.Context, m *dingtalk.Message, c *red
 		SenderID:       m.UserID(),
 		SenderNick:     m.SenderNick,
 		ConversationID: m.ConversationID,
-		Group:          m.Group(),
+		Private:        m.OneToOne(),
 		Text:           m.Command(),
 		Mentions:       m.Mentions(),
 		Grants:         grants,

@@ -82,7 +82,7 @@ func TestShow(t *testing.T) {
 	r = h.say(adminID, "/contact show 999999")
 	contains(t, "missing contact", r.Markdown.Text, "no contact with ContactId 999999")
 	r = h.say(adminID, "/contact show abc")
-	contains(t, "bad id", r.Markdown.Text, "A ContactId is a number", "Usage: /contact show <id>")
+	contains(t, "bad id", r.Markdown.Text, "A ContactId is a number", "Usage: /contact show ＜id＞")
 	r = h.say(adminID, "/contact show")
 	contains(t, "no id", r.Markdown.Text, "Missing required key id")
 }
@@ -238,7 +238,7 @@ func TestHelpShowsOnlyWhatTheSenderMayRun(t *testing.T) {
 	contains(t, "nobody help", r.Markdown.Text, "cannot run any command yet", adminID)
 
 	r = h.say("reader-1", "/help contact update")
-	contains(t, "help contact update", r.Markdown.Text, "Usage: /contact update <id> [name=<name>]", "`phone`", "`webhook`", "Example: /contact update", "contact.update")
+	contains(t, "help contact update", r.Markdown.Text, "Usage: /contact update ＜id＞ ［name=＜name＞］", "`phone`", "`webhook`", "Example: /contact update", "contact.update")
 
 	r = h.say("reader-1", "/help contcat")
 	contains(t, "help typo", r.Markdown.Text, "There is no command /contcat", "Did you mean /contact?")

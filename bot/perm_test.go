@@ -71,7 +71,7 @@ func TestMentionsMustBeUnambiguous(t *testing.T) {
 	m := h.message(adminID, "/perm grant @A contact.read")
 	m.AtUsers = []dingtalk.AtUser{{DingtalkID: botUserID}, {DingtalkID: "a", StaffID: "a-1"}, {DingtalkID: "b", StaffID: "b-1"}}
 	_, r := h.post(m)
-	contains(t, "ambiguous", r.Markdown.Text, "Cannot tell whom @A means")
+	contains(t, "ambiguous", r.Markdown.Text, "Cannot tell whom ＠A means")
 	if g, _ := h.store.Scopes(t.Context(), "a-1"); len(g) != 0 {
 		t.Errorf("ambiguous mention granted %v", g)
 	}

@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -195,4 +196,53 @@ func TestRedeliveryCarriesAnUndeliveredReply(t *testing.T) {
 	if n := len(h.creates()); n != 1 {
 		t.Errorf("%d creates, want 1", n)
 	}
+}
+
+// The OpenAPI fallback as DingTalk really answers: a callback without a
+// robotCode (the documented sample has none), a revoked token (HTTP 400
+// InvalidAuthentication), and batchSend's HTTP 200 that lists the user as
+// not delivered to.
+func TestOpenAPIFallbackAsDingTalkAnswers(t *testing.T) {
+	h := startBot(t, map[string]string{"BOT_SYNC_REPLY_BUDGET": "50ms", "BOT_REPLY_TIMEOUT": "20s"})
+	h.arms.SetLatency(300 * time.Millisecond) // every reply comes late
+	n := 0
+	late := func(mod func(*dingtalk.Message)) dingtalk.Message {
+		n++
+		m := h.message(adminID, fmt.Sprintf("/contact add name=L%d email=l%d@example.com", n, n))
+		m.SessionWebhookExpiredTime = dingtalk.MillisOf(time.Now().Add(-time.Minute))
+		mod(&m)
+		h.post(m)
+		return m
+	}
+
+	late(func(m *dingtalk.Message) { m.RobotCode = "" })
+	got, ok := h.session.Next(15 * time.Second)
+	if !ok || got.RobotCode != appKey {
+		t.Fatalf("a message without robotCode: reply %+v (ok=%v), want it sent with the app key %q as robotCode", got, ok, appKey)
+	}
+
+	h.session.RevokeTokens()
+	late(func(*dingtalk.Message) {})
+	if got, ok = h.session.Next(15 * time.Second); !ok || got.Channel != "group" {
+		t.Fatalf("after the token was revoked: %+v (ok=%v)", got, ok)
+	}
+	if n := h.session.TokensIssued(); n != 2 {
+		t.Errorf("%d tokens fetched, want a second one after DingTalk refused the first", n)
+	}
+
+	// Flow-controlled twice: retried until delivered.
+	h.session.OTONotDelivered(adminID, "flowControlledStaffIdList", 2)
+	late(func(m *dingtalk.Message) { m.ConversationType = "1" })
+	if got, ok = h.session.Next(15 * time.Second); !ok || got.Channel != "oto" {
+		t.Fatalf("a flow-controlled batchSend was not retried to delivery: %+v (ok=%v)", got, ok)
+	}
+
+	// Invalid: not delivered, said so in the log and the metrics.
+	h.session.OTONotDelivered(adminID, "invalidStaffIdList", 1)
+	late(func(m *dingtalk.Message) { m.ConversationType = "1" })
+	waitFor(t, func() bool { return strings.Contains(h.logs.String(), "invalidStaffIdList") })
+	if strings.Count(h.logs.String(), `"msg":"reply delivered","msg_id"`) != 3 {
+		t.Errorf("a reply DingTalk did not deliver was logged as delivered:\n%s", h.logs)
+	}
+	contains(t, "metrics", h.get("/metrics"), `armsbot_reply_deliveries_total{channel="openapi",outcome="failed"} 1`)
 }

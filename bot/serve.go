@@ -33,8 +33,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		// webhooks: it stays in the load balancer.
 		ready.stream = stream
 	}
+	var hook *webhook
+	if cfg.Ingress != "stream" {
+		hook = &webhook{verify: v, origin: o, d: a.dispatcher, bodyTimeout: cfg.BodyTimeout}
+	}
 	srv := &http.Server{
-		Handler:           NewServer(log, v, o, ready, a.dispatcher, a.metrics, cfg.Ingress != "stream"),
+		Handler:           NewServer(log, ready, a.metrics, hook),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

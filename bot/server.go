@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -22,9 +24,20 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// NewServer returns the HTTP handler: health, metrics and, with webhook,
-// the DingTalk callback. ready says whether the bot can take messages.
-func NewServer(log *slog.Logger, v dingtalk.Verifier, o dingtalk.Origin, ready Pinger, d *dispatcher, m *metrics, webhook bool) http.Handler {
+// webhook is the DingTalk callback: who may call it, and where its
+// messages go.
+type webhook struct {
+	verify dingtalk.Verifier
+	origin dingtalk.Origin
+	d      *dispatcher
+	// bodyTimeout bounds the wait for a body once the headers are in: a
+	// caller that stops sending gets 408, not a held connection.
+	bodyTimeout time.Duration
+}
+
+// NewServer returns the HTTP handler: health, metrics and, unless hook is
+// nil, the DingTalk callback. ready says whether the bot can take messages.
+func NewServer(log *slog.Logger, ready Pinger, m *metrics, hook *webhook) http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
@@ -37,8 +50,8 @@ func NewServer(log *slog.Logger, v dingtalk.Verifier, o dingtalk.Origin, ready P
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", handleReady(ready))
 	e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: m.reg}))
-	if webhook {
-		e.POST("/dingtalk/webhook", handleWebhook(log, v, o, d, m), middleware.BodyLimit(maxBody))
+	if hook != nil {
+		e.POST("/dingtalk/webhook", handleWebhook(log, hook, m), middleware.BodyLimit(maxBody))
 	}
 	return e
 }
@@ -83,35 +96,43 @@ func (r readiness) Ping(ctx context.Context) error {
 }
 
 // handleWebhook verifies, decodes and dispatches one callback.
-func handleWebhook(log *slog.Logger, v dingtalk.Verifier, o dingtalk.Origin, d *dispatcher, mt *metrics) echo.HandlerFunc {
+func handleWebhook(log *slog.Logger, hook *webhook, mt *metrics) echo.HandlerFunc {
+	reject := func(code int, outcome, reason, answer string) error {
+		mt.webhooks.WithLabelValues(outcome).Inc()
+		log.Warn("webhook rejected", "outcome", outcome, "reason", reason)
+		return echo.NewHTTPError(code, answer)
+	}
 	return func(c echo.Context) error {
 		r := c.Request()
-		if err := v.VerifyRequest(r.Header); err != nil {
+		if err := hook.verify.VerifyRequest(r.Header); err != nil {
 			mt.webhooks.WithLabelValues("bad_signature").Inc()
 			log.Warn("webhook rejected", "outcome", "bad_signature", "reason", err.Error(), "remote", c.RealIP())
 			return echo.NewHTTPError(http.StatusUnauthorized, "invalid signature")
 		}
+		if media, _, err := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType)); err != nil || media != echo.MIMEApplicationJSON {
+			return reject(http.StatusUnsupportedMediaType, "bad_request", "content type "+strconv.Quote(r.Header.Get(echo.HeaderContentType)), "Content-Type must be application/json")
+		}
+		// The connection's own read deadline gives way to the body's.
+		_ = http.NewResponseController(c.Response().Writer).SetReadDeadline(time.Now().Add(hook.bodyTimeout))
 		m, err := dingtalk.DecodeMessage(r.Body)
 		switch {
 		case errors.Is(err, echo.ErrStatusRequestEntityTooLarge):
-			mt.webhooks.WithLabelValues("bad_request").Inc()
-			log.Warn("webhook rejected", "outcome", "bad_request", "reason", "body too large")
-			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "body too large")
+			return reject(http.StatusRequestEntityTooLarge, "bad_request", "body too large", "body too large")
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return reject(http.StatusRequestTimeout, "bad_request", "body not sent within "+hook.bodyTimeout.String(), "the body did not arrive in time")
 		case errors.Is(err, dingtalk.ErrNoMsgID):
-			mt.webhooks.WithLabelValues("bad_request").Inc()
-			log.Warn("webhook rejected", "outcome", "bad_request", "reason", "no msgId")
-			return echo.NewHTTPError(http.StatusBadRequest, "msgId is required")
+			return reject(http.StatusBadRequest, "bad_request", "no msgId", "msgId is required")
+		case errors.Is(err, dingtalk.ErrAmbiguous):
+			return reject(http.StatusBadRequest, "bad_request", err.Error(), "ambiguous JSON body: a key given twice (in any case), or data after the object")
 		case err != nil:
-			mt.webhooks.WithLabelValues("bad_request").Inc()
-			log.Warn("webhook rejected", "outcome", "bad_request", "reason", "malformed JSON")
-			return echo.NewHTTPError(http.StatusBadRequest, "malformed JSON body")
+			return reject(http.StatusBadRequest, "bad_request", "malformed JSON", "malformed JSON body")
 		}
-		if err := o.Check(&m); err != nil {
+		if err := hook.origin.Check(&m); err != nil {
 			mt.webhooks.WithLabelValues("bad_origin").Inc()
 			log.Warn("webhook rejected", "outcome", "bad_origin", "reason", err.Error(), "msg_id", m.MsgID)
 			return echo.NewHTTPError(http.StatusForbidden, "message from another organisation or robot")
 		}
-		a := d.dispatch(r.Context(), &m, c.Response().Header().Get(echo.HeaderXRequestID))
+		a := hook.d.dispatch(r.Context(), &m, c.Response().Header().Get(echo.HeaderXRequestID))
 		mt.webhooks.WithLabelValues(a.outcome).Inc()
 		if r.Context().Err() != nil {
 			// DingTalk is gone: a reply in this answer would be lost.

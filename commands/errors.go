@@ -30,6 +30,9 @@ type Error struct {
 	Hint  string // already localised, e.g. "did you mean /contact?"
 	Usage *Spec  // when set, the reply ends with this command's usage line
 	Err   error  // cause, for logs only
+	// Also are the other problems of the same message, reported with
+	// this one.
+	Also []*Error
 }
 
 func (e *Error) Error() string {

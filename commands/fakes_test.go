@@ -291,7 +291,7 @@ func say(r *Runner, sender, text string) Reply {
 
 func sayWith(r *Runner, j *fakeJournal, sender, text string) Reply {
 	return r.Handle(context.Background(), Message{ID: "msg-" + sender, SenderID: sender, SenderNick: sender,
-		ConversationID: "cid-ops", Group: true, Text: text}, j)
+		ConversationID: "cid-ops", Text: text}, j)
 }
 
 var errRedisDown = fmt.Errorf("redis scopes: %w: %w", ErrUnavailable, errors.New("connection refused"))

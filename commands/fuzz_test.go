@@ -12,7 +12,9 @@ import (
 
 // FuzzParse feeds the parser anything: it must never panic, every error must
 // render in both languages, and a parsed command must validate without
-// panicking. Seeds live in testdata/fuzz/FuzzParse as well.
+// panicking. What a group sees of the error holds no live markup (no link,
+// image, tag, URL or @all built from the text) and no phone number in
+// full. Seeds live in testdata/fuzz/FuzzParse as well.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"/contact add name=JohnDoe email=someone@example.com phone=13811112222 systemnoc=true",
@@ -24,6 +26,9 @@ func FuzzParse(f *testing.F) {
 		"/help contact add",
 		"—name 「x」 =value 'unclosed",
 		"你好",
+		"/contact add name=A email=a@example.com [登录验证](http://evil.example/login)",
+		"/contact add name=![x](http://evil.example/t.png) phone=138 1111 2222x",
+		"/contact show <font color=red>`@all`</font> 135.4444.5555",
 	} {
 		f.Add(s)
 	}
@@ -51,11 +56,20 @@ func FuzzParse(f *testing.F) {
 		if !errors.As(err, &e) {
 			t.Fatalf("Parse(%q) returned a %T, want *Error", text, err)
 		}
+		if c == nil {
+			c = &Call{} // a group chat, as far as anyone knows
+		}
 		for _, r := range runners {
 			rep := r.errorReply(c, err)
+			if live := catalog.LiveMarkup(rep.Text); len(live) > 0 {
+				t.Fatalf("error for %q has live markup %q: %q", text, live, rep.Text)
+			}
+			if p := textPhone.FindString(catalogPhones.Replace(rep.Text)); p != "" {
+				t.Fatalf("error for %q shows the group a phone number %q: %q", text, p, rep.Text)
+			}
 			// A formatting mistake shows as %!; the sender's own text may
 			// contain it too, and is echoed.
-			if rep.Text == "" || strings.Contains(rep.Text, "%!") && !strings.Contains(grammar.Normalize(text), "%!") {
+			if rep.Text == "" || strings.Contains(rep.Text, "%!") && !strings.Contains(catalog.Visible(grammar.Normalize(text)), "%!") {
 				t.Fatalf("error for %q renders badly in %s: %q", text, r.lang, rep.Text)
 			}
 			if !utf8.ValidString(rep.Text) && utf8.ValidString(text) {
@@ -64,3 +78,6 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// catalogPhones removes the example numbers the catalog itself gives.
+var catalogPhones = strings.NewReplacer("13811112222", "", "+85291234567", "")

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/armsbot/armsbot/commands/catalog"
 )
 
 const (
@@ -31,17 +33,18 @@ func (r *Runner) auditList(ctx context.Context, c *Call) (Result, error) {
 	}
 	var items []string
 	for _, e := range entries {
-		line := "- " + e.Time.In(chinaTime).Format("01-02 15:04:05") + " " + e.SenderNick + " (" + e.SenderID + ") "
+		// Everything stored came from a sender or from outside: inert.
+		line := "- " + e.Time.In(chinaTime).Format("01-02 15:04:05") + " " + catalog.Inert(e.SenderNick) + " (" + catalog.Inert(e.SenderID) + ") "
 		cmd := strings.TrimSpace("/" + e.Command + " " + e.Args)
 		if e.Command == "" {
 			cmd = e.Args
 		}
-		line += "`" + cmd + "` → " + e.Outcome
+		line += "`" + catalog.Inert(cmd) + "` → " + catalog.Inert(e.Outcome)
 		if e.ContactID != "" {
-			line += " · ContactId " + e.ContactID
+			line += " · ContactId " + catalog.Inert(e.ContactID)
 		}
 		if e.RequestID != "" {
-			line += " · RequestId " + e.RequestID
+			line += " · RequestId " + catalog.Inert(e.RequestID)
 		}
 		items = append(items, line)
 	}
@@ -69,13 +72,20 @@ func (c *Call) auditArgs() string {
 			}
 		case KindEmail:
 			v = MaskEmail(v)
+		case KindID, KindInt, KindBool, KindCode, KindScope:
+			// A valid one is no personal data: a ContactId stays readable.
+			if ok, err := checkValue(&a, a.Name, strings.TrimSpace(v)); err == nil {
+				v = ok
+			} else {
+				v = MaskText(v)
+			}
 		default:
 			v = MaskText(v)
 		}
 		if a.Positional {
-			parts = append(parts, short(v))
+			parts = append(parts, string(short(v)))
 		} else {
-			parts = append(parts, a.Name+"="+short(v))
+			parts = append(parts, a.Name+"="+string(short(v)))
 		}
 	}
 	return strings.Join(parts, " ")

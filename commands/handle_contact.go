@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/armsbot/armsbot/commands/catalog"
 )
 
 // listPageSize is how many contacts one /contact list reply shows.
@@ -79,7 +81,7 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 	ct.ID = rc.ContactID
 	lines := []string{
 		r.lang.T("add.created", ct.Name, ct.ID),
-		strings.Join(r.contactLines(ct, c.Msg.Group), "\n"),
+		strings.Join(r.contactLines(ct, !c.Msg.Private), "\n"),
 	}
 	if recovered {
 		lines = append(lines, r.lang.T("add.recovered"))
@@ -218,7 +220,7 @@ func (r *Runner) refuseExisting(ctx context.Context, c *Call, ct Contact) error 
 					return &Error{Code: ECONFLICT, Key: "add.exists_robot", Args: []any{o.Name, o.ID, o.ID}}
 				}
 				shown := ch.value
-				if c.Msg.Group {
+				if !c.Msg.Private {
 					shown = r.maskField(ch.field, shown)
 				}
 				return &Error{Code: ECONFLICT, Key: "add.exists", Args: []any{ch.field, shown, o.ID, o.Name, o.ID}}
@@ -261,7 +263,7 @@ func (r *Runner) contactList(ctx context.Context, c *Call) (Result, error) {
 	lines := []string{l.T("list.header", res.Total, page, pages)}
 	var items []string
 	for _, ct := range res.Contacts {
-		items = append(items, "- **"+ct.ID+"** "+ct.Name+r.channelSummary(ct, c.Msg.Group))
+		items = append(items, "- **"+catalog.Inert(ct.ID)+"** "+catalog.Inert(ct.Name)+r.channelSummary(ct, !c.Msg.Private))
 	}
 	lines = append(lines, strings.Join(items, "\n"))
 	if page < pages {
@@ -283,13 +285,13 @@ func quoteIfNeeded(s string) string {
 }
 
 // channelSummary renders a contact's channels on one line.
-func (r *Runner) channelSummary(ct Contact, group bool) string {
+func (r *Runner) channelSummary(ct Contact, masked bool) string {
 	var parts []string
 	if ct.Phone != "" {
-		parts = append(parts, r.shown("phone", ct.Phone, group))
+		parts = append(parts, r.shown("phone", ct.Phone, masked))
 	}
 	if ct.Email != "" {
-		parts = append(parts, r.shown("email", ct.Email, group))
+		parts = append(parts, r.shown("email", ct.Email, masked))
 	}
 	if ct.Webhook != "" {
 		parts = append(parts, r.lang.T("field.webhook"))
@@ -300,11 +302,13 @@ func (r *Runner) channelSummary(ct Contact, group bool) string {
 	return " · " + strings.Join(parts, " · ")
 }
 
-func (r *Runner) shown(field, v string, group bool) string {
-	if group {
-		return r.maskField(field, v)
+// shown is a contact's field as a reply shows it: masked unless private,
+// and inert, since ARMS holds whatever anyone stored.
+func (r *Runner) shown(field, v string, masked bool) string {
+	if masked {
+		v = r.maskField(field, v)
 	}
-	return v
+	return catalog.Inert(v)
 }
 
 // find returns the contact with id, or ErrNotFound.
@@ -332,7 +336,7 @@ func (r *Runner) contactShow(ctx context.Context, c *Call) (Result, error) {
 	}
 	lines := []string{
 		r.lang.T("show.header", ct.Name, ct.ID),
-		strings.Join(r.contactLines(ct, c.Msg.Group), "\n"),
+		strings.Join(r.contactLines(ct, !c.Msg.Private), "\n"),
 	}
 	return Result{Text: strings.Join(lines, "\n\n"), ContactID: ct.ID}, nil
 }
@@ -390,7 +394,7 @@ func (r *Runner) contactUpdate(ctx context.Context, c *Call) (Result, error) {
 	}
 	lines := []string{
 		r.lang.T("update.done", ct.Name, ct.ID),
-		strings.Join(r.contactLines(ct, c.Msg.Group), "\n"),
+		strings.Join(r.contactLines(ct, !c.Msg.Private), "\n"),
 		r.lang.T("field.request_id") + ": " + rc.RequestID,
 	}
 	return Result{Text: strings.Join(lines, "\n\n"), ContactID: ct.ID, RequestID: rc.RequestID}, nil
@@ -413,7 +417,7 @@ func (r *Runner) contactDelete(ctx context.Context, c *Call) (Result, error) {
 		if ok {
 			lines := []string{
 				r.lang.T("delete.confirm", ct.Name, ct.ID),
-				strings.Join(r.contactLines(ct, c.Msg.Group), "\n"),
+				strings.Join(r.contactLines(ct, !c.Msg.Private), "\n"),
 				r.lang.T("delete.how", int(ConfirmTTL.Minutes()), code, code),
 			}
 			return Result{Text: strings.Join(lines, "\n\n"), ContactID: ct.ID}, nil
@@ -422,18 +426,19 @@ func (r *Runner) contactDelete(ctx context.Context, c *Call) (Result, error) {
 	return Result{}, fmt.Errorf("no free confirmation code after 5 tries")
 }
 
-// contactLines renders a contact's channels, masked in group chats.
-func (r *Runner) contactLines(ct Contact, group bool) []string {
+// contactLines renders a contact's channels, masked unless the chat is
+// private.
+func (r *Runner) contactLines(ct Contact, masked bool) []string {
 	l := r.lang
 	var out []string
 	if ct.Phone != "" {
-		out = append(out, "- "+l.T("field.phone")+": "+r.shown("phone", ct.Phone, group))
+		out = append(out, "- "+l.T("field.phone")+": "+r.shown("phone", ct.Phone, masked))
 	}
 	if ct.Email != "" {
-		out = append(out, "- "+l.T("field.email")+": "+r.shown("email", ct.Email, group))
+		out = append(out, "- "+l.T("field.email")+": "+r.shown("email", ct.Email, masked))
 	}
 	if ct.Webhook != "" {
-		out = append(out, "- "+l.T("field.webhook")+": "+r.shown("webhook", ct.Webhook, group))
+		out = append(out, "- "+l.T("field.webhook")+": "+r.shown("webhook", ct.Webhook, masked))
 	}
 	noc := l.T("no")
 	if ct.SystemNoc {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/armsbot/armsbot/commands/catalog"
 	"github.com/armsbot/armsbot/commands/grammar"
 )
 
@@ -53,17 +54,28 @@ func MaskWebhook(u string) string { return maskTokens(u) }
 
 var (
 	textEmail = regexp.MustCompile(`[^\s=:"'“”‘’「」]+@[^\s"'“”‘’「」]+`)
-	textPhone = regexp.MustCompile(`\+?\d[\d-]{6,}\d`)
+	// Seven digits or more, however people separate them: 138 1111 2222,
+	// 135.4444.5555, (010) 1234-5678, +86 138-1111-2222, and the first
+	// part of one typed wrongly (138 1111).
+	textPhone = regexp.MustCompile(`\+?\(?\d(?:[ .\-()]{0,2}\d){6,}`)
+	phoneSeps = strings.NewReplacer(" ", "", ".", "", "-", "", "(", "", ")", "")
 )
 
 // MaskText masks anything in free text that looks like an email address, a
 // phone number or a robot access token.
 func MaskText(s string) string {
-	s = maskTokens(grammar.Normalize(s))
+	s = maskTokens(catalog.Visible(grammar.Normalize(s)))
 	s = textEmail.ReplaceAllStringFunc(s, MaskEmail)
-	s = textPhone.ReplaceAllStringFunc(s, func(p string) string {
-		return MaskPhone(strings.ReplaceAll(p, "-", ""))
-	})
+	// A masked number keeps digits at its ends, which may join digits
+	// next to it into another run: mask until none is left.
+	for range 8 {
+		if !textPhone.MatchString(s) {
+			break
+		}
+		s = textPhone.ReplaceAllStringFunc(s, func(p string) string {
+			return MaskPhone(phoneSeps.Replace(p))
+		})
+	}
 	if r := []rune(s); len(r) > 200 {
 		s = string(r[:200]) + "…"
 	}

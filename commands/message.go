@@ -7,9 +7,12 @@ type Message struct {
 	SenderID       string // the stable id permissions are keyed by
 	SenderNick     string
 	ConversationID string
-	Group          bool // a group chat: replies mask personal data
-	Text           string
-	Mentions       []string // ids of other people @-mentioned in the message
+	// Private: positively a one-to-one chat, the only place a reply shows
+	// phone numbers, email addresses and robot tokens in full. The zero
+	// value masks.
+	Private  bool
+	Text     string
+	Mentions []string // ids of other people @-mentioned in the message
 	// Grants are the sender's permission scopes when they were read with
 	// the message (in the same round trip as its claim); nil when not.
 	Grants []string

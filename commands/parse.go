@@ -2,6 +2,7 @@ package commands
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -28,6 +29,10 @@ type Call struct {
 	typed   map[string]string // canonical key -> key as the sender spelled it
 	words   []string          // for KindCommand arguments
 	vals    map[string]string // canonical key -> checked, normalised value
+	// problems are what bind found wrong with the words; check reports
+	// them with its own, all in one reply, once the sender may run the
+	// command at all.
+	problems []*Error
 }
 
 // Has reports whether the sender gave the key (possibly with an empty value).
@@ -104,16 +109,14 @@ func Parse(specs []*Spec, text string) (*Call, error) {
 			}
 		}
 		if spec == nil {
-			e := invalid(nil, "err.unknown_command", "/"+group[0].Path[0]+" "+short(sub))
+			e := invalid(nil, "err.unknown_command", echoed("/"+group[0].Path[0]+" ")+short(sub))
 			e.Hint = suggestSub(group, sub)
 			return nil, e
 		}
 		rest = rest[1:]
 	}
 	c := &Call{Spec: spec, raw: map[string]string{}, typed: map[string]string{}}
-	if err := c.bind(rest); err != nil {
-		return nil, err
-	}
+	c.bind(rest)
 	return c, nil
 }
 
@@ -137,17 +140,29 @@ func subcommands(group []*Spec) string {
 	return strings.Join(names, ", ")
 }
 
-// bind assigns the words after the command to the spec's arguments.
-func (c *Call) bind(rest []grammar.Token) error {
+// bind assigns the words after the command to the spec's arguments, and
+// notes every word it cannot place.
+func (c *Call) bind(rest []grammar.Token) {
 	s := c.Spec
 	for _, a := range s.Args {
 		if a.Kind == KindCommand {
 			for _, t := range rest {
 				c.words = append(c.words, t.Text)
 			}
-			return nil
+			return
 		}
 	}
+	// Stray words in a row are one problem: 137 5678 7890 is echoed, and
+	// masked, as the phone number it is.
+	var stray []string
+	flushStray := func() {
+		if len(stray) > 0 {
+			c.problems = append(c.problems, invalid(s, "err.extra_arg", short(strings.Join(stray, " "))))
+			stray = nil
+		}
+	}
+	problem := func(e *Error) { flushStray(); c.problems = append(c.problems, e) }
+	defer flushStray()
 	pos := s.positional()
 	for i := 0; i < len(rest); i++ {
 		t := rest[i]
@@ -168,19 +183,23 @@ func (c *Call) bind(rest []grammar.Token) error {
 				if s.arg(strings.ToLower(key)) == nil {
 					break // reported as unknown below
 				}
-				return &Error{Code: EINVALID, Key: "err.missing_value", Args: []any{"--" + key}, Usage: s}
+				problem(invalid(s, "err.missing_value", "--"+key))
+				continue
 			}
 			i++
 			value = rest[i].Text
 		case ok:
 			if k == "" {
-				return invalid(s, "err.missing_key", short(t.Text))
+				problem(invalid(s, "err.missing_key", short(t.Text)))
+				continue
 			}
 			key, value = k, v
 		default:
 			if len(pos) == 0 {
-				return invalid(s, "err.extra_arg", short(t.Text))
+				stray = append(stray, t.Text)
+				continue
 			}
+			flushStray()
 			a := pos[0]
 			pos = pos[1:]
 			c.raw[a.Name], c.typed[a.Name] = t.Text, a.Name
@@ -193,14 +212,47 @@ func (c *Call) bind(rest []grammar.Token) error {
 			if m := grammar.Closest(lk, s.keyNames()); m != "" {
 				e.Key, e.Args = "err.unknown_key_hint", []any{short(key), m}
 			}
-			return e
+			problem(e)
+			continue
+		}
+		if a.Kind == KindPhone {
+			// 138 1111 2222, +86 138 1111 2222: the groups people type a
+			// number in are one value.
+			for i+1 < len(rest) && phoneGroup(value, rest[i+1]) {
+				i++
+				value += " " + rest[i].Text
+			}
 		}
 		if prev, dup := c.typed[a.Name]; dup {
-			return invalid(s, "err.duplicate_key", dupName(prev, key))
+			problem(invalid(s, "err.duplicate_key", dupName(prev, key)))
+			continue
 		}
+		flushStray()
 		c.raw[a.Name], c.typed[a.Name] = value, key
 	}
-	return nil
+}
+
+// phoneGroup reports whether t continues the phone number typed so far: a
+// group of digits (with the separators people type) while the number is
+// not yet complete.
+func phoneGroup(sofar string, t grammar.Token) bool {
+	if t.IsPair() || strings.HasPrefix(t.Text, "--") || !phoneGroupRE.MatchString(t.Text) {
+		return false
+	}
+	n := countDigits(sofar)
+	return n > 0 && n < 11 && n+countDigits(t.Text) <= 15
+}
+
+var phoneGroupRE = regexp.MustCompile(`^[0-9][0-9().\-]*$`)
+
+func countDigits(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			n++
+		}
+	}
+	return n
 }
 
 func dupName(prev, now string) string {
@@ -215,15 +267,19 @@ func isBoolWord(s string) bool {
 	return err == nil
 }
 
+// echoed is something the sender typed, quoted back in an error: masked
+// in replies that others read (errorReply), inert everywhere.
+type echoed string
+
 // short keeps echoed input readable and bounded, and never echoes a robot
 // access token in full.
-func short(s string) string {
+func short(s string) echoed {
 	s = maskTokens(s)
 	if utf8.RuneCountInString(s) <= 40 {
-		return s
+		return echoed(s)
 	}
 	r := []rune(s)
-	return string(r[:40]) + "…"
+	return echoed(string(r[:40]) + "…")
 }
 
 func suggestCommand(specs []*Spec, w string) string {

@@ -63,6 +63,19 @@ func TestParseAccepts(t *testing.T) {
 		{"boolean words", "/contact add name=A email=a@example.com systemnoc=否", map[string]string{"name": "A", "email": "a@example.com", "systemnoc": "false"}},
 		{"command without slash", "contact add name=A email=a@example.com", map[string]string{"name": "A", "email": "a@example.com"}},
 		{"subcommand alias", "/contact create name=A email=a@example.com", map[string]string{"name": "A", "email": "a@example.com"}},
+		{"full-width comma between pairs", "/contact add 姓名=孙七，手机=13700001111", map[string]string{"name": "孙七", "phone": "13700001111"}},
+		{"comma and space between pairs", "/contact add name=Tom, email=tom@example.com", map[string]string{"name": "Tom", "email": "tom@example.com"}},
+		{"semicolons between pairs", "/contact add name=Tom;email=tom@example.com； phone=13700001111", map[string]string{"name": "Tom", "email": "tom@example.com", "phone": "13700001111"}},
+		{"enumeration comma between pairs", "/contact add 姓名=孙七、邮箱=sq@example.com", map[string]string{"name": "孙七", "email": "sq@example.com"}},
+		{"trailing comma", "/contact add name=Tom email=tom@example.com,", map[string]string{"name": "Tom", "email": "tom@example.com"}},
+		{"comma inside a value", "/contact add name=Tom,Jerry email=tj@example.com", map[string]string{"name": "Tom,Jerry", "email": "tj@example.com"}},
+		{"comma after a quoted value", `/contact add name="Tom Lee", email=tl@example.com`, map[string]string{"name": "Tom Lee", "email": "tl@example.com"}},
+		{"phone in spaced groups", "/contact add name=A phone=138 1111 3333", map[string]string{"name": "A", "phone": "13811113333"}},
+		{"phone with dashes", "/contact add name=A phone=138-1111-3333", map[string]string{"name": "A", "phone": "13811113333"}},
+		{"phone with dots", "/contact add name=A phone=135.4444.5555", map[string]string{"name": "A", "phone": "13544445555"}},
+		{"phone with +86 and spaces", "/contact add name=A phone=+86 138 1111 3333 email=a@example.com", map[string]string{"name": "A", "phone": "13811113333", "email": "a@example.com"}},
+		{"spaced phone as a flag", "/contact add --name A --phone 138 1111 3333", map[string]string{"name": "A", "phone": "13811113333"}},
+		{"spaced international phone", "/contact add name=A phone=+49 170 1234 5678", map[string]string{"name": "A", "phone": "+4917012345678"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,10 +110,11 @@ func TestParseRejects(t *testing.T) {
 		{"duplicate key", "/contact add name=A name=B email=a@example.com", "err.duplicate_key", "name"},
 		{"duplicate through an alias", "/contact add name=A 姓名=B email=a@example.com", "err.duplicate_key", "name/姓名"},
 		{"stray word", "/contact add name=A hello email=a@example.com", "err.extra_arg", "hello"},
+		{"digits after a complete phone", "/contact add name=A phone=138 1111 2222 3333", "err.extra_arg", "3333"},
 		{"unknown command", "/contcat add name=A", "err.unknown_command", "/contcat"},
 		{"unknown subcommand", "/contact ad name=A", "err.unknown_command", "/contact ad"},
 		{"missing subcommand", "/contact", "err.need_subcommand", "add"},
-		{"no channel", "/contact add name=A", "", ""}, // a contact rule, checked by the handler
+		{"no channel", "/contact add name=A", "err.need_channel", "phone, email or webhook"},
 		{"name missing", "/contact add email=a@example.com", "err.required", "name"},
 		{"10 KB of text", "/contact add name=" + strings.Repeat("x", 10<<10), "err.too_long", "2000"},
 	}

@@ -17,11 +17,13 @@ var titles = map[Code]string{
 }
 
 // errorReply is the one place where an error becomes chat text. Internal
-// details stay in Reply.Err for the log.
+// details stay in Reply.Err for the log. What the sender typed is echoed
+// inert, and masked unless the chat is positively one-to-one.
 func (r *Runner) errorReply(c *Call, err error) Reply {
 	l := r.lang
 	rep := Reply{Outcome: string(CodeOf(err)), Err: err}
-	if c != nil {
+	private := c != nil && c.Msg.Private
+	if c != nil && c.Spec != nil {
 		rep.Command = c.Spec.Name()
 	}
 	var (
@@ -34,15 +36,19 @@ func (r *Runner) errorReply(c *Call, err error) Reply {
 		// dropped.
 	case errors.As(err, &e):
 		rep.Title = l.T(titles[e.Code])
-		lines := []string{l.T(e.Key, r.localArgs(e)...)}
-		if e.Code == EFORBIDDEN && len(r.admins) == 0 {
-			lines[0] = l.T("err.denied_nobody", e.Args...)
+		lines := []string{r.problemText(e, private)}
+		if len(e.Also) > 0 {
+			items := []string{"- " + lines[0]}
+			for _, a := range e.Also {
+				items = append(items, "- "+r.problemText(a, private))
+			}
+			lines = []string{l.T("err.problems", len(items)), strings.Join(items, "\n")}
 		}
 		if e.Hint != "" {
 			lines = append(lines, l.T("err.did_you_mean", e.Hint))
 		}
 		if e.Usage != nil {
-			lines = append(lines, l.T("usage", e.Usage.Usage()))
+			lines = append(lines, l.T("usage", e.Usage.Usage())) // inert: its <…> and […] are not markup
 		}
 		rep.Text = strings.Join(lines, "\n\n")
 	case errors.Is(err, ErrUnavailable):
@@ -60,16 +66,33 @@ func (r *Runner) errorReply(c *Call, err error) Reply {
 	return rep
 }
 
-func (r *Runner) localArgs(e *Error) []any {
-	args := make([]any, len(e.Args))
-	for i, a := range e.Args {
-		if m, ok := a.(msgArg); ok {
-			a = r.lang.T(m.key, m.args...)
-		}
-		args[i] = a
+// problemText renders one problem.
+func (r *Runner) problemText(e *Error, private bool) string {
+	if e.Code == EFORBIDDEN && len(r.admins) == 0 && e.Key == "err.denied" {
+		return r.lang.T("err.denied_nobody", r.localArgs(e, private)...)
 	}
+	args := r.localArgs(e, private)
 	if e.Key == "err.denied" {
 		args = append(args, r.granters())
+	}
+	return r.lang.T(e.Key, args...)
+}
+
+// localArgs renders an error's arguments in the reply's language; the
+// sender's own words are masked unless the chat is private.
+func (r *Runner) localArgs(e *Error, private bool) []any {
+	args := make([]any, len(e.Args))
+	for i, a := range e.Args {
+		switch v := a.(type) {
+		case msgArg:
+			// Its own arguments were made inert when it was rendered.
+			a = catalog.Markdown(r.lang.T(v.key, v.args...))
+		case echoed:
+			if !private {
+				a = MaskText(string(v))
+			}
+		}
+		args[i] = a
 	}
 	return args
 }

@@ -67,7 +67,7 @@ func (r *Runner) Handle(ctx context.Context, m Message, j Journal) Reply {
 	case errors.Is(err, errNotCommand):
 		return Reply{Title: r.lang.T("title.help"), Text: r.lang.T("hint.not_command"), Outcome: "hint", Args: MaskText(m.Text)}
 	case err != nil:
-		rep := r.errorReply(nil, err)
+		rep := r.errorReply(&Call{Msg: m}, err)
 		rep.Args = MaskText(m.Text)
 		return rep
 	}

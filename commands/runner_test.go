@@ -152,7 +152,7 @@ func TestPermissionsAndConversations(t *testing.T) {
 		t.Errorf("reader cannot list: %+v", rep)
 	}
 	// Changes only where allowed, reads everywhere.
-	elsewhere := Message{ID: "m", SenderID: "boss", ConversationID: "cid-other", Group: true, Text: "/contact add name=X email=x@example.com"}
+	elsewhere := Message{ID: "m", SenderID: "boss", ConversationID: "cid-other", Text: "/contact add name=X email=x@example.com"}
 	if rep := r.Handle(t.Context(), elsewhere, &fakeJournal{}); rep.Outcome != string(EFORBIDDEN) || !strings.Contains(rep.Text, "BOT_ALLOWED_CONVERSATIONS") {
 		t.Errorf("a change outside the allowed conversations: %+v", rep)
 	}
@@ -221,7 +221,7 @@ func TestGrantByMention(t *testing.T) {
 	r, _, state := testRunner(t, nil)
 	state.scopes = map[string][]string{"lead": {"perm", "contact.read"}}
 	grant := func(sender string, mentions []string, text string) Reply {
-		return r.Handle(t.Context(), Message{ID: "m", SenderID: sender, ConversationID: "cid-ops", Group: true, Text: text, Mentions: mentions}, &fakeJournal{})
+		return r.Handle(t.Context(), Message{ID: "m", SenderID: sender, ConversationID: "cid-ops", Text: text, Mentions: mentions}, &fakeJournal{})
 	}
 	if rep := grant("lead", []string{"member-1"}, "/perm grant @Member contact.read"); rep.Outcome != "ok" {
 		t.Fatalf("grant: %+v", rep)

@@ -46,7 +46,10 @@ type Spec struct {
 	Args    []Arg
 	Example string
 	Hidden  bool // left out of the /help list (still explained by /help <command>)
-	Run     func(r *Runner, ctx context.Context, c *Call) (Result, error)
+	// Rule, when set, checks what no single key can: reported with the
+	// keys' own problems.
+	Rule func(c *Call) *Error
+	Run  func(r *Runner, ctx context.Context, c *Call) (Result, error)
 }
 
 // Name is the command as people type it, without the slash.
@@ -163,6 +166,7 @@ func Commands() []*Spec {
 			Writes:  true,
 			Args:    []Arg{required(nameArg), phoneArg, emailArg, webhookArg, systemnocArg},
 			Example: "/contact add name=JohnDoe email=someone@example.com phone=13811112222 systemnoc=true",
+			Rule:    needChannel,
 			Run:     (*Runner).contactAdd,
 		},
 		{

@@ -20,22 +20,25 @@ import (
 const MaxNameRunes = 64
 
 // check validates every argument the sender gave and normalises it into
-// c.vals, then enforces required keys. Errors name the field.
+// c.vals, then enforces required keys. It reports every problem of the
+// command at once, bind's included: one Error, the others in its Also.
 func (c *Call) check() error {
 	c.vals = map[string]string{}
+	problems := append([]*Error(nil), c.problems...)
 	for i := range c.Spec.Args {
 		a := &c.Spec.Args[i]
 		raw, ok := c.raw[a.Name]
 		if !ok {
 			if a.Required {
-				return invalid(c.Spec, "err.required", a.Name)
+				problems = append(problems, invalid(nil, "err.required", a.Name))
 			}
 			continue
 		}
 		raw = strings.TrimSpace(raw)
 		if raw == "" {
 			if !a.Clearable {
-				return invalid(c.Spec, "err.missing_value", c.typed[a.Name])
+				problems = append(problems, invalid(nil, "err.missing_value", c.typed[a.Name]))
+				continue
 			}
 			c.vals[a.Name] = ""
 			continue
@@ -45,12 +48,22 @@ func (c *Call) check() error {
 			v, err = c.resolveUser(raw)
 		}
 		if err != nil {
-			err.Usage = c.Spec
-			return err
+			problems = append(problems, err)
+			continue
 		}
 		c.vals[a.Name] = v
 	}
-	return nil
+	if c.Spec.Rule != nil {
+		if e := c.Spec.Rule(c); e != nil {
+			problems = append(problems, e)
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	first := problems[0]
+	first.Usage, first.Also = c.Spec, problems[1:]
+	return first
 }
 
 // resolveUser turns an @mention into the staff id DingTalk lists for it in
@@ -143,7 +156,10 @@ func checkName(s string) (string, *Error) {
 		return "", &Error{Code: EINVALID, Key: "err.bad_name", Args: []any{msgArg{"err.name_too_long", []any{MaxNameRunes}}}}
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) {
+		// Format characters (bidi overrides U+202A–U+202E, U+2066–U+2069,
+		// zero-width ones) are invisible and can make a name read as
+		// something else.
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
 			return "", &Error{Code: EINVALID, Key: "err.bad_name", Args: []any{msgArg{"err.name_control", nil}}}
 		}
 	}

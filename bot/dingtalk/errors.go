@@ -58,7 +58,10 @@ func Retryable(err error) bool {
 	var ce *codeError
 	var ae *apiError
 	var se *httpStatusError
+	var nd *notDelivered
 	switch {
+	case errors.As(err, &nd):
+		return nd.retry
 	case errors.As(err, &ce):
 		return ce.Code == codeBusy || ce.Code == codeThrottled
 	case errors.As(err, &ae):

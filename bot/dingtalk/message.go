@@ -85,17 +85,101 @@ type AtUser struct {
 // ErrNoMsgID: a message without the id that de-duplication keys on.
 var ErrNoMsgID = errors.New("msgId is required")
 
+// ErrAmbiguous: a body that could be read more than one way (a key twice,
+// two keys that differ only in case, data after the object), or an id no
+// DingTalk message has (longer than 256 bytes). The body is not signed:
+// with encoding/json's last-one-wins a forged body could carry a
+// senderStaffId the guards never saw.
+var ErrAmbiguous = errors.New("ambiguous message body")
+
 // DecodeMessage reads one message. Errors from r (a body limit, say) come
-// back wrapped; a message without a msgId is ErrNoMsgID.
+// back wrapped; a message without a msgId is ErrNoMsgID; a body that a
+// reader could take two ways is ErrAmbiguous.
 func DecodeMessage(r io.Reader) (Message, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return Message{}, fmt.Errorf("read message: %w", err)
+	}
+	if err := unambiguous(raw); err != nil {
+		return Message{}, err
+	}
 	var m Message
-	if err := json.NewDecoder(r).Decode(&m); err != nil {
+	if err := json.Unmarshal(raw, &m); err != nil {
 		return Message{}, fmt.Errorf("decode message: %w", err)
 	}
 	if m.MsgID == "" {
 		return Message{}, ErrNoMsgID
 	}
+	// Ids become Redis keys and audit fields; DingTalk's are under 100
+	// bytes.
+	for name, id := range map[string]string{"msgId": m.MsgID, "senderStaffId": m.SenderStaffID, "senderId": m.SenderID, "conversationId": m.ConversationID} {
+		if len(id) > maxIDBytes {
+			return Message{}, fmt.Errorf("%w: %s is %d bytes long", ErrAmbiguous, name, len(id))
+		}
+	}
 	return m, nil
+}
+
+// maxIDBytes bounds every id a message carries.
+const maxIDBytes = 256
+
+// unambiguous walks raw and fails on a key that an object holds twice, as
+// encoding/json matches keys (ignoring case, with its Unicode folding), and
+// on anything after the top-level value.
+func unambiguous(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := walkValue(dec, 0); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data after the message", ErrAmbiguous)
+	}
+	return nil
+}
+
+// maxDepth bounds nesting: a message is two levels deep.
+const maxDepth = 32
+
+func walkValue(dec *json.Decoder, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("decode message: nested deeper than %d", maxDepth)
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("decode message: %w", err)
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil {
+				return fmt.Errorf("decode message: %w", err)
+			}
+			key, _ := k.(string)
+			folded := strings.ToLower(strings.ToUpper(key)) // ſ→s, K (Kelvin)→k: encoding/json's folding
+			if seen[folded] {
+				return fmt.Errorf("%w: key %q given twice", ErrAmbiguous, key)
+			}
+			seen[folded] = true
+			if err := walkValue(dec, depth+1); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // '}'
+	case json.Delim('['):
+		for dec.More() {
+			if err := walkValue(dec, depth+1); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // ']'
+	}
+	if err != nil {
+		return fmt.Errorf("decode message: %w", err)
+	}
+	return nil
 }
 
 // IsText reports whether m is a text message, the only kind with commands.
@@ -110,8 +194,10 @@ func (m *Message) UserID() string {
 	return m.SenderID
 }
 
-// Group reports whether m comes from a group chat.
-func (m *Message) Group() bool { return m.ConversationType == "2" }
+// OneToOne reports whether m positively comes from a one-to-one chat
+// (conversationType "1"). Anything else, a group ("2"), a type DingTalk may
+// add, or none at all, is read by others: replies mask personal data.
+func (m *Message) OneToOne() bool { return m.ConversationType == "1" }
 
 // Mentions lists the staff ids of the people @-mentioned, leaving out the
 // robot itself (which DingTalk lists with the robot's user id).

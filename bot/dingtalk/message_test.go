@@ -53,8 +53,8 @@ func TestDecodeMessage(t *testing.T) {
 	if got := m.Mentions(); !reflect.DeepEqual(got, []string{"2222"}) {
 		t.Errorf("mentions = %v, want [2222] (the robot itself left out)", got)
 	}
-	if !m.Group() || m.UserID() != "user123" || !m.IsText() || m.Command() != "你好" {
-		t.Errorf("group=%v userID=%q text=%v command=%q", m.Group(), m.UserID(), m.IsText(), m.Command())
+	if m.OneToOne() || m.UserID() != "user123" || !m.IsText() || m.Command() != "你好" {
+		t.Errorf("one-to-one=%v userID=%q text=%v command=%q", m.OneToOne(), m.UserID(), m.IsText(), m.Command())
 	}
 
 	// createAt as a string, as the field table documents it; an external
@@ -63,7 +63,7 @@ func TestDecodeMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ext.CreateAt != 1613630252678 || ext.UserID() != "$:enc" || ext.Group() {
+	if ext.CreateAt != 1613630252678 || ext.UserID() != "$:enc" || !ext.OneToOne() {
 		t.Errorf("external one-to-one message decoded as %+v", ext)
 	}
 }
@@ -164,7 +164,7 @@ func TestBuiltCallbacksAreRealShaped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, m) || got.Command() != "/contact list" || got.UserID() != "user123" || !got.Group() {
+	if !reflect.DeepEqual(got, m) || got.Command() != "/contact list" || got.UserID() != "user123" || got.OneToOne() {
 		t.Errorf("round trip\n%+v\nwant\n%+v", got, m)
 	}
 	req, err := NewCallbackRequest(t.Context(), "http://bot.example/dingtalk/webhook", "s3cret", at, body)
@@ -173,5 +173,41 @@ func TestBuiltCallbacksAreRealShaped(t *testing.T) {
 	}
 	if err := NewVerifier("s3cret", func() time.Time { return at.Add(time.Second) }).VerifyRequest(req.Header); err != nil {
 		t.Errorf("the built request's signature does not verify: %v", err)
+	}
+}
+
+// The body is not signed: one that could be read two ways is refused, so
+// that no guard looks at one senderStaffId while the bot acts on another.
+func TestDecodeRefusesAmbiguousBodies(t *testing.T) {
+	const base = `"msgId":"m1","msgtype":"text","text":{"content":"/whoami"}`
+	tests := []struct {
+		name, body string
+		want       error // nil: accepted
+	}{
+		{"plain", `{` + base + `,"senderStaffId":"u1"}`, nil},
+		{"key twice", `{` + base + `,"senderStaffId":"u1","senderStaffId":"admin"}`, ErrAmbiguous},
+		{"keys differing in case", `{` + base + `,"senderStaffId":"u1","SENDERSTAFFID":"admin"}`, ErrAmbiguous},
+		{"long s folds to s", `{` + base + `,"senderStaffId":"u1","ſenderStaffId":"admin"}`, ErrAmbiguous},
+		{"Kelvin sign folds to k", `{` + base + `,"atUsers":[{"dingtalkId":"a","dingtal\u212aId":"b"}]}`, ErrAmbiguous},
+		{"nested key twice", `{"msgId":"m1","text":{"content":"/a","content":"/b"}}`, ErrAmbiguous},
+		{"in an array", `{` + base + `,"atUsers":[{"staffId":"a","STAFFID":"b"}]}`, ErrAmbiguous},
+		{"same key in two objects", `{` + base + `,"atUsers":[{"staffId":"a"},{"staffId":"b"}]}`, nil},
+		{"data after the object", `{` + base + `}{"msgId":"m2"}`, ErrAmbiguous},
+		{"garbage after the object", `{` + base + `} x`, ErrAmbiguous},
+		{"white space after the object", `{` + base + "}\n\t ", nil},
+		{"a msgId no message has", `{"msgId":"` + strings.Repeat("m", 300) + `"}`, ErrAmbiguous},
+		{"a sender id no message has", `{` + base + `,"senderStaffId":"` + strings.Repeat("u", 300) + `"}`, ErrAmbiguous},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeMessage(strings.NewReader(tc.body))
+			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Errorf("DecodeMessage(%s) = %v, want %v", tc.body, err, tc.want)
+			}
+		})
+	}
+	deep := strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
+	if _, err := DecodeMessage(strings.NewReader(`{"msgId":"m","x":` + deep + `}`)); err == nil {
+		t.Error("a body nested 100000 deep was accepted")
 	}
 }

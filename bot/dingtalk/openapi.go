@@ -23,6 +23,7 @@ type OpenAPI struct {
 	base      string
 	appKey    string
 	appSecret string
+	robotCode string // when a message names none
 	client    *http.Client
 	now       func() time.Time
 
@@ -32,9 +33,14 @@ type OpenAPI struct {
 }
 
 // NewOpenAPI calls the OpenAPI at base as the app appKey. Without an app
-// key it is not Configured.
-func NewOpenAPI(base, appKey, appSecret string, client *http.Client, now func() time.Time) *OpenAPI {
-	return &OpenAPI{base: strings.TrimRight(base, "/"), appKey: appKey, appSecret: appSecret, client: client, now: now}
+// key it is not Configured. robotCode is used for messages that carry
+// none (DingTalk's documented callback sample has no robotCode), else the
+// app key, which is an enterprise-internal app robot's code.
+func NewOpenAPI(base, appKey, appSecret, robotCode string, client *http.Client, now func() time.Time) *OpenAPI {
+	if robotCode == "" {
+		robotCode = appKey
+	}
+	return &OpenAPI{base: strings.TrimRight(base, "/"), appKey: appKey, appSecret: appSecret, robotCode: robotCode, client: client, now: now}
 }
 
 // tokenMargin renews the cached token this long before it expires.
@@ -73,36 +79,64 @@ func (o *OpenAPI) forgetToken() {
 
 // SendReply delivers a markdown reply to m's conversation: to the group
 // (its conversationId), or for a one-to-one chat to the sender. The OpenAPI
-// cannot @-mention, so the reply names the sender at its end.
+// cannot @-mention: the caller names the sender in text.
 func (o *OpenAPI) SendReply(ctx context.Context, m *Message, title, text string) error {
-	if m.SenderNick != "" {
-		text += "\n\n— " + m.SenderNick
-	}
 	param, err := json.Marshal(map[string]string{"title": title, "text": text})
 	if err != nil {
 		return err
 	}
+	robot := m.RobotCode
+	if robot == "" {
+		robot = o.robotCode
+	}
 	path := "/v1.0/robot/groupMessages/send"
-	body := map[string]any{"msgKey": "sampleMarkdown", "msgParam": string(param), "robotCode": m.RobotCode}
-	if m.Group() {
-		body["openConversationId"] = m.ConversationID
-	} else {
+	body := map[string]any{"msgKey": "sampleMarkdown", "msgParam": string(param), "robotCode": robot}
+	if m.OneToOne() {
 		path = "/v1.0/robot/oToMessages/batchSend"
 		body["userIds"] = []string{m.SenderStaffID}
+	} else {
+		body["openConversationId"] = m.ConversationID
 	}
 	for attempt := 0; ; attempt++ {
 		tok, err := o.AccessToken(ctx)
 		if err != nil {
 			return err
 		}
-		err = o.post(ctx, path, tok, body, nil)
+		// batchSend answers 200 while listing whom it did not deliver to.
+		var sent struct {
+			Invalid        []string `json:"invalidStaffIdList"`
+			FlowControlled []string `json:"flowControlledStaffIdList"`
+			Filtered       []string `json:"filteredStaffIdList"`
+		}
+		err = o.post(ctx, path, tok, body, &sent)
 		var ae *apiError
 		if attempt == 0 && errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Code == "InvalidAuthentication") {
 			o.forgetToken() // revoked or expired early: fetch a new one once
 			continue
 		}
-		return err
+		switch {
+		case err != nil:
+			return err
+		case len(sent.FlowControlled) > 0:
+			return &notDelivered{list: "flowControlledStaffIdList", retry: true}
+		case len(sent.Invalid) > 0:
+			return &notDelivered{list: "invalidStaffIdList"}
+		case len(sent.Filtered) > 0:
+			return &notDelivered{list: "filteredStaffIdList"}
+		}
+		return nil
 	}
+}
+
+// notDelivered: DingTalk took a batchSend and did not deliver it to the
+// user, saying why by the list it named them in.
+type notDelivered struct {
+	list  string
+	retry bool // flow control: later it may
+}
+
+func (e *notDelivered) Error() string {
+	return "oToMessages/batchSend did not deliver: the user is in " + e.list
 }
 
 func (o *OpenAPI) post(ctx context.Context, path, token string, in, out any) error {

@@ -3,6 +3,7 @@ package dingtalk
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -38,10 +39,11 @@ func IsEmptyReply(b []byte) bool { return string(b) == emptyJSON }
 
 // MarkdownReply renders a markdown reply that @-mentions the sender:
 // DingTalk only notifies when the id is both in at.atUserIds and written in
-// the text. Without a staff id (an external member) nobody is mentioned.
+// the text. Without a staff id (an external member), or with one no
+// DingTalk account has (the body is not signed), nobody is mentioned.
 func MarkdownReply(title, text, staffID string) []byte {
 	r := Reply{MsgType: "markdown", Markdown: &Markdown{Title: title, Text: text}}
-	if staffID != "" {
+	if plainID.MatchString(staffID) {
 		r.Markdown.Text = text + "\n\n@" + staffID
 		r.At = &At{AtUserIDs: []string{staffID}}
 	}
@@ -51,6 +53,9 @@ func MarkdownReply(title, text, staffID string) []byte {
 	}
 	return b
 }
+
+// plainID is what a staff id looks like: letters, digits, - and _.
+var plainID = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
 
 // ReplyContent is the title and text of a markdown reply body as the robot
 // OpenAPI takes them: without the @-mention of staffID, which only a

@@ -1,6 +1,9 @@
 package dingtalk
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestMarkdownReplyMentionsSender(t *testing.T) {
 	want := `{"msgtype":"markdown","markdown":{"title":"Done","text":"body\n\n@user123"},"at":{"atUserIds":["user123"],"isAtAll":false}}`
@@ -10,6 +13,12 @@ func TestMarkdownReplyMentionsSender(t *testing.T) {
 	// No staff id (an external member): no mention rather than a broken one.
 	if got, want := string(MarkdownReply("Done", "body", "")), `{"msgtype":"markdown","markdown":{"title":"Done","text":"body"}}`; got != want {
 		t.Fatalf("reply without staff id\n%s\nwant\n%s", got, want)
+	}
+	// A staff id from a forged body cannot carry markup or mention more.
+	for _, id := range []string{"x [link](http://evil.example)", "all\n@all", "<b>", strings.Repeat("9", 65)} {
+		if got, want := string(MarkdownReply("Done", "body", id)), `{"msgtype":"markdown","markdown":{"title":"Done","text":"body"}}`; got != want {
+			t.Errorf("staff id %q: reply %s", id, got)
+		}
 	}
 	r, err := DecodeReply(MarkdownReply("Done", "body", "user123"))
 	if err != nil || r.Markdown == nil || r.Markdown.Title != "Done" || r.At == nil || r.At.AtUserIDs[0] != "user123" {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 )
@@ -24,19 +25,27 @@ type SessionClient struct {
 	prefixes []string
 }
 
-// NewSessionClient posts with client, to URLs under prefixes only.
+// NewSessionClient posts with (a copy of) client, to URLs under prefixes
+// only, and follows no redirect: a 3xx from an allowed host would re-post
+// the reply wherever it points.
 func NewSessionClient(client *http.Client, prefixes []string) *SessionClient {
-	return &SessionClient{client: client, prefixes: prefixes}
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &SessionClient{client: &c, prefixes: prefixes}
 }
 
 // ErrForbiddenWebhook: a sessionWebhook outside the allowed prefixes.
 var ErrForbiddenWebhook = errors.New("sessionWebhook is outside DINGTALK_SESSION_WEBHOOK_PREFIXES")
 
-// Allowed compares scheme and host exactly and the path by prefix, so that a
-// prefix can never be stretched to another host (oapi.dingtalk.com.evil).
+// Allowed compares scheme and host exactly and the path by whole segments,
+// so that a prefix can never be stretched to another host
+// (oapi.dingtalk.com.evil) or path (/sendBySessionEVIL). The path must be
+// clean as written: no dot segments, no percent-encoding (%2e%2e, %2f) that
+// a server might decode into them, no empty segments.
 func (s *SessionClient) Allowed(raw string) bool {
 	u, err := url.Parse(raw)
-	if err != nil || u.User != nil || u.Host == "" {
+	if err != nil || u.User != nil || u.Host == "" || u.Opaque != "" || u.Fragment != "" ||
+		u.RawPath != "" || strings.Contains(u.EscapedPath(), "%") || path.Clean(u.Path) != u.Path {
 		return false
 	}
 	for _, p := range s.prefixes {
@@ -44,8 +53,9 @@ func (s *SessionClient) Allowed(raw string) bool {
 		if err != nil {
 			continue
 		}
-		if u.Scheme == pu.Scheme && u.Host == pu.Host && strings.HasPrefix(u.Path, pu.Path) &&
-			strings.HasPrefix(raw, p) {
+		base := strings.TrimSuffix(pu.Path, "/")
+		if u.Scheme == pu.Scheme && strings.EqualFold(u.Host, pu.Host) &&
+			(u.Path == base || strings.HasPrefix(u.Path, base+"/")) {
 			return true
 		}
 	}

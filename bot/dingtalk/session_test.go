@@ -23,6 +23,15 @@ func TestSessionWebhookPrefixes(t *testing.T) {
 		{"https://evil.example/?https://oapi.dingtalk.com/robot/sendBySession", false},
 		{"https://user@oapi.dingtalk.com/robot/sendBySession?session=abc", false},
 		{"", false},
+		{"https://oapi.dingtalk.com/robot/sendBySession/../../x?session=abc", false},
+		{"https://oapi.dingtalk.com/robot/sendBySession/%2e%2e/%2e%2e/x", false},
+		{"https://oapi.dingtalk.com/robot/sendBySession%2f..%2f..%2fx", false},
+		{"https://oapi.dingtalk.com/robot/sendBySessionEVIL?session=abc", false},
+		{"https://oapi.dingtalk.com/robot/sendBySession/./x", false},
+		{"https://oapi.dingtalk.com/robot//sendBySession", false},
+		{"https://oapi.dingtalk.com/robot/sendBySession#frag", false},
+		{"https://OAPI.dingtalk.com/robot/sendBySession?session=abc", true},
+		{"https://oapi.dingtalk.com/robot/sendBySession/sub?session=abc", true},
 	}
 	for _, tc := range tests {
 		if got := s.Allowed(tc.url); got != tc.want {
@@ -93,5 +102,23 @@ func TestNetworkFailuresAreRetryableButCancellationIsNot(t *testing.T) {
 	err := NewSessionClient(srv.Client(), []string{srv.URL}).Send(ctx, srv.URL+"/s", []byte(`{}`))
 	if err == nil || Retryable(err) {
 		t.Errorf("a cancelled send: %v, retryable=%v; want a final error", err, err != nil && Retryable(err))
+	}
+}
+
+// A redirect from an allowed host is not followed: the reply would be
+// posted wherever it points.
+func TestSendFollowsNoRedirect(t *testing.T) {
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		elsewhere := false
+		evil := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere = true }))
+		allowed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, evil.URL+"/collect", status)
+		}))
+		err := NewSessionClient(allowed.Client(), []string{allowed.URL}).Send(t.Context(), allowed.URL+"/robot/sendBySession?session=s", []byte(`{}`))
+		if err == nil || Retryable(err) || elsewhere {
+			t.Errorf("HTTP %d: Send = %v (retryable %v), redirect followed: %v", status, err, err != nil && Retryable(err), elsewhere)
+		}
+		evil.Close()
+		allowed.Close()
 	}
 }

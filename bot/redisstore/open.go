@@ -77,7 +77,8 @@ func KeepRealTime(m *miniredis.Miniredis) (stop func()) {
 func newClient(raw string) (redis.UniversalClient, string, error) {
 	u, err := neturl.Parse(raw)
 	if err != nil {
-		return nil, "", err
+		// url's errors quote the whole URL, password and all.
+		return nil, "", errBadURL
 	}
 	switch {
 	case strings.HasSuffix(u.Scheme, "+cluster"):
@@ -102,6 +103,9 @@ func newClient(raw string) (redis.UniversalClient, string, error) {
 	}
 	return redis.NewClient(withFastFailure(o)), o.Addr, nil
 }
+
+// errBadURL says what is wrong with a REDIS_URL without quoting any of it.
+var errBadURL = errors.New("not a valid URL; percent-encode special characters in the user name and password (% as %25, @ as %40, / as %2F, # as %23)")
 
 // withFastFailure shortens go-redis's default timeouts (5 s dial, 3 retries)
 // unless the URL set them: DingTalk waits for the webhook, and a Redis

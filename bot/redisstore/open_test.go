@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +42,20 @@ func TestRedisURLForms(t *testing.T) {
 		if c, _, err := newClient(bad); err == nil {
 			c.Close()
 			t.Errorf("%s accepted", bad)
+		}
+	}
+	// A URL that does not parse is reported without a word of it: it
+	// holds the password.
+	for _, bad := range []string{"redis://user:p%zzword@h:6379/0", "redis://:se cret@h:6379/0", "redis://:secret%@h/0", "rediss://u:abc%4@h/0?master_name=m"} {
+		_, _, err := newClient(bad)
+		if err == nil {
+			t.Errorf("%s accepted", bad)
+			continue
+		}
+		for _, secret := range []string{"zzword", "cret", "secret", "abc"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("the error for a bad REDIS_URL quotes %q: %v", secret, err)
+			}
 		}
 	}
 	// Timeouts default to fail fast unless the URL sets them.

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -152,20 +153,38 @@ func (s *Store) auditArgs(e commands.AuditEntry) *redis.XAddArgs {
 		Stream: s.key("audit"),
 		MaxLen: s.opt.AuditMaxLen,
 		Approx: true,
+		// Every field is bounded, most come from the unsigned body: an
+		// entry holds at most MaxAuditEntryBytes, whatever is sent.
 		Values: []any{
 			"time", e.Time.UnixMilli(),
-			"msg_id", e.MsgID,
-			"sender", e.SenderID,
-			"nick", e.SenderNick,
-			"conversation", e.ConversationID,
-			"command", e.Command,
-			"args", e.Args,
-			"outcome", e.Outcome,
-			"arms_request_id", e.RequestID,
-			"contact_id", e.ContactID,
-			"request_id", e.RequestRef,
+			"msg_id", clip(e.MsgID, 128),
+			"sender", clip(e.SenderID, 128),
+			"nick", clip(e.SenderNick, 128),
+			"conversation", clip(e.ConversationID, 128),
+			"command", clip(e.Command, 64),
+			"args", clip(e.Args, 512),
+			"outcome", clip(e.Outcome, 32),
+			"arms_request_id", clip(e.RequestID, 64),
+			"contact_id", clip(e.ContactID, 32),
+			"request_id", clip(e.RequestRef, 64),
 		},
 	}
+}
+
+// MaxAuditEntryBytes bounds the values of one audit entry (the field
+// names and Redis's own overhead come on top).
+const MaxAuditEntryBytes = 13 + 128*4 + 64 + 512 + 32 + 64 + 32 + 64
+
+// clip cuts s to at most n bytes, at a character boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // Audit appends one entry to the audit stream.

@@ -8,10 +8,12 @@ import (
 	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/armsbot/armsbot/bot/redisstore"
 	"github.com/armsbot/armsbot/bot/redisstore/redistest"
@@ -128,6 +130,36 @@ func TestAuditRecent(t *testing.T) {
 	mine, _ := s.Recent(ctx, 10, "a")
 	if len(mine) != 2 || mine[0].MsgID != "m2" || mine[1].MsgID != "m0" {
 		t.Errorf("a's entries: %+v", mine)
+	}
+}
+
+// A flood of huge nicknames, ids and arguments cannot grow the audit
+// stream beyond its MAXLEN times a small bound.
+func TestAuditEntriesAreBounded(t *testing.T) {
+	s, r := newStore(t, redisstore.Options{AuditMaxLen: 100})
+	ctx := t.Context()
+	huge := strings.Repeat("张", 20000) // 60 KB
+	for i := range 300 {
+		e := commands.AuditEntry{Time: time.Now(), MsgID: huge + strconv.Itoa(i), SenderID: huge, SenderNick: huge, ConversationID: huge,
+			Command: huge, Args: huge, Outcome: huge, RequestID: huge, ContactID: huge, RequestRef: huge}
+		if err := s.Audit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := s.Recent(ctx, 50, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		n := len(e.MsgID) + len(e.SenderID) + len(e.SenderNick) + len(e.ConversationID) + len(e.Command) + len(e.Args) +
+			len(e.Outcome) + len(e.RequestID) + len(e.ContactID) + len(e.RequestRef)
+		if n > redisstore.MaxAuditEntryBytes || !utf8.ValidString(e.SenderNick) || !strings.HasSuffix(e.SenderNick, "…") {
+			t.Fatalf("an entry holds %d bytes (bound %d), nick %q…", n, redisstore.MaxAuditEntryBytes, e.SenderNick[:12])
+		}
+	}
+	// XADD's approximate trimming keeps somewhat more than MAXLEN.
+	if n := r.Client.XLen(ctx, r.Prefix+"audit").Val(); n > 200 {
+		t.Errorf("the stream holds %d entries at MAXLEN 100", n)
 	}
 }
 

@@ -28,7 +28,9 @@ func Parse(s string) (Lang, error) {
 }
 
 // T renders the message key in l. A missing key renders as the key itself so
-// that a gap shows up in review rather than as an empty reply.
+// that a gap shows up in review rather than as an empty reply. Every
+// argument is placed inert (see Inert) unless it is Markdown; numbers are
+// formatted as the message says.
 func (l Lang) T(key string, args ...any) string {
 	f, ok := l.catalog()[key]
 	if !ok {
@@ -37,7 +39,23 @@ func (l Lang) T(key string, args ...any) string {
 	if len(args) == 0 {
 		return f
 	}
-	return fmt.Sprintf(f, args...)
+	safe := make([]any, len(args))
+	for i, a := range args {
+		safe[i] = inertArg(a)
+	}
+	return fmt.Sprintf(f, safe...)
+}
+
+func inertArg(a any) any {
+	switch v := a.(type) {
+	case Markdown:
+		return string(v)
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64, bool:
+		return v
+	case string:
+		return Inert(v)
+	}
+	return Inert(fmt.Sprint(a)) // named strings, Stringers, errors
 }
 
 // Has reports whether l has a message under key.

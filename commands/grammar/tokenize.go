@@ -108,6 +108,13 @@ func Tokenize(s string) ([]Token, error) {
 			flush()
 			continue
 		}
+		// 姓名=孙七，手机=137…, name=Tom, email=…: list punctuation before
+		// the next key (or at the end) separates; inside a value
+		// (name=Tom,Jerry) it is part of it.
+		if strings.ContainsRune(listSeparators, r) && pairFollows(s[i:]) {
+			flush()
+			continue
+		}
 		atValueStart := !inWord || (b.Len() > 0 && (cur.eq == b.Len()-1 || cur.colon == b.Len()-1))
 		if c, ok := quoteClosers[r]; ok && atValueStart {
 			inWord = true
@@ -128,6 +135,24 @@ func Tokenize(s string) ([]Token, error) {
 	}
 	flush()
 	return toks, nil
+}
+
+// listSeparators may stand between key=value pairs (after Normalize, which
+// folds the full-width '，' and '；').
+const listSeparators = ",;、"
+
+// pairFollows reports whether rest, after white space, is empty or starts
+// with a key and its separator (key=, key:, --key).
+func pairFollows(rest string) bool {
+	rest = strings.TrimLeftFunc(rest, unicode.IsSpace)
+	if rest == "" || strings.HasPrefix(rest, "--") {
+		return true
+	}
+	end := strings.IndexFunc(rest, func(r rune) bool { return unicode.IsSpace(r) || r == '=' || r == ':' })
+	if end <= 0 {
+		return false
+	}
+	return isKeyName(rest[:end]) && (rest[end] == '=' || (rest[end] == ':' && !strings.HasPrefix(rest[end:], "://")))
 }
 
 // withSeparator picks where key and value split: at a ':' that follows a

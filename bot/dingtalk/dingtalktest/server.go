@@ -54,6 +54,9 @@ type Server struct {
 	appSecret string
 	tokenTTL  time.Duration
 	valid     map[string]time.Time
+	// oto answers batchSend for a staff id with it listed as not
+	// delivered (invalid, flowControlled, filtered), the next n times.
+	oto map[string]otoOutcome
 
 	gw *gateway // the Stream gateway (stream.go)
 }
@@ -84,7 +87,7 @@ func Listen(addr, appKey, appSecret string) (*Server, error) {
 
 func newServer(appKey, appSecret string) *Server {
 	return &Server{arrival: make(chan struct{}), expired: map[string]bool{}, appKey: appKey, appSecret: appSecret,
-		tokenTTL: 2 * time.Hour, valid: map[string]time.Time{},
+		tokenTTL: 2 * time.Hour, valid: map[string]time.Time{}, oto: map[string]otoOutcome{},
 		gw: &gateway{opt: StreamOptions{PingEvery: 500 * time.Millisecond, DisconnectGrace: 10 * time.Second},
 			tickets: map[string]time.Time{}, conns: map[*streamConn]bool{}, acked: map[string]bool{}, sent: map[string]int{}, first: map[string]chan Ack{}}}
 }
@@ -97,6 +100,29 @@ func (s *Server) Close() {
 
 // SessionPrefix is the sessionWebhook prefix to allow in the bot's config.
 func (s *Server) SessionPrefix() string { return s.URL + SessionPath }
+
+type otoOutcome struct {
+	list  string
+	times int
+}
+
+// RevokeTokens makes every access token issued so far invalid, as DingTalk
+// does when an app's secret is reset.
+func (s *Server) RevokeTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.valid)
+}
+
+// OTONotDelivered makes the next n batchSends to staffID answer HTTP 200
+// with staffID in list: "invalidStaffIdList", "flowControlledStaffIdList"
+// or "filteredStaffIdList", as DingTalk does for a user it did not
+// deliver to. Such a send is not recorded as a message.
+func (s *Server) OTONotDelivered(staffID, list string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oto[staffID] = otoOutcome{list: list, times: n}
+}
 
 // SessionURL is a sessionWebhook URL for session.
 func (s *Server) SessionURL(session string) string { return s.SessionPrefix() + "?session=" + session }
@@ -216,8 +242,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	default:
+		// DingTalk answers a bad or expired token with 400, not 401.
 		if !s.authorised(r.Header.Get("x-acs-dingtalk-access-token")) {
-			w.WriteHeader(http.StatusUnauthorized)
+			w.WriteHeader(http.StatusBadRequest)
 			writeJSON(w, map[string]any{"code": "InvalidAuthentication", "message": "不合法的access_token"})
 			return
 		}
@@ -230,6 +257,28 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		m.Conversation, _ = body["openConversationId"].(string)
 		m.RobotCode, _ = body["robotCode"].(string)
+		if m.RobotCode == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			writeJSON(w, map[string]any{"code": "MissingrobotCode", "message": "robotCode is mandatory for this action."})
+			return
+		}
+		if m.Channel == "oto" && len(m.UserIDs) == 1 {
+			id := m.UserIDs[0]
+			s.mu.Lock()
+			o, refused := s.oto[id]
+			if refused {
+				if o.times--; o.times <= 0 {
+					delete(s.oto, id)
+				} else {
+					s.oto[id] = o
+				}
+			}
+			s.mu.Unlock()
+			if refused {
+				writeJSON(w, map[string]any{"processQueryKey": "pqk", o.list: []string{id}})
+				return
+			}
+		}
 		if key, _ := body["msgKey"].(string); key != "sampleMarkdown" {
 			w.WriteHeader(http.StatusBadRequest)
 			writeJSON(w, map[string]any{"code": "InvalidParameter", "message": "unexpected msgKey " + key})
