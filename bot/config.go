@@ -62,6 +62,7 @@ type Config struct {
 	ShellUser  string
 	ShellGroup bool
 	ShellAdmin bool
+	ShellLog   string
 }
 
 // binder declares each setting once: a flag whose default comes from its
@@ -218,6 +219,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		b.str(&c.ShellUser, "user", "BOT_SHELL_USER", "shell-admin", "staff id the shell acts as")
 		b.bool(&c.ShellGroup, "group", "BOT_SHELL_GROUP", false, "act as in a group chat (replies masked)")
 		b.bool(&c.ShellAdmin, "admin", "BOT_SHELL_ADMIN", true, "make the shell user an admin")
+		b.str(&c.ShellLog, "log", "BOT_SHELL_LOG", "", "file the shell writes its log to (at BOT_LOG_LEVEL); only errors reach the console")
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -45,7 +45,7 @@ func TestAddContactEndToEnd(t *testing.T) {
 	}
 	// A group chat never shows the full phone number or email.
 	lacks(t, "group reply", r.Markdown.Text, "13811112222", "someone@")
-	contains(t, "group reply", r.Markdown.Text, "138****2222")
+	contains(t, "group reply", r.Markdown.Text, "138∗∗∗∗2222")
 	if h.arms.Rejected() != 0 {
 		t.Errorf("stand-in rejected %d requests for their signature", h.arms.Rejected())
 	}
@@ -205,9 +205,9 @@ func TestValidationFailuresNeverCallARMS(t *testing.T) {
 		{"/contact add name=NoChannel", []string{"at least one of phone, email or webhook", "Usage: /contact add"}},
 		{"/contact add email=a@example.com", []string{"Missing required key name"}},
 		{"/contact add name=X email=someone@", []string{"Email someone@ is not a valid address"}},
-		{"/contact add name=X email=someone@example", []string{"so***@example is not a valid"}}, // masked: a group reads it
+		{"/contact add name=X email=someone@example", []string{"so∗∗∗@example is not a valid"}}, // masked: a group reads it
 		{"/contact add name=X phone=12345", []string{"Phone 12345 is not valid"}},
-		{"/contact add name=X phone=23811112222", []string{"Phone 238****2222 is not valid"}},
+		{"/contact add name=X phone=23811112222", []string{"Phone 238∗∗∗∗2222 is not valid"}},
 		{"/contact add name=X webhook=https://evil.example.com/robot/send?access_token=abc", []string{"host must be oapi.dingtalk.com"}},
 		{"/contact add name=X webhook=http://oapi.dingtalk.com/robot/send?access_token=abc", []string{"must use https"}},
 		{"/contact add name=X webhook=https://oapi.dingtalk.com/robot/send", []string{"access_token"}},

@@ -77,6 +77,7 @@ func TestLayoutRules(t *testing.T) {
 		{"github.com/prometheus/", []string{"bot"}},
 		{"github.com/open-dingtalk/", []string{"bot/dingtalk"}},
 		{"github.com/gorilla/websocket", []string{"bot/dingtalk/dingtalktest"}},
+		{"github.com/ergochat/readline", []string{"bot"}},
 	}
 	for p, imports := range pkgs {
 		for _, imp := range imports {

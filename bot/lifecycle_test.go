@@ -45,7 +45,7 @@ func TestListPagesNewestFirstAndMasks(t *testing.T) {
 
 	r := h.say(adminID, "/contact list")
 	text := r.Markdown.Text
-	contains(t, "page 1", text, "13 contact(s), page 1 of 2", "Next page: /contact list page=2", "**"+ids[11]+"** Ops11", "138****1011")
+	contains(t, "page 1", text, "13 contact(s), page 1 of 2", "Next page: /contact list page=2", "**"+ids[11]+"** Ops11", "138∗∗∗∗1011")
 	lacks(t, "page 1", text, "13811111011", "ops11@example.com", "**"+ids[0]+"**")
 	if strings.Index(text, "Ops11") > strings.Index(text, "Ops10") {
 		t.Errorf("list is not newest first:\n%s", text)
@@ -56,7 +56,7 @@ func TestListPagesNewestFirstAndMasks(t *testing.T) {
 	lacks(t, "page 2", r.Markdown.Text, "Next page")
 
 	r = h.say(adminID, "/contact list name=Dev")
-	contains(t, "filtered", r.Markdown.Text, "1 contact(s)", "Dev", "d***@example.com")
+	contains(t, "filtered", r.Markdown.Text, "1 contact(s)", "Dev", "d∗∗∗@example.com")
 	lacks(t, "filtered", r.Markdown.Text, "Ops")
 
 	r = h.say(adminID, "/contact list page=9")
@@ -73,7 +73,7 @@ func TestShow(t *testing.T) {
 		DingRobot: "https://oapi.dingtalk.com/robot/send?access_token=91f2f6abcdef", SystemNoc: true})
 
 	r := h.say(adminID, "/contact show "+id)
-	contains(t, "group show", r.Markdown.Text, "John Doe", id, "138****2222", "so***@example.com", "access_token=91f2****", "System notifications: yes")
+	contains(t, "group show", r.Markdown.Text, "John Doe", id, "138∗∗∗∗2222", "so∗∗∗@example.com", "access_token=91f2∗∗∗∗", "System notifications: yes")
 	lacks(t, "group show", r.Markdown.Text, "13811112222", "someone@", "91f2f6abcdef")
 
 	r = h.sayPrivately(adminID, "/contact show "+id)
@@ -93,7 +93,7 @@ func TestUpdateKeepsWhatWasNotNamed(t *testing.T) {
 	id := h.addContact(armstest.Contact{ContactName: "John", Phone: "13811112222", Email: "john@example.com", DingRobot: hook, SystemNoc: true})
 
 	r := h.say(adminID, "/contact update "+id+" phone=13999998888")
-	contains(t, "update reply", r.Markdown.Text, "Updated contact **John**", "139****8888")
+	contains(t, "update reply", r.Markdown.Text, "Updated contact **John**", "139∗∗∗∗8888")
 	got, _ := h.contact(id)
 	want := armstest.Contact{ContactID: got.ContactID, ContactName: "John", Phone: "13999998888", Email: "john@example.com", DingRobot: hook, SystemNoc: true,
 		CreateTime: got.CreateTime, UpdateTime: got.UpdateTime}
@@ -140,7 +140,7 @@ func TestDeleteNeedsTheSendersOwnConfirmation(t *testing.T) {
 	id := h.addContact(armstest.Contact{ContactName: "Gone", Email: "gone@example.com"})
 
 	r := h.say(adminID, "/contact delete "+id)
-	contains(t, "proposal", r.Markdown.Text, "About to delete contact **Gone**", id, "g***@example.com", "5 minutes")
+	contains(t, "proposal", r.Markdown.Text, "About to delete contact **Gone**", id, "g∗∗∗@example.com", "5 minutes")
 	code := confirmCode(t, r.Markdown.Text)
 	if _, ok := h.contact(id); !ok || len(h.arms.Calls("DeleteAlertContact")) != 0 {
 		t.Fatal("/contact delete deleted before confirmation")
@@ -200,8 +200,8 @@ func TestAddRefusesAnExistingEmailOrPhone(t *testing.T) {
 	h := startBot(t, nil)
 	id := h.addContact(armstest.Contact{ContactName: "First", Email: "same@example.com", Phone: "13811112222"})
 	tests := []struct{ text, want string }{
-		{"/contact add name=Second email=SAME@example.com", "email S***@example.com: ContactId " + id + " (First)"},
-		{"/contact add name=Second phone=+8613811112222", "phone 138****2222: ContactId " + id},
+		{"/contact add name=Second email=SAME@example.com", "email S∗∗∗@example.com: ContactId " + id + " (First)"},
+		{"/contact add name=Second phone=+8613811112222", "phone 138∗∗∗∗2222: ContactId " + id},
 	}
 	for _, tc := range tests {
 		r := h.say(adminID, tc.text)
@@ -250,7 +250,7 @@ func TestSuggestionsAndChinese(t *testing.T) {
 	contains(t, "zh key typo", h.say(adminID, "/contact add name=X emial=a@example.com").Markdown.Text, "不认识参数 emial，你是不是想输入 email？", "用法：/contact add")
 	id := h.addContact(armstest.Contact{ContactName: "王五", Phone: "13811112222"})
 	r := h.say(adminID, "/联系人 删除 "+id)
-	contains(t, "zh delete", r.Markdown.Text, "将要删除联系人 **王五**", "138****2222", "分钟内发送")
+	contains(t, "zh delete", r.Markdown.Text, "将要删除联系人 **王五**", "138∗∗∗∗2222", "分钟内发送")
 	code := confirmCode(t, r.Markdown.Text)
 	contains(t, "zh confirm", h.say(adminID, "/确认 "+code).Markdown.Text, "已删除联系人 **王五**")
 	contains(t, "zh list", h.say(adminID, "/contact list").Markdown.Text, "没有找到联系人")

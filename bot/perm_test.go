@@ -134,8 +134,8 @@ func TestAuditRecordsEveryOutcome(t *testing.T) {
 	r := h.say("auditor-1", "/audit 20")
 	text := r.Markdown.Text
 	contains(t, "audit", text,
-		"`/contact add name=Aud phone=138****2222 email=so***@example.com` → ok · ContactId",
-		"→ duplicate", "(stranger-1) `/contact add name=X email=x***@example.com` → denied",
+		"`/contact add name=Aud phone=138∗∗∗∗2222 email=so∗∗∗@example.com` → ok · ContactId",
+		"→ duplicate", "(stranger-1) `/contact add name=X email=x∗∗∗@example.com` → denied",
 		"→ invalid", "(chatty-1) `/help` → rate_limited", "RequestId")
 	lacks(t, "audit", text, "13811112222", "someone@")
 

@@ -53,7 +53,9 @@ func maskTokens(s string) string {
 func MaskWebhook(u string) string { return maskTokens(u) }
 
 var (
-	textEmail = regexp.MustCompile(`[^\s=:"'“”‘’「」]+@[^\s"'“”‘’「」]+`)
+	// An address's local part is what mail systems take; its domain may be
+	// mistyped (someone@example).
+	textEmail = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[^\s"'“”‘’「」@]+`)
 	// Seven digits or more, however people separate them: 138 1111 2222,
 	// 135.4444.5555, (010) 1234-5678, +86 138-1111-2222, and the first
 	// part of one typed wrongly (138 1111).

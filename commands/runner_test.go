@@ -24,7 +24,7 @@ func TestAddCreatesOneContactAndMasksTheGroupReply(t *testing.T) {
 	if rep.Outcome != "ok" || rep.ContactID == "" || rep.Command != "contact add" {
 		t.Fatalf("reply %+v", rep)
 	}
-	contains(t, "reply", rep.Text, "ContactId: **"+rep.ContactID+"**", "138****2222", "so***@example.com", "RequestId: rid-create")
+	contains(t, "reply", rep.Text, "ContactId: **"+rep.ContactID+"**", "138∗∗∗∗2222", "so∗∗∗@example.com", "RequestId: rid-create")
 	if strings.Contains(rep.Text, "13811112222") || strings.Contains(rep.Text, "someone@") {
 		t.Errorf("a group reply shows personal data:\n%s", rep.Text)
 	}

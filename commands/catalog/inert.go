@@ -22,6 +22,7 @@ var inertReplacer = strings.NewReplacer(
 	"<", "＜", ">", "＞", // HTML tags, <autolinks>
 	"[", "［", "]", "］", // [links](…) and ![images](…)
 	"`", "｀", // code spans
+	"*", "∗", // emphasis: masks (138****2222) would pair up and vanish
 	"\\", "＼", // escapes of the text around the value
 	"://", "：//", // bare URLs that clients turn into links
 )
@@ -72,11 +73,11 @@ func Visible(s string) string {
 // so that an @ after it belongs to an address, not a mention. A masked
 // address (so***@example.com) counts.
 func emailLocal(r rune) bool {
-	return r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("._%+-*", r))
+	return r == '∗' || r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("._%+-*", r))
 }
 
 var (
-	liveRE = regexp.MustCompile(`\]\(|!\[|<[A-Za-z/!?]|://|(?i:www\.[a-z0-9-]+\.)|(?i:(?:^|[^A-Za-z0-9._%+*\-])@(?:all|everyone|所有人))|\p{Cf}`)
+	liveRE = regexp.MustCompile(`\]\(|!\[|<[A-Za-z/!?]|://|(?i:www\.[a-z0-9-]+\.)|(?i:(?:^|[^A-Za-z0-9._%+*∗\-])@(?:all|everyone|所有人))|\p{Cf}`)
 	// The one URL the catalog writes: the shape of a robot webhook.
 	robotURLSample = "https://oapi.dingtalk.com/robot/send?access_token=..."
 )

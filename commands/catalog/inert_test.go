@@ -18,7 +18,8 @@ func TestInertDefusesMarkup(t *testing.T) {
 		{"@all 紧急", "＠all 紧急"},
 		{"请 @所有人 注意", "请 ＠所有人 注意"},
 		{"someone@example.com", "someone@example.com"},
-		{"so***@example.com", "so***@example.com"},
+		{"so***@example.com", "so∗∗∗@example.com"},
+		{"138****2222 · 139****3333", "138∗∗∗∗2222 · 139∗∗∗∗3333"},
 		{"visit www.evil.example now", "visit www．evil.example now"},
 		{"WWW.EVIL.EXAMPLE", "WWW．EVIL.EXAMPLE"},
 		{"line one\nline two\r\n# heading", "line one line two  # heading"},
@@ -26,7 +27,7 @@ func TestInertDefusesMarkup(t *testing.T) {
 		{"zero\u200Bwidth\u2066iso\u2069", "zerowidthiso"},
 		{"\x1b[31mred", "［31mred"},
 		{`back\slash`, "back＼slash"},
-		{"张三 O'Brien_x *bold*", "张三 O'Brien_x *bold*"},
+		{"张三 O'Brien_x *bold*", "张三 O'Brien_x ∗bold∗"},
 	}
 	for _, tc := range tests {
 		got := Inert(tc.in)

@@ -1,0 +1,93 @@
+package bot_test
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/armsbot/armsbot/bot"
+)
+
+// On a terminal the shell edits lines: the arrow keys recall earlier
+// commands, Ctrl-R finds one, Tab completes a command; Ctrl-D quits.
+// The test drives it through a pseudo-terminal, as a person would.
+func TestShellOnATerminal(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 40, Cols: 120}); err != nil {
+		t.Fatal(err)
+	}
+	screen := &syncBuffer{}
+	go func() {
+		// A terminal answers the editor's cursor position queries.
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(buf)
+			if err != nil {
+				return
+			}
+			_, _ = screen.Write(buf[:n])
+			for range bytes.Count(buf[:n], []byte("\x1b[6n")) {
+				_, _ = ptmx.Write([]byte("\x1b[1;1R"))
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	var console syncBuffer
+	go func() {
+		done <- bot.Run(context.Background(), []string{"bot", "shell"}, env(map[string]string{"BOT_LANG": "en"}), tty, tty, &console)
+	}()
+	typed := func(keys string, want string, times int) {
+		t.Helper()
+		if _, err := ptmx.Write([]byte(keys)); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Count(plainText(screen.String()), want) < times {
+			if time.Now().After(deadline) {
+				select {
+				case err := <-done:
+					t.Fatalf("shell ended: %v; console %s", err, console.String())
+				default:
+				}
+				t.Fatalf("after typing %q the screen does not show %q %d times:\n%s", keys, want, times, screen)
+			}
+			time.Sleep(10 * time.Millisecond) // polling the screen
+		}
+	}
+	typed("", "armsbot>", 1)
+	typed("/whoami\r", "Your staff id: shell-admin", 1)
+	typed("\x1b[A\r", "Your staff id: shell-admin", 2) // ↑ recalls it
+	typed("/contact add name=Tty email=tty@example.com\r", "ContactId", 1)
+	typed("\x12hoam\r", "Your staff id: shell-admin", 3) // Ctrl-R finds /whoami from "hoam"
+	typed("/contact li\t\r", "1 contact(s)", 1)          // Tab completes list
+	if _, err := ptmx.Write([]byte{4}); err != nil {     // Ctrl-D
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shell: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Ctrl-D did not end the shell")
+	}
+	lacks(t, "screen", plainText(screen.String()), "**", "`", `{"time"`)
+	if console.String() != "" {
+		t.Errorf("log lines on the console:\n%s", console.String())
+	}
+}
+
+// plainText is what a terminal shows of s: without its escape sequences.
+func plainText(s string) string { return ansiEscape.ReplaceAllString(s, "") }
+
+var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
