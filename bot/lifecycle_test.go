@@ -125,9 +125,15 @@ var codeRE = regexp.MustCompile("/confirm ([0-9A-Z]+)")
 
 func confirmCode(t *testing.T, text string) string {
 	t.Helper()
-	m := codeRE.FindStringSubmatch(text)
+	return group1(t, codeRE, text, "confirmation code")
+}
+
+// group1 is the first group of re's match in text, which must have one.
+func group1(t *testing.T, re *regexp.Regexp, text, what string) string {
+	t.Helper()
+	m := re.FindStringSubmatch(text)
 	if m == nil {
-		t.Fatalf("no confirmation code in:\n%s", text)
+		t.Fatalf("no %s in:\n%s", what, text)
 	}
 	return m[1]
 }

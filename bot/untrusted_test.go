@@ -156,9 +156,5 @@ func quoted(s string) string { return "「" + s + "」" }
 
 func contactID(t *testing.T, text string) string {
 	t.Helper()
-	m := contactIDRE.FindStringSubmatch(text)
-	if m == nil {
-		t.Fatalf("no ContactId in %q", text)
-	}
-	return m[1]
+	return group1(t, contactIDRE, text, "ContactId")
 }
