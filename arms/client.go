@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -39,8 +40,10 @@ type Config struct {
 	SecurityToken   string
 	Timeout         time.Duration // per call, bounded further by the caller's deadline
 	Clients         int           // SDK clients in the pool: calls that may run at once
+	// OIDC, when set, takes credentials from RRSA (see OIDC).
+	OIDC *OIDC
 	// DefaultChain uses the SDK's default credential chain (environment,
-	// RRSA OIDC, profiles, ECS RAM role) instead of an AccessKey pair.
+	// profiles, ECS RAM role, credentials URI) instead of an AccessKey pair.
 	DefaultChain bool
 	// Observe, when set, is told of every call: its action, its ARMS error
 	// code ("" on success, "transport" when no answer came) and latency.
@@ -57,6 +60,7 @@ type Client struct {
 	retryBase time.Duration
 	observe   func(action, code string, d time.Duration)
 	log       *slog.Logger
+	creds     *provider // nil with an AccessKey pair
 }
 
 type pooled struct {
@@ -83,10 +87,21 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 		}
 		scheme, domain = strings.ToUpper(u.Scheme), u.Host
 	}
-	var cred auth.Credential
+	var (
+		cred  auth.Credential
+		creds *provider
+	)
 	switch {
+	case cfg.AccessKeyID == "" && cfg.AccessKeySecret == "" && cfg.OIDC != nil:
+		p, err := newOIDCProvider(*cfg.OIDC)
+		if err != nil {
+			return nil, err
+		}
+		creds = &provider{p: p}
+		cred = creds
 	case cfg.AccessKeyID == "" && cfg.AccessKeySecret == "" && cfg.DefaultChain:
-		cred = credentials.NewDefaultCredentialsProvider()
+		creds = &provider{p: credentials.NewDefaultCredentialsProvider()}
+		cred = creds
 	case cfg.AccessKeyID == "" || cfg.AccessKeySecret == "":
 		return nil, errors.New("arms: an AccessKey id and secret are required")
 	case cfg.SecurityToken != "":
@@ -94,7 +109,7 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	default:
 		cred = credentials.NewAccessKeyCredential(cfg.AccessKeyID, cfg.AccessKeySecret)
 	}
-	c := &Client{pool: make(chan *pooled, cfg.Clients), timeout: cfg.Timeout, retryBase: 200 * time.Millisecond, observe: cfg.Observe, log: log}
+	c := &Client{pool: make(chan *pooled, cfg.Clients), timeout: cfg.Timeout, retryBase: 200 * time.Millisecond, observe: cfg.Observe, log: log, creds: creds}
 	if c.observe == nil {
 		c.observe = func(string, string, time.Duration) {}
 	}
@@ -169,6 +184,7 @@ func (c *Client) do(ctx context.Context, action string, req requests.AcsRequest,
 	sent := p.rt.sent.Load()
 
 	elapsed := time.Since(start)
+	// The context carries the message's own log attributes (its msg_id).
 	log := c.log.With("arms_action", action, "elapsed_ms", elapsed.Milliseconds())
 	if err != nil {
 		e := classify(action, err, sent)
@@ -177,18 +193,25 @@ func (c *Client) do(ctx context.Context, action string, req requests.AcsRequest,
 			code = "transport"
 		}
 		c.observe(action, code, elapsed)
-		log.Warn("arms call failed", "code", e.code, "http_status", e.status, "arms_request_id", e.requestID, "sent", sent, "err", e.Error())
+		log.WarnContext(ctx, "arms call failed", "code", e.code, "http_status", e.status, "arms_request_id", e.requestID, "sent", sent, "err", e.Error())
 		return e
 	}
 	c.observe(action, "", elapsed)
-	log.Info("arms call", "http_status", resp.GetHttpStatus(), "arms_request_id", requestIDOf(resp))
+	log.InfoContext(ctx, "arms call", "http_status", resp.GetHttpStatus(), "arms_request_id", requestIDOf(resp))
 	return nil
 }
 
+// requestIDOf is the RequestId ARMS put in its answer: every generated
+// response type has the field, and none has a method for it.
 func requestIDOf(resp responses.AcsResponse) string {
-	type rid interface{ GetRequestId() string }
-	if r, ok := resp.(rid); ok {
-		return r.GetRequestId()
+	v := reflect.ValueOf(resp)
+	if v.Kind() == reflect.Pointer && !v.IsNil() {
+		if f := v.Elem().FieldByName("RequestId"); f.IsValid() && f.Kind() == reflect.String && f.String() != "" {
+			return f.String()
+		}
+	}
+	if h := resp.GetHttpHeaders()["X-Acs-Request-Id"]; len(h) > 0 {
+		return h[0]
 	}
 	return ""
 }

@@ -34,6 +34,11 @@ func (e *Error) HTTPStatus() int   { return e.status }
 func (e *Error) Sent() bool        { return e.sent }
 
 // Fault sorts ARMS's codes into the kinds the chat explains.
+// codeCredentials is this package's code for a call that could not be
+// signed: no credentials could be had (RRSA's token exchange failed, say).
+// It is the code armsbot_arms_calls_total counts it under.
+const codeCredentials = "CredentialsUnavailable"
+
 func (e *Error) Fault() commands.Fault {
 	switch code := e.code; {
 	case code == "" && e.sent:
@@ -47,7 +52,7 @@ func (e *Error) Fault() commands.Fault {
 	case code == "ARMSNotOpen":
 		return commands.FaultNotActivated
 	case strings.HasPrefix(code, "InvalidAccessKeyId") || code == "SignatureDoesNotMatch" ||
-		strings.HasPrefix(code, "InvalidSecurityToken"):
+		strings.HasPrefix(code, "InvalidSecurityToken") || code == codeCredentials:
 		return commands.FaultCredentials
 	case e.status >= 500 || code == "ServiceUnavailable" || code == "InternalError":
 		return commands.FaultUnavailable
@@ -68,9 +73,12 @@ func (e *Error) retrySafe() bool {
 	return e.throttled() || e.code == "ServiceUnavailable" || e.status >= 500 || e.code == ""
 }
 
-// throttled: the gateway refused the call before ARMS did anything, so even
-// a create may be sent again.
-func (e *Error) throttled() bool { return strings.HasPrefix(e.code, "Throttling") }
+// throttled: the gateway refused the call before ARMS did anything, or it
+// was never sent (no credentials to sign it with), so even a create may be
+// sent again.
+func (e *Error) throttled() bool {
+	return strings.HasPrefix(e.code, "Throttling") || e.code == codeCredentials
+}
 
 // Message is ARMS's explanation, or the transport failure, shortened.
 func (e *Error) Message() string {
@@ -104,6 +112,11 @@ func classify(action string, err error, sent bool) *Error {
 			status:    se.HttpStatus(),
 			sent:      true,
 		}
+	}
+	var ce0 *credentialsError
+	if errors.As(err, &ce0) {
+		// Nothing was signed, so nothing was sent.
+		return &Error{action: action, code: codeCredentials, cause: ce0}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {

@@ -40,7 +40,8 @@ func testApp(tb testing.TB, vars map[string]string, opts ...armstest.Option) (*a
 		tb.Fatal(err)
 	}
 	tb.Cleanup(a.close)
-	return a, NewServer(log, a.store, a.metrics, &webhook{verify: dingtalk.NewVerifier("s", time.Now), d: a.dispatcher, bodyTimeout: cfg.BodyTimeout})
+	return a, NewServer(log, routes{ready: []readyCheck{{"redis", a.store.Ping}}, metrics: a.metrics, scrape: true,
+		webhook: &webhook{verify: dingtalk.NewVerifier("s", time.Now), d: a.dispatcher, bodyTimeout: cfg.BodyTimeout}})
 }
 
 // serveSigned delivers a group text message from sender to h, signed with

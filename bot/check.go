@@ -72,6 +72,12 @@ func check(ctx context.Context, cfg *Config, stdout io.Writer) error {
 	if client != nil {
 		defer client.Close()
 	}
+	if err == nil && !cfg.Sandbox {
+		// Where the credentials come from, and whether they come: an RRSA
+		// exchange that fails says so here, not as an ARMS error.
+		name, cerr := client.Credentials()
+		report("creds", cerr, name+": credentials issued")
+	}
 	if err == nil {
 		actx, cancel := context.WithTimeout(ctx, cfg.ARMS.Timeout+time.Second)
 		var page commands.ContactPage

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +50,7 @@ type Config struct {
 	QueueSize       int
 	ReplyTimeout    time.Duration
 	DebugListen     string
+	MetricsListen   string
 
 	// send only
 	SendURL         string
@@ -56,6 +58,7 @@ type Config struct {
 	SendListen      string
 	SendSessionBase string
 	SendWait        time.Duration
+	SendExpect      string
 	Text            string
 
 	// shell only
@@ -187,6 +190,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.str(&c.ARMS.Endpoint, "arms-endpoint", "ARMS_ENDPOINT", "", "ARMS endpoint URL overriding https://arms.<region>.aliyuncs.com")
 	b.dur(&c.ARMS.Timeout, "arms-timeout", "ARMS_TIMEOUT", 10*time.Second, "timeout of one ARMS call")
 	b.int(&c.ARMS.Clients, "arms-clients", "ARMS_CLIENTS", 8, "ARMS calls that may run at once")
+	var stsEndpoint string
+	b.str(&stsEndpoint, "sts-endpoint", "BOT_STS_ENDPOINT", "", "RRSA: the STS host[:port] to exchange the pod's OIDC token at (empty: the SDK's, by ALIBABA_CLOUD_STS_REGION)")
 	b.dur(&c.SyncBudget, "sync-reply-budget", "BOT_SYNC_REPLY_BUDGET", 1500*time.Millisecond, "how long the webhook waits for a command before replying later")
 	b.dur(&c.BodyTimeout, "body-timeout", "BOT_BODY_TIMEOUT", 5*time.Second, "how long the webhook waits for a request's body once its headers arrived (then 408)")
 	b.dur(&c.CommandTimeout, "command-timeout", "BOT_COMMAND_TIMEOUT", time.Minute, "how long one command may run in all")
@@ -202,6 +207,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.int(&c.QueueSize, "queue-size", "BOT_QUEUE_SIZE", 256, "commands that may wait for a worker; beyond that senders are told the bot is busy")
 	b.dur(&c.ReplyTimeout, "reply-timeout", "BOT_REPLY_TIMEOUT", 2*time.Minute, "how long a late reply is retried before it is given up")
 	b.str(&c.DebugListen, "debug-listen", "BOT_DEBUG_LISTEN", "", "address of a separate listener for /debug/pprof (off when empty; keep it private)")
+	b.str(&c.MetricsListen, "metrics-listen", "BOT_METRICS_LISTEN", "", "address of a separate listener for /metrics (empty: /metrics is served on BOT_LISTEN)")
 	b.int(&c.RateLimit, "rate-limit", "BOT_RATE_LIMIT", 20, "commands per user per minute, across replicas; 0 turns the limit off")
 	b.int(&c.AuditMaxLen, "audit-maxlen", "BOT_AUDIT_MAXLEN", 10000, "audit entries kept in Redis (approximate)")
 	b.str(&c.CorpID, "corp-id", "DINGTALK_CORP_ID", "", "when set, reject messages from other organisations (chatbotCorpId/senderCorpId)")
@@ -214,6 +220,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		b.str(&c.SendSessionBase, "session-base", "BOT_SEND_SESSION_BASE", "", "URL the bot reaches the receiver at (default: http://<session-listen>)")
 		b.bool(&c.ShellGroup, "group", "BOT_SEND_GROUP", true, "send as a group-chat message")
 		b.dur(&c.SendWait, "wait", "BOT_SEND_WAIT", 30*time.Second, "how long to wait for an asynchronous reply")
+		b.str(&c.SendExpect, "expect", "BOT_SEND_EXPECT", "ok", "the outcome that makes send exit 0: ok, invalid, denied, not_found, exists, error, help, or any")
 	}
 	if cmd == "shell" {
 		b.str(&c.ShellUser, "user", "BOT_SHELL_USER", "shell-admin", "staff id the shell acts as")
@@ -235,7 +242,13 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	for _, f := range b.after {
 		f()
 	}
-	c.ARMS.DefaultChain = c.ARMS.AccessKeyID == "" && c.ARMS.AccessKeySecret == "" && defaultChainConfigured(getenv)
+	if c.ARMS.AccessKeyID == "" && c.ARMS.AccessKeySecret == "" {
+		if role, provider, token := getenv("ALIBABA_CLOUD_ROLE_ARN"), getenv("ALIBABA_CLOUD_OIDC_PROVIDER_ARN"), getenv("ALIBABA_CLOUD_OIDC_TOKEN_FILE"); role != "" && provider != "" && token != "" {
+			c.ARMS.OIDC = &arms.OIDC{RoleARN: role, ProviderARN: provider, TokenFile: token, STSEndpoint: stsEndpoint}
+		} else {
+			c.ARMS.DefaultChain = defaultChainConfigured(getenv)
+		}
+	}
 	var err error
 	if c.Lang, err = catalog.Parse(lang); err != nil {
 		b.problems = append(b.problems, fmt.Errorf("BOT_LANG: %w", err))
@@ -248,12 +261,10 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 }
 
 // defaultChainConfigured reports whether the environment names a credential
-// source of the SDK's default chain other than an AccessKey pair: RRSA on
-// ACK, an ECS RAM role, a credentials URI, profile or file.
+// source of the SDK's default chain other than an AccessKey pair or RRSA
+// (which the bot builds itself): an ECS RAM role, a credentials URI,
+// profile or file.
 func defaultChainConfigured(getenv func(string) string) bool {
-	if getenv("ALIBABA_CLOUD_ROLE_ARN") != "" && getenv("ALIBABA_CLOUD_OIDC_PROVIDER_ARN") != "" && getenv("ALIBABA_CLOUD_OIDC_TOKEN_FILE") != "" {
-		return true
-	}
 	for _, k := range []string{"ALIBABA_CLOUD_ECS_METADATA", "ALIBABA_CLOUD_CREDENTIALS_URI", "ALIBABA_CLOUD_CREDENTIALS_FILE", "ALIBABA_CLOUD_PROFILE"} {
 		if getenv(k) != "" {
 			return true
@@ -271,11 +282,14 @@ func (c *Config) validate(cmd string) []error {
 		switch id, secret := c.ARMS.AccessKeyID != "", c.ARMS.AccessKeySecret != ""; {
 		case id != secret:
 			p = append(p, errors.New("ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET go together; one is missing"))
-		case !id && !c.ARMS.DefaultChain:
+		case !id && !c.ARMS.DefaultChain && c.ARMS.OIDC == nil:
 			p = append(p, errors.New("no Alibaba Cloud credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, "+
 				"or RRSA (ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN, ALIBABA_CLOUD_OIDC_TOKEN_FILE), "+
 				"or ALIBABA_CLOUD_ECS_METADATA for an ECS RAM role, or run with --sandbox"))
 		}
+	}
+	if cmd == "send" && !slices.Contains([]string{"ok", "invalid", "denied", "not_found", "exists", "error", "help", "any"}, c.SendExpect) {
+		p = append(p, fmt.Errorf("BOT_SEND_EXPECT=%q must be ok, invalid, denied, not_found, exists, error, help or any", c.SendExpect))
 	}
 	if c.AppKey != "" && c.AppSecret == "" {
 		p = append(p, errors.New("DINGTALK_APP_KEY needs DINGTALK_APP_SECRET"))
@@ -348,6 +362,8 @@ func logConfig(log *slog.Logger, cfg *Config) {
 	switch {
 	case cfg.Sandbox:
 		creds = "sandbox"
+	case cfg.ARMS.OIDC != nil:
+		creds = "rrsa role " + cfg.ARMS.OIDC.RoleARN
 	case cfg.ARMS.DefaultChain:
 		creds = "sdk default chain"
 	}

@@ -84,14 +84,16 @@ func TestCredentialSources(t *testing.T) {
 	tests := []struct {
 		name    string
 		vars    map[string]string
-		chain   bool
+		want    string // where the credentials come from: key, rrsa, chain
 		wantErr string
 	}{
-		{"access key", map[string]string{"ALIBABA_CLOUD_ACCESS_KEY_ID": "i", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s"}, false, ""},
-		{"half a key", map[string]string{"ALIBABA_CLOUD_ACCESS_KEY_ID": "i"}, false, "go together"},
-		{"RRSA", map[string]string{"ALIBABA_CLOUD_ROLE_ARN": "acs:ram::1:role/r", "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": "p", "ALIBABA_CLOUD_OIDC_TOKEN_FILE": "/var/run/token"}, true, ""},
-		{"ECS RAM role", map[string]string{"ALIBABA_CLOUD_ECS_METADATA": "armsbot"}, true, ""},
-		{"nothing", map[string]string{}, false, "no Alibaba Cloud credentials"},
+		{"access key", map[string]string{"ALIBABA_CLOUD_ACCESS_KEY_ID": "i", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s"}, "key", ""},
+		{"half a key", map[string]string{"ALIBABA_CLOUD_ACCESS_KEY_ID": "i"}, "", "go together"},
+		{"RRSA, built by the bot", map[string]string{"ALIBABA_CLOUD_ROLE_ARN": "acs:ram::1:role/r", "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": "p", "ALIBABA_CLOUD_OIDC_TOKEN_FILE": "/var/run/token", "BOT_STS_ENDPOINT": "sts-vpc.cn-hangzhou.aliyuncs.com"}, "rrsa", ""},
+		{"RRSA half injected", map[string]string{"ALIBABA_CLOUD_ROLE_ARN": "acs:ram::1:role/r"}, "", "no Alibaba Cloud credentials"},
+		{"an access key wins over RRSA", map[string]string{"ALIBABA_CLOUD_ACCESS_KEY_ID": "i", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s", "ALIBABA_CLOUD_ROLE_ARN": "r", "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": "p", "ALIBABA_CLOUD_OIDC_TOKEN_FILE": "t"}, "key", ""},
+		{"ECS RAM role", map[string]string{"ALIBABA_CLOUD_ECS_METADATA": "armsbot"}, "chain", ""},
+		{"nothing", map[string]string{}, "", "no Alibaba Cloud credentials"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,8 +105,18 @@ func TestCredentialSources(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || cfg.ARMS.DefaultChain != tc.chain {
-				t.Fatalf("err=%v chain=%v, want chain=%v", err, cfg.ARMS.DefaultChain, tc.chain)
+			got := "key"
+			switch {
+			case cfg.ARMS.OIDC != nil:
+				got = "rrsa"
+			case cfg.ARMS.DefaultChain:
+				got = "chain"
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("err=%v, credentials from %s, want %s", err, got, tc.want)
+			}
+			if got == "rrsa" && (cfg.ARMS.OIDC.TokenFile != "/var/run/token" || cfg.ARMS.OIDC.STSEndpoint != "sts-vpc.cn-hangzhou.aliyuncs.com") {
+				t.Errorf("RRSA settings %+v", cfg.ARMS.OIDC)
 			}
 		})
 	}

@@ -1,7 +1,10 @@
 package bot
 
 import (
+	"bytes"
+	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +12,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -74,136 +80,213 @@ func dig(v any, path ...any) any {
 	return v
 }
 
-// No cluster is available here, so the manifests are checked for what the
-// binary needs: probes on its health endpoints, its port, env names it
-// actually reads, and the hardening the README promises.
-func TestKubernetesManifests(t *testing.T) {
-	dir := filepath.Join("..", "deploy", "kubernetes", "base")
-	known := envNames(t)
-	kinds := map[string]map[string]any{}
-	kust := readYAML(t, filepath.Join(dir, "kustomization.yaml"))[0]
-	for _, r := range kust["resources"].([]any) {
-		for _, d := range readYAML(t, filepath.Join(dir, r.(string))) {
-			kinds[d["kind"].(string)] = d
+// render builds the kustomization at dir of fs in-process, as kubectl
+// apply -k would, and returns its objects.
+func render(t *testing.T, fs filesys.FileSystem, dir string) []map[string]any {
+	t.Helper()
+	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fs, dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	out, err := res.AsYaml()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []map[string]any
+	dec := yaml.NewDecoder(bytes.NewReader(out))
+	for {
+		var d map[string]any
+		if err := dec.Decode(&d); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
 		}
+		docs = append(docs, d)
 	}
-	for _, k := range []string{"Deployment", "Service", "Secret", "ConfigMap", "PodDisruptionBudget", "ServiceAccount"} {
-		if kinds[k] == nil {
-			t.Errorf("kustomization lacks a %s", k)
+	return docs
+}
+
+// variant is one way to deploy, and what it must be.
+type variant struct {
+	dir               string
+	stream, rrsa, mon bool
+}
+
+// variants are the ways an operator deploys: the base, the Stream overlay,
+// the ACK example (RRSA and monitoring components), and both components on
+// the Stream overlay. They are built from a copy of deploy/kubernetes in
+// memory, next to which the last one is composed.
+func variants(t *testing.T) (filesys.FileSystem, []variant) {
+	t.Helper()
+	fs := filesys.MakeFsInMemory()
+	root := filepath.Join("..", "deploy", "kubernetes")
+	err := filepath.WalkDir(root, func(path string, d iofs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
 		}
-	}
-	dep := kinds["Deployment"]
-	if r := dig(dep, "spec", "replicas"); r != 2 {
-		t.Errorf("replicas = %v, want 2", r)
-	}
-	c := dig(dep, "spec", "template", "spec", "containers", 0)
-	if p := dig(c, "readinessProbe", "httpGet", "path"); p != "/readyz" {
-		t.Errorf("readiness probe path %v, want /readyz", p)
-	}
-	if p := dig(c, "livenessProbe", "httpGet", "path"); p != "/healthz" {
-		t.Errorf("liveness probe path %v, want /healthz", p)
-	}
-	if p := dig(c, "ports", 0, "containerPort"); p != 8080 {
-		t.Errorf("containerPort %v, want 8080", p)
-	}
-	cm := kinds["ConfigMap"]
-	if l := dig(cm, "data", "BOT_LISTEN"); l != ":8080" {
-		t.Errorf("ConfigMap BOT_LISTEN %v does not match containerPort 8080", l)
-	}
-	if dig(dep, "spec", "template", "spec", "securityContext", "runAsNonRoot") != true ||
-		dig(c, "securityContext", "readOnlyRootFilesystem") != true ||
-		dig(c, "securityContext", "allowPrivilegeEscalation") != false {
-		t.Error("the pod must run as non-root with a read-only root filesystem and no privilege escalation")
-	}
-	for _, r := range []string{"requests", "limits"} {
-		if dig(c, "resources", r, "memory") == nil || dig(c, "resources", r, "cpu") == nil {
-			t.Errorf("resources.%s must set cpu and memory", r)
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
 		}
+		rel, _ := filepath.Rel(root, path)
+		return fs.WriteFile(filepath.Join("/k8s", rel), raw)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Every variable the manifests set is one the binary reads.
-	var names []string
-	for k := range dig(cm, "data").(map[string]any) {
-		names = append(names, k)
+	combo := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: armsbot\n" +
+		"resources:\n  - ../stream\ncomponents:\n  - ../components/rrsa\n  - ../components/monitoring\n"
+	if err := fs.WriteFile("/k8s/combined/kustomization.yaml", []byte(combo)); err != nil {
+		t.Fatal(err)
 	}
-	for _, e := range dig(c, "env").([]any) {
-		names = append(names, dig(e, "name").(string))
-	}
-	for _, n := range names {
-		if !slices.Contains(known, n) {
-			t.Errorf("manifest sets %s, which the binary does not read", n)
-		}
-	}
-	// Secret files point into the mounted secret, at keys the Secret has.
-	secretKeys := dig(kinds["Secret"], "stringData").(map[string]any)
-	mount := dig(c, "volumeMounts", 0, "mountPath").(string)
-	for _, e := range dig(c, "env").([]any) {
-		name, _ := dig(e, "name").(string)
-		if strings.HasSuffix(name, "_FILE") {
-			v := dig(e, "value").(string)
-			if filepath.Dir(v) != mount || secretKeys[filepath.Base(v)] == nil {
-				t.Errorf("%s=%s is not a key of the mounted Secret", name, v)
-			}
-		}
-		if ref := dig(e, "valueFrom", "secretKeyRef", "key"); ref != nil && secretKeys[ref.(string)] == nil {
-			t.Errorf("%s refers to missing Secret key %v", name, ref)
-		}
-	}
-	if g := dig(dep, "spec", "template", "spec", "terminationGracePeriodSeconds"); g == nil || g.(int) <= 20 {
-		t.Errorf("terminationGracePeriodSeconds %v must exceed BOT_SHUTDOWN_TIMEOUT (20s)", g)
-	}
-	if dig(kinds["PodDisruptionBudget"], "spec", "minAvailable") != 1 {
-		t.Error("the PodDisruptionBudget must keep one replica")
-	}
-	if dig(kinds["Service"], "spec", "ports", 0, "targetPort") != "http" {
-		t.Error("the Service must target the named port http")
+	return fs, []variant{
+		{dir: "/k8s/base"},
+		{dir: "/k8s/stream", stream: true},
+		{dir: "/k8s/examples/ack", rrsa: true, mon: true},
+		{dir: "/k8s/combined", stream: true, rrsa: true, mon: true},
 	}
 }
 
-// The stream variant is the base with BOT_INGRESS=stream and nothing that
-// lets the internet in.
-func TestKubernetesStreamOverlay(t *testing.T) {
-	dir := filepath.Join("..", "deploy", "kubernetes", "stream")
-	kust := readYAML(t, filepath.Join(dir, "kustomization.yaml"))[0]
-	if !slices.Contains(kust["resources"].([]any), any("../base")) || kust["namespace"] != "armsbot" {
-		t.Errorf("the overlay must build on ../base in namespace armsbot: %v", kust)
+// No cluster is available here, so the rendered manifests are checked for
+// what the binary needs and what the README promises: nothing that could
+// overwrite the operator's Secret, a Namespace, a pinned image, probes and
+// ports the binary serves, env names it reads, a drain that outlasts
+// endpoint propagation, spread across nodes, a NetworkPolicy, no route from
+// the internet in Stream mode, no AccessKey with RRSA.
+func TestKubernetesVariants(t *testing.T) {
+	known := envNames(t)
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	var docs []map[string]any
-	for _, r := range kust["resources"].([]any) {
-		if r != "../base" {
-			docs = append(docs, readYAML(t, filepath.Join(dir, r.(string)))...)
-		}
-	}
-	var ingress any
-	for _, p := range kust["patches"].([]any) {
-		for _, d := range readYAML(t, filepath.Join(dir, dig(p, "path").(string))) {
-			if d["kind"] == "ConfigMap" && dig(d, "metadata", "name") == "armsbot-config" {
-				ingress = dig(d, "data", "BOT_INGRESS")
+	fs, vs := variants(t)
+	for _, v := range vs {
+		t.Run(filepath.Base(v.dir), func(t *testing.T) {
+			kinds := map[string]map[string]any{}
+			for _, d := range render(t, fs, v.dir) {
+				kind := d["kind"].(string)
+				if kind == "Secret" || kind == "Ingress" {
+					t.Errorf("the manifests hold a %s", kind)
+				}
+				if kind != "Namespace" && dig(d, "metadata", "namespace") != "armsbot" {
+					t.Errorf("%s %v is not in namespace armsbot", kind, dig(d, "metadata", "name"))
+				}
+				kinds[kind] = d
 			}
-		}
-	}
-	if ingress != "stream" {
-		t.Errorf("the overlay sets BOT_INGRESS=%v, want stream", ingress)
-	}
-	base := filepath.Join("..", "deploy", "kubernetes", "base")
-	for _, r := range readYAML(t, filepath.Join(base, "kustomization.yaml"))[0]["resources"].([]any) {
-		docs = append(docs, readYAML(t, filepath.Join(base, r.(string)))...)
-	}
-	policy := false
-	for _, d := range docs {
-		switch d["kind"] {
-		case "Ingress":
-			t.Error("the stream variant must not have an Ingress")
-		case "Service":
-			if typ := dig(d, "spec", "type"); typ != nil && typ != "ClusterIP" {
+			for _, k := range []string{"Namespace", "Deployment", "Service", "ConfigMap", "PodDisruptionBudget", "ServiceAccount", "NetworkPolicy"} {
+				if kinds[k] == nil {
+					t.Fatalf("no %s", k)
+				}
+			}
+			dep, cm := kinds["Deployment"], kinds["ConfigMap"]
+			pod := dig(dep, "spec", "template", "spec")
+			c := dig(pod, "containers", 0)
+			if img, _ := dig(c, "image").(string); !regexp.MustCompile(`:v?\d+\.\d+\.\d+$`).MatchString(img) {
+				t.Errorf("image %q is not pinned to a version", img)
+			}
+			if r := dig(dep, "spec", "replicas"); r != 2 {
+				t.Errorf("replicas = %v, want 2", r)
+			}
+			if p := dig(c, "readinessProbe", "httpGet", "path"); p != "/readyz?exclude=redis" {
+				t.Errorf("readiness probe %v: want /readyz?exclude=redis, so that a Redis outage keeps pods answering", p)
+			}
+			if p := dig(c, "livenessProbe", "httpGet", "path"); p != "/healthz" {
+				t.Errorf("liveness probe path %v, want /healthz", p)
+			}
+			ports := map[string]any{}
+			for _, p := range dig(c, "ports").([]any) {
+				ports[dig(p, "name").(string)] = dig(p, "containerPort")
+			}
+			if ports["http"] != 8080 || dig(cm, "data", "BOT_LISTEN") != ":8080" || ports["metrics"] != 9090 || dig(cm, "data", "BOT_METRICS_LISTEN") != ":9090" {
+				t.Errorf("ports %v do not match BOT_LISTEN %v and BOT_METRICS_LISTEN %v", ports, dig(cm, "data", "BOT_LISTEN"), dig(cm, "data", "BOT_METRICS_LISTEN"))
+			}
+			if dig(pod, "securityContext", "runAsNonRoot") != true || dig(c, "securityContext", "readOnlyRootFilesystem") != true ||
+				dig(c, "securityContext", "allowPrivilegeEscalation") != false {
+				t.Error("the pod must run as non-root with a read-only root filesystem and no privilege escalation")
+			}
+			for _, r := range []string{"requests", "limits"} {
+				if dig(c, "resources", r, "memory") == nil || dig(c, "resources", r, "cpu") == nil {
+					t.Errorf("resources.%s must set cpu and memory", r)
+				}
+			}
+			// Every variable the manifests set is one the binary reads.
+			var names []string
+			for k := range dig(cm, "data").(map[string]any) {
+				names = append(names, k)
+			}
+			for _, e := range dig(c, "env").([]any) {
+				names = append(names, dig(e, "name").(string))
+			}
+			for _, n := range names {
+				if !slices.Contains(known, n) {
+					t.Errorf("the manifests set %s, which the binary does not read", n)
+				}
+				if v.rrsa && strings.HasPrefix(n, "ALIBABA_CLOUD_ACCESS_KEY") {
+					t.Errorf("with RRSA the manifests still set %s", n)
+				}
+			}
+			if dig(cm, "data", "BOT_INGRESS") != map[bool]string{true: "stream", false: "http"}[v.stream] {
+				t.Errorf("BOT_INGRESS = %v", dig(cm, "data", "BOT_INGRESS"))
+			}
+			// The Secret the operator creates holds every key the pods use,
+			// as the README's command creates it.
+			mount := dig(c, "volumeMounts", 0, "mountPath").(string)
+			var keys []string
+			for _, it := range dig(pod, "volumes", 0, "secret", "items").([]any) {
+				keys = append(keys, dig(it, "key").(string))
+			}
+			for _, e := range dig(c, "env").([]any) {
+				name, _ := dig(e, "name").(string)
+				if val, _ := dig(e, "value").(string); strings.HasSuffix(name, "_FILE") && (filepath.Dir(val) != mount || !slices.Contains(keys, filepath.Base(val))) {
+					t.Errorf("%s=%s is not a key of the mounted Secret", name, val)
+				}
+				if ref, ok := dig(e, "valueFrom", "secretKeyRef", "key").(string); ok {
+					keys = append(keys, ref)
+				}
+			}
+			for _, k := range keys {
+				if !strings.Contains(string(readme), "--from-file="+k+"=") {
+					t.Errorf("the README's kubectl create secret command does not create key %s", k)
+				}
+			}
+			// Drain: the pre-stop pause, then BOT_SHUTDOWN_TIMEOUT, inside
+			// the grace period.
+			pause, _ := dig(c, "lifecycle", "preStop", "sleep", "seconds").(int)
+			grace, _ := dig(pod, "terminationGracePeriodSeconds").(int)
+			if pause < 5 || grace <= pause+20 {
+				t.Errorf("preStop pause %ds and grace %ds: want a pause of 5s or more and a grace longer than it plus BOT_SHUTDOWN_TIMEOUT (20s)", pause, grace)
+			}
+			if dig(pod, "topologySpreadConstraints", 0, "topologyKey") != "kubernetes.io/hostname" {
+				t.Error("replicas are not spread across nodes")
+			}
+			if dig(kinds["PodDisruptionBudget"], "spec", "minAvailable") != 1 {
+				t.Error("the PodDisruptionBudget must keep one replica")
+			}
+			svc := kinds["Service"]
+			if typ := dig(svc, "spec", "type"); typ != nil && typ != "ClusterIP" {
 				t.Errorf("Service of type %v reaches outside the cluster", typ)
 			}
-		case "NetworkPolicy":
-			from := dig(d, "spec", "ingress", 0, "from", 0)
-			policy = len(dig(d, "spec", "ingress").([]any)) == 1 && dig(from, "namespaceSelector") != nil && dig(from, "ipBlock") == nil
-		}
-	}
-	if !policy {
-		t.Error("the stream variant needs a NetworkPolicy that admits the cluster only")
+			// Who may come in: the monitoring namespace to metrics, the
+			// ingress controller to the webhook unless in Stream mode.
+			rules := map[string]string{}
+			for _, r := range dig(kinds["NetworkPolicy"], "spec", "ingress").([]any) {
+				ns, _ := dig(r, "from", 0, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name").(string)
+				rules[dig(r, "ports", 0, "port").(string)] = ns
+			}
+			if rules["metrics"] != "monitoring" || (rules["http"] != "") == v.stream || len(rules) != map[bool]int{true: 1, false: 2}[v.stream] {
+				t.Errorf("NetworkPolicy admits %v", rules)
+			}
+			if v.rrsa && (dig(kinds["ServiceAccount"], "metadata", "annotations", "pod-identity.alibabacloud.com/role-name") == nil ||
+				dig(kinds["Namespace"], "metadata", "labels", "pod-identity.alibabacloud.com/injection") != "on") {
+				t.Error("RRSA needs the ServiceAccount's role annotation and the namespace's injection label")
+			}
+			if v.mon {
+				sm, pr := kinds["ServiceMonitor"], kinds["PrometheusRule"]
+				if sm == nil || pr == nil || dig(sm, "spec", "endpoints", 0, "port") != "metrics" || dig(svc, "spec", "ports", 1, "name") != "metrics" {
+					t.Error("monitoring needs a ServiceMonitor on the Service's metrics port, and the rules")
+				}
+			}
+		})
 	}
 }
 
@@ -233,8 +316,20 @@ func TestEnvExampleAndCompose(t *testing.T) {
 		}
 	}
 	compose := readYAML(t, filepath.Join("..", "deploy", "docker-compose.yml"))[0]
-	if dig(compose, "services", "bot", "env_file") != "bot.env" || dig(compose, "services", "redis") == nil {
+	if dig(compose, "services", "bot", "env_file", 0, "path") != "bot.env" || dig(compose, "services", "redis") == nil {
 		t.Error("docker-compose must run the bot with bot.env next to a Redis")
+	}
+	if cmd := fmt.Sprint(dig(compose, "services", "redis", "command")); !strings.Contains(cmd, "--appendonly yes") {
+		t.Errorf("the compose Redis does not persist: %s", cmd)
+	}
+	ignored, err := os.ReadFile(filepath.Join("..", ".gitignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secretFile := range []string{"/deploy/bot.env", "/deploy/secrets/"} {
+		if !strings.Contains(string(ignored), "\n"+secretFile+"\n") {
+			t.Errorf(".gitignore does not cover %s, which holds secrets", secretFile)
+		}
 	}
 	df, err := os.ReadFile(filepath.Join("..", "deploy", "Dockerfile"))
 	if err != nil {

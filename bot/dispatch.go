@@ -351,6 +351,11 @@ func (d *dispatcher) runCommand(ctx context.Context, m *dingtalk.Message, c *red
 	if !m.IsText() {
 		return d.runner.TextOnly()
 	}
+	start := time.Now()
+	defer func() {
+		d.metrics.commandTime.WithLabelValues(commandLabel(rep.Command)).Observe(time.Since(start).Seconds())
+	}()
+	ctx = withLogAttrs(ctx, slog.String("msg_id", m.MsgID))
 	return d.runner.Handle(ctx, commands.Message{
 		ID:             m.MsgID,
 		SenderID:       m.UserID(),

@@ -3,6 +3,7 @@ package bot
 import (
 	"time"
 
+	"github.com/armsbot/armsbot/bot/dingtalk"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -22,6 +23,8 @@ type metrics struct {
 	takeovers     *prometheus.CounterVec
 	handovers     prometheus.Counter
 	leaseRenewals *prometheus.CounterVec
+	commandTime   *prometheus.HistogramVec
+	ready         *prometheus.GaugeVec
 	// The Stream ingress.
 	streamConnected     prometheus.Gauge
 	streamRegistrations *prometheus.CounterVec
@@ -61,6 +64,13 @@ func newMetrics() *metrics {
 			Name: "armsbot_lease_renewals_total", Help: "Renewals of this process's lease on its messages, by outcome (ok, failed).",
 		}, []string{"outcome"}),
 	}
+	m.commandTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "armsbot_command_duration_seconds", Help: "Time to run a command, from its parse to its reply, by command (\"none\" when no command was recognised).",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"command"})
+	m.ready = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "armsbot_ready", Help: "1 while a readiness check passes (redis; stream in stream mode), as /readyz reports it; refreshed every 10s.",
+	}, []string{"check"})
 	m.streamConnected = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "armsbot_stream_connected", Help: "1 while the DingTalk Stream connection is up (stream ingress).",
 	})
@@ -75,9 +85,38 @@ func newMetrics() *metrics {
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	})
 	m.reg.MustRegister(m.webhooks, m.commands, m.armsCalls, m.armsTime, m.deliveries, m.redisErrs, m.takeovers, m.handovers, m.leaseRenewals,
-		m.streamConnected, m.streamRegistrations, m.streamFrames, m.streamAck,
+		m.commandTime, m.ready, m.streamConnected, m.streamRegistrations, m.streamFrames, m.streamAck,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.zero()
 	return m
+}
+
+// zero creates the series whose labels are known in advance at 0, so that
+// every metric the alerts and the dashboard use exists from the start and
+// increase() sees the first event.
+func (m *metrics) zero() {
+	for _, o := range []string{"ok", "bad_signature", "bad_request", "bad_origin", "duplicate", "rate_limited", "denied", "invalid", "async", "busy", "unavailable", "parked"} {
+		m.webhooks.WithLabelValues(o)
+	}
+	for _, ch := range []string{"sync", "session", "openapi"} {
+		for _, o := range []string{"ok", "failed"} {
+			m.deliveries.WithLabelValues(ch, o)
+		}
+	}
+	for _, a := range []string{"CreateAlertContact", "SearchAlertContact", "UpdateAlertContact", "DeleteAlertContact"} {
+		m.armsCalls.WithLabelValues(a, "")
+		m.armsTime.WithLabelValues(a)
+	}
+	m.redisErrs.WithLabelValues("pipeline")
+	m.takeovers.WithLabelValues("redelivery")
+	m.takeovers.WithLabelValues("sweep")
+	m.leaseRenewals.WithLabelValues("ok")
+	m.leaseRenewals.WithLabelValues("failed")
+	for _, o := range []string{"connected", "reconnected", "failed"} {
+		m.streamRegistrations.WithLabelValues(o)
+	}
+	m.streamFrames.WithLabelValues(dingtalk.BotMessageTopic, "ok")
+	m.commandTime.WithLabelValues("none")
 }
 
 // observeARMS is handed to the arms client.
@@ -86,11 +125,21 @@ func (m *metrics) observeARMS(action, code string, d time.Duration) {
 	m.armsTime.WithLabelValues(action).Observe(d.Seconds())
 }
 
-// queueDepth exposes how many commands wait for a worker.
+// queueDepth exposes how many commands wait for a worker, and how many may.
 func (m *metrics) queueDepth(d *dispatcher) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "armsbot_queue_depth", Help: "Commands waiting for a worker.",
-	}, func() float64 { return float64(len(d.jobs)) }))
+	}, func() float64 { return float64(len(d.jobs)) }), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "armsbot_queue_capacity", Help: "Commands that may wait for a worker (BOT_QUEUE_SIZE); beyond it senders are told the bot is busy.",
+	}, func() float64 { return float64(cap(d.jobs)) }))
+}
+
+// commandLabel is a command's name as a label: one of the command set's.
+func commandLabel(name string) string {
+	if name == "" {
+		return "none"
+	}
+	return name
 }
 
 // observeRedis is told of every round trip to Redis and counts the failed

@@ -3,6 +3,9 @@ package bot_test
 import (
 	"io"
 	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -35,6 +38,54 @@ func TestMetricsAfterHandledMessages(t *testing.T) {
 		`armsbot_arms_call_duration_seconds_count{action="CreateAlertContact"} 1`,
 		`armsbot_reply_deliveries_total{channel="sync",outcome="ok"} 2`,
 		`armsbot_queue_depth 0`,
-		`armsbot_http_requests_total{code="200",host=`,
+		`armsbot_http_requests_total{code="200",host="",method="POST",url="/dingtalk/webhook"}`,
 		"go_goroutines")
+}
+
+// No label takes a value a caller chooses: a made-up Host header or
+// method adds no series.
+func TestMetricLabelsIgnoreWhatCallersChoose(t *testing.T) {
+	h := startBot(t, nil)
+	for i, host := range []string{"evil-1.example", "evil-2.example"} {
+		req, _ := http.NewRequest("BREW"+strconv.Itoa(i), h.base+"/healthz", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	m := h.get("/metrics")
+	lacks(t, "/metrics", m, "evil-", "BREW")
+	contains(t, "/metrics", m, `method="other"`, `host=""`)
+}
+
+// Every ARMS call's log line names the message it was made for, and the
+// RequestId ARMS gave it.
+func TestARMSCallLogLines(t *testing.T) {
+	h := startBot(t, nil)
+	m := h.message(adminID, "/contact add name=Logged email=logged@example.com")
+	h.post(m)
+	h.stop()
+	calls := 0
+	for _, line := range strings.Split(h.logs.String(), "\n") {
+		if !strings.Contains(line, `"msg":"arms call"`) {
+			continue
+		}
+		calls++
+		if !strings.Contains(line, `"msg_id":"`+m.MsgID+`"`) || !regexp.MustCompile(`"arms_request_id":"[0-9A-F-]{36}"`).MatchString(line) {
+			t.Errorf("an ARMS call line without the message or its RequestId: %s", line)
+		}
+	}
+	if calls != 2 {
+		t.Errorf("%d ARMS call lines, want 2 (search, create):\n%s", calls, h.logs)
+	}
+}
+
+// A bot nobody can administer says so at start.
+func TestEmptyAdminsIsWarnedAbout(t *testing.T) {
+	h := startBot(t, map[string]string{"BOT_ADMINS": ""})
+	contains(t, "logs", h.logs.String(), "BOT_ADMINS is empty")
+	h2 := startBot(t, nil)
+	lacks(t, "logs", h2.logs.String(), "BOT_ADMINS is empty")
 }

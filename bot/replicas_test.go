@@ -1,8 +1,10 @@
 package bot_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -14,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/armsbot/armsbot/arms/armstest"
+	"github.com/armsbot/armsbot/bot"
 	"github.com/armsbot/armsbot/bot/redisstore/redistest"
 )
 
@@ -119,6 +122,19 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	if got := h.status("/healthz"); got != http.StatusOK {
 		t.Errorf("/healthz = %d with Redis down, want 200", got)
 	}
+	// The Deployment's probe leaves Redis out: pods stay in service and
+	// DingTalk keeps getting the bot's own answer.
+	if got := h.status("/readyz?exclude=redis"); got != http.StatusOK {
+		t.Errorf("/readyz?exclude=redis = %d with Redis down, want 200", got)
+	}
+	contains(t, "readyz", h.get("/readyz"), "[-]redis failed")
+	// A smoke test run now fails.
+	var out bytes.Buffer
+	send := map[string]string{"DINGTALK_APP_SECRET": appSecret, "BOT_ADMINS": adminID, "BOT_SEND_URL": h.base + "/dingtalk/webhook"}
+	if err := bot.Run(context.Background(), []string{"bot", "send", "/whoami"}, func(k string) string { return send[k] }, nil, &out, io.Discard); err == nil {
+		t.Errorf("bot send passed while Redis was down:\n%s", out.String())
+	}
+	contains(t, "send output", out.String(), "outcome: error", "temporarily unavailable")
 
 	srv = start()
 	waitFor(t, func() bool { return h.status("/readyz") == http.StatusOK })

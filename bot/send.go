@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,10 +11,12 @@ import (
 
 	"github.com/armsbot/armsbot/bot/dingtalk"
 	"github.com/armsbot/armsbot/bot/dingtalk/dingtalktest"
+	"github.com/armsbot/armsbot/commands/catalog"
 )
 
 // send signs a real-shaped DingTalk message and posts it to a running bot,
-// printing the reply: a smoke test after a deploy. When the bot answers
+// printing the reply and its outcome, and fails unless the outcome is the
+// one expected (ok by default): a smoke test that can gate a deploy. When the bot answers
 // asynchronously, the reply is awaited on a local sessionWebhook receiver
 // (whose URL the bot must allow in DINGTALK_SESSION_WEBHOOK_PREFIXES).
 func send(ctx context.Context, cfg *Config, stdout io.Writer) error {
@@ -82,6 +85,12 @@ func send(ctx context.Context, cfg *Config, stdout io.Writer) error {
 	if out.Markdown == nil {
 		return fmt.Errorf("unexpected reply type %q", out.MsgType)
 	}
-	fmt.Fprintf(stdout, "## %s\n%s\n", out.Markdown.Title, out.Markdown.Text)
+	b, _ := json.Marshal(out)
+	fmt.Fprint(stdout, terminalText(b, false))
+	verdict := catalog.Verdict(out.Markdown.Title)
+	fmt.Fprintf(stdout, "outcome: %s\n", verdict)
+	if cfg.SendExpect != "any" && verdict != cfg.SendExpect {
+		return fmt.Errorf("the bot answered %q, not %q (--expect)", verdict, cfg.SendExpect)
+	}
 	return nil
 }

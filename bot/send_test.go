@@ -48,3 +48,40 @@ func TestSendPostsASignedMessageAndPrintsTheReply(t *testing.T) {
 		t.Errorf("send with a wrong secret: %v", err)
 	}
 }
+
+// send exits non-zero unless the bot did what was asked, so that it can
+// gate a deploy; --expect names another outcome a check wants.
+func TestSendFailsUnlessTheCommandSucceeded(t *testing.T) {
+	h := startBot(t, nil)
+	env := func(vars ...string) func(string) string {
+		m := map[string]string{"DINGTALK_APP_SECRET": appSecret, "BOT_ADMINS": adminID, "BOT_SEND_URL": h.base + "/dingtalk/webhook"}
+		for i := 0; i+1 < len(vars); i += 2 {
+			m[vars[i]] = vars[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		env     func(string) string
+		outcome string
+		ok      bool
+	}{
+		{"a command that works", []string{"/whoami"}, env(), "ok", true},
+		{"an invalid command", []string{"/contact add name=X"}, env(), "invalid", false},
+		{"a refused command", []string{"/contact list"}, env("BOT_SEND_AS", "stranger"), "denied", false},
+		{"a refusal expected", []string{"--expect", "denied", "/contact list"}, env("BOT_SEND_AS", "stranger"), "denied", true},
+		{"any outcome accepted", []string{"--expect", "any", "/contact show 999999"}, env(), "not_found", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := bot.Run(context.Background(), append([]string{"bot", "send"}, tc.args...), tc.env, nil, &out, io.Discard)
+			if (err == nil) != tc.ok {
+				t.Errorf("send %v: err %v, want ok=%v\n%s", tc.args, err, tc.ok, out.String())
+			}
+			contains(t, "send output", out.String(), "outcome: "+tc.outcome)
+			lacks(t, "send output", out.String(), "**")
+		})
+	}
+}

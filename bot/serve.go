@@ -27,18 +27,25 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if cfg.Ingress != "http" {
 		stream = newStream(cfg, a.metrics, log)
 	}
-	ready := readiness{store: a.store}
+	r := routes{metrics: a.metrics, scrape: cfg.MetricsListen == "", ready: []readyCheck{{"redis", a.store.Ping}}}
 	if cfg.Ingress == "stream" {
 		// With both ingresses a replica whose stream is down still takes
 		// webhooks: it stays in the load balancer.
-		ready.stream = stream
+		r.ready = append(r.ready, readyCheck{"stream", func(context.Context) error {
+			if !stream.Connected() {
+				return errStreamDown
+			}
+			return nil
+		}})
 	}
-	var hook *webhook
 	if cfg.Ingress != "stream" {
-		hook = &webhook{verify: v, origin: o, d: a.dispatcher, bodyTimeout: cfg.BodyTimeout}
+		r.webhook = &webhook{verify: v, origin: o, d: a.dispatcher, bodyTimeout: cfg.BodyTimeout}
+	}
+	if len(cfg.Admins) == 0 {
+		log.Warn("BOT_ADMINS is empty: nobody holds a permission, and nobody can grant one from chat; every command but /help and /whoami is refused")
 	}
 	srv := &http.Server{
-		Handler:           NewServer(log, ready, a.metrics, hook),
+		Handler:           NewServer(log, r),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -47,13 +54,20 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	if cfg.DebugListen != "" {
-		stop, err := serveDebug(cfg.DebugListen, log)
+	for _, side := range []struct {
+		name, addr string
+		handler    http.Handler
+	}{{"metrics", cfg.MetricsListen, metricsServer(a.metrics)}, {"profiler", cfg.DebugListen, debugServer()}} {
+		if side.addr == "" {
+			continue
+		}
+		stop, err := serveSide(side.name, side.addr, side.handler, log)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
+	go watchReadiness(ctx, r.ready, a.metrics)
 	log.Info("listening", "addr", ln.Addr().String(), "ingress", cfg.Ingress, "lang", string(cfg.Lang), "admins", len(cfg.Admins), "sandbox", cfg.Sandbox)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -96,21 +110,52 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	return nil
 }
 
-// serveDebug serves the Go profiler on its own listener, never on the
-// webhook's port.
-func serveDebug(addr string, log *slog.Logger) (func(), error) {
+// debugServer is the Go profiler, served on its own listener, never on
+// the webhook's port.
+func debugServer() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// serveSide serves h on its own listener at addr.
+func serveSide(name, addr string, h http.Handler, log *slog.Logger) (func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("BOT_DEBUG_LISTEN %s: %w", addr, err)
+		return nil, fmt.Errorf("%s listener %s: %w", name, addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	log.Info("profiler listening", "addr", ln.Addr().String())
+	log.Info(name+" listening", "addr", ln.Addr().String())
 	return func() { _ = srv.Close() }, nil
 }
+
+// watchReadiness keeps armsbot_ready{check} current, so that an alert can
+// say which check fails while the probe leaves it out.
+func watchReadiness(ctx context.Context, checks []readyCheck, m *metrics) {
+	t := time.NewTicker(readinessEvery)
+	defer t.Stop()
+	for {
+		for _, ch := range checks {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			up := 1.0
+			if ch.check(cctx) != nil {
+				up = 0
+			}
+			cancel()
+			m.ready.WithLabelValues(ch.name).Set(up)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// readinessEvery is how often armsbot_ready is brought up to date.
+const readinessEvery = 10 * time.Second

@@ -3,25 +3,37 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/armsbot/armsbot/bot/dingtalk"
 	"github.com/labstack/echo-contrib/echoprometheus"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // maxBody bounds a callback body; real messages are a few KiB.
 const maxBody = "64K"
 
-// Pinger reports whether the shared state answers.
-type Pinger interface {
-	Ping(ctx context.Context) error
+// readyCheck is one thing the bot needs to take messages, by name.
+type readyCheck struct {
+	name  string
+	check func(ctx context.Context) error
+}
+
+// routes is what the HTTP server serves.
+type routes struct {
+	ready   []readyCheck
+	metrics *metrics
+	webhook *webhook // nil: no DingTalk callback (Stream mode)
+	scrape  bool     // serve /metrics here (not on BOT_METRICS_LISTEN)
 }
 
 // webhook is the DingTalk callback: who may call it, and where its
@@ -35,65 +47,97 @@ type webhook struct {
 	bodyTimeout time.Duration
 }
 
-// NewServer returns the HTTP handler: health, metrics and, unless hook is
-// nil, the DingTalk callback. ready says whether the bot can take messages.
-func NewServer(log *slog.Logger, ready Pinger, m *metrics, hook *webhook) http.Handler {
+// NewServer returns the HTTP handler: health, readiness, metrics when
+// scraped here, and the DingTalk callback when there is one.
+func NewServer(log *slog.Logger, r routes) http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
 	e.Use(middleware.RequestID())
 	e.Use(echoprometheus.NewMiddlewareWithConfig(echoprometheus.MiddlewareConfig{
-		Namespace: "armsbot", Subsystem: "http", Registerer: m.reg, DoNotUseRequestPathFor404: true,
+		Namespace: "armsbot", Subsystem: "http", Registerer: r.metrics.reg, DoNotUseRequestPathFor404: true,
+		// Labels never take what a caller chooses (its Host header, a
+		// made-up method): each new value would be a new series.
+		LabelFuncs: map[string]echoprometheus.LabelValueFunc{
+			"host":   func(echo.Context, error) string { return "" },
+			"method": func(c echo.Context, _ error) string { return knownMethod(c.Request().Method) },
+		},
 	}))
 	e.HTTPErrorHandler = errorHandler(log)
 
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	e.GET("/readyz", handleReady(ready))
-	e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: m.reg}))
-	if hook != nil {
-		e.POST("/dingtalk/webhook", handleWebhook(log, hook, m), middleware.BodyLimit(maxBody))
+	e.GET("/readyz", handleReady(r.ready))
+	if r.scrape {
+		e.GET("/metrics", scrapeHandler(r.metrics))
+	}
+	if r.webhook != nil {
+		e.POST("/dingtalk/webhook", handleWebhook(log, r.webhook, r.metrics), middleware.BodyLimit(maxBody))
 	}
 	return e
 }
 
+// metricsServer serves /metrics alone, for BOT_METRICS_LISTEN: a port the
+// monitoring namespace may reach and the ingress controller may not.
+func metricsServer(m *metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func scrapeHandler(m *metrics) echo.HandlerFunc {
+	return echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: m.reg})
+}
+
+func knownMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
+
 // handleReady answers 503 while the bot cannot take messages: Redis does
 // not answer (no message could be de-duplicated), or, with the Stream
-// ingress, the stream is not connected.
-func handleReady(p Pinger) echo.HandlerFunc {
+// ingress, the stream is not connected. Like the Kubernetes API server's
+// /readyz, it names each check, and ?exclude=redis (repeated, or
+// comma-separated) leaves checks out: a Deployment's probe keeps pods in
+// service while the shared Redis is down, so that DingTalk still gets the
+// bot's "temporarily unavailable" reply instead of a refused connection.
+func handleReady(checks []readyCheck) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		excluded := map[string]bool{}
+		for _, v := range c.QueryParams()["exclude"] {
+			for _, name := range strings.Split(v, ",") {
+				excluded[strings.TrimSpace(name)] = true
+			}
+		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
-		if err := p.Ping(ctx); err != nil {
-			var nr notReady
-			if errors.As(err, &nr) {
-				return c.String(http.StatusServiceUnavailable, string(nr)+"\n")
+		var b strings.Builder
+		failed := false
+		for _, ch := range checks {
+			err := ch.check(ctx)
+			switch {
+			case excluded[ch.name]:
+				fmt.Fprintf(&b, "[+]%s excluded: ok\n", ch.name)
+			case err != nil:
+				failed = true
+				fmt.Fprintf(&b, "[-]%s failed: %s\n", ch.name, err)
+			default:
+				fmt.Fprintf(&b, "[+]%s ok\n", ch.name)
 			}
-			return c.String(http.StatusServiceUnavailable, "redis unavailable\n")
 		}
-		return c.String(http.StatusOK, "ready\n")
+		if failed {
+			b.WriteString("readyz check failed\n")
+			return c.String(http.StatusServiceUnavailable, b.String())
+		}
+		b.WriteString("readyz check passed\n")
+		return c.String(http.StatusOK, b.String())
 	}
 }
 
-// notReady is why the bot is not ready, when it is not Redis.
-type notReady string
-
-func (e notReady) Error() string { return string(e) }
-
-// readiness is ready when Redis answers and the stream, if any, is up.
-type readiness struct {
-	store  Pinger
-	stream *dingtalk.Stream
-}
-
-func (r readiness) Ping(ctx context.Context) error {
-	if err := r.store.Ping(ctx); err != nil {
-		return err
-	}
-	if r.stream != nil && !r.stream.Connected() {
-		return notReady("stream not connected")
-	}
-	return nil
-}
+// errStreamDown: the stream ingress has no connection.
+var errStreamDown = errors.New("not connected to DingTalk's stream gateway")
 
 // handleWebhook verifies, decodes and dispatches one callback.
 func handleWebhook(log *slog.Logger, hook *webhook, mt *metrics) echo.HandlerFunc {

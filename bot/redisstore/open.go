@@ -145,7 +145,7 @@ func (o observer) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (o observer) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
-		o(cmd.Name(), answer(err))
+		o(cmd.Name(), answerTo(cmd.Name(), err))
 		return err
 	}
 }
@@ -153,13 +153,37 @@ func (o observer) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (o observer) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		err := next(ctx, cmds)
-		o("pipeline", answer(err))
+		var failed error
+		for _, c := range cmds {
+			if failed = answerTo(c.Name(), c.Err()); failed != nil {
+				break
+			}
+		}
+		if failed == nil && len(cmds) == 0 {
+			failed = answer(err)
+		}
+		o("pipeline", failed)
 		return err
 	}
 }
 
 func answer(err error) error {
 	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	return err
+}
+
+// answerTo is err unless it is one of Redis's normal answers: NOSCRIPT
+// (the first EVALSHA of a script after Redis restarted; go-redis sends the
+// script itself next), and the refusals of the handshake go-redis tries
+// on every new connection (HELLO, CLIENT SETINFO on servers without them).
+func answerTo(cmd string, err error) error {
+	var re redis.Error
+	switch {
+	case errors.Is(err, redis.Nil) || !errors.As(err, &re):
+		return answer(err)
+	case strings.HasPrefix(re.Error(), "NOSCRIPT"), cmd == "hello", cmd == "client":
 		return nil
 	}
 	return err

@@ -206,7 +206,7 @@ func TestAnOutageIsUnavailable(t *testing.T) {
 // Observers see every round trip; "no such key" is an answer, not an error.
 // (Connection set-up commands are round trips too, and are seen as well.)
 func TestObserveRoundTrips(t *testing.T) {
-	s, _ := newStore(t, redisstore.Options{})
+	s, r := newStore(t, redisstore.Options{})
 	ctx := t.Context()
 	seen := map[string][]error{}
 	s.Observe(func(op string, err error) { seen[op] = append(seen[op], err) })
@@ -221,6 +221,27 @@ func TestObserveRoundTrips(t *testing.T) {
 	}
 	if got := seen["xadd"]; len(got) != 1 || got[0] != nil {
 		t.Errorf("the audit append was observed as %v, want one round trip", got)
+	}
+	// After Redis lost its scripts (a restart), EVALSHA answers NOSCRIPT and
+	// the script is sent again: an answer, not an error.
+	if err := s.Grant(ctx, "u", "perm"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Client.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Revoke(ctx, "u", "perm"); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen["evalsha"]) == 0 {
+		t.Fatal("the revoke did not go through EVALSHA; the test no longer tests NOSCRIPT")
+	}
+	for op, errs := range seen {
+		for _, err := range errs {
+			if err != nil {
+				t.Errorf("%s observed as failing: %v", op, err)
+			}
+		}
 	}
 }
 

@@ -58,6 +58,21 @@ func inertArg(a any) any {
 	return Inert(fmt.Sprint(a)) // named strings, Stringers, errors
 }
 
+// Verdict names what a reply's title says of how its command went, in
+// either language: ok, error, denied, invalid, help, not_found, exists; ""
+// for a title the catalog does not have. It lets a client that sees only
+// the reply (bot send) tell success from failure.
+func Verdict(title string) string {
+	for _, c := range catalogs {
+		for key, text := range c {
+			if v, ok := strings.CutPrefix(key, "title."); ok && text == title {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
 // Has reports whether l has a message under key.
 func (l Lang) Has(key string) bool {
 	_, ok := l.catalog()[key]
