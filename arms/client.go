@@ -249,12 +249,7 @@ const maxAttempts = 4
 // the gateway answers before ARMS does anything; whether any other failed
 // create may have happened is reported by the error's OutcomeUnknown.
 func (c *Client) CreateContact(ctx context.Context, ct commands.Contact) (commands.Receipt, error) {
-	req := sdkarms.CreateCreateAlertContactRequest()
-	req.ContactName = ct.Name
-	req.PhoneNum = ct.Phone
-	req.Email = ct.Email
-	req.DingRobotWebhookUrl = ct.Webhook
-	req.SystemNoc = requests.NewBoolean(ct.SystemNoc)
+	req := createContactRequest(ct)
 	resp := sdkarms.CreateCreateAlertContactResponse()
 	if _, err := c.doRetrying(ctx, "CreateAlertContact", req, resp, (*Error).throttled); err != nil {
 		return commands.Receipt{}, err
@@ -315,13 +310,7 @@ func (c *Client) SearchContacts(ctx context.Context, q commands.ContactQuery) (c
 // UpdateContact calls UpdateAlertContact with every field of ct: ARMS clears
 // the channels an update leaves out, so callers pass the whole contact.
 func (c *Client) UpdateContact(ctx context.Context, ct commands.Contact) (commands.Receipt, error) {
-	req := sdkarms.CreateUpdateAlertContactRequest()
-	req.ContactId = requests.Integer(ct.ID)
-	req.ContactName = ct.Name
-	req.PhoneNum = ct.Phone
-	req.Email = ct.Email
-	req.DingRobotWebhookUrl = ct.Webhook
-	req.SystemNoc = requests.NewBoolean(ct.SystemNoc)
+	req := updateContactRequest(ct)
 	resp := sdkarms.CreateUpdateAlertContactResponse()
 	if _, err := c.doRetrying(ctx, "UpdateAlertContact", req, resp, (*Error).retrySafe); err != nil {
 		return commands.Receipt{}, err
@@ -337,8 +326,7 @@ func (c *Client) UpdateContact(ctx context.Context, ct commands.Contact) (comman
 // DeleteContact calls DeleteAlertContact. It reports commands.ErrNotFound
 // when ARMS says there was nothing to delete.
 func (c *Client) DeleteContact(ctx context.Context, id string) (commands.Receipt, error) {
-	req := sdkarms.CreateDeleteAlertContactRequest()
-	req.ContactId = requests.Integer(id)
+	req := deleteContactRequest(id)
 	resp := sdkarms.CreateDeleteAlertContactResponse()
 	unknown, err := c.doRetrying(ctx, "DeleteAlertContact", req, resp, (*Error).retrySafe)
 	if err != nil {
@@ -350,4 +338,79 @@ func (c *Client) DeleteContact(ctx context.Context, id string) (commands.Receipt
 		return commands.Receipt{RequestID: resp.RequestId}, fmt.Errorf("delete contact %s: %w", id, commands.ErrNotFound)
 	}
 	return commands.Receipt{ContactID: id, RequestID: resp.RequestId}, nil
+}
+
+// CreateGroup calls CreateAlertContactGroup. Like a contact's create, it
+// is retried only when ARMS surely did nothing.
+func (c *Client) CreateGroup(ctx context.Context, name string, contactIDs []string) (commands.Receipt, error) {
+	req := createGroupRequest(commands.Group{Name: name, ContactIDs: contactIDs})
+	resp := sdkarms.CreateCreateAlertContactGroupResponse()
+	if _, err := c.doRetrying(ctx, "CreateAlertContactGroup", req, resp, (*Error).throttled); err != nil {
+		return commands.Receipt{}, err
+	}
+	if resp.ContactGroupId == "" {
+		return commands.Receipt{}, &Error{action: "CreateAlertContactGroup", requestID: resp.RequestId, sent: true,
+			cause: errors.New("response carries no ContactGroupId")}
+	}
+	return commands.Receipt{GroupID: resp.ContactGroupId, RequestID: resp.RequestId}, nil
+}
+
+// SearchGroups calls SearchAlertContactGroup, which is not paged.
+func (c *Client) SearchGroups(ctx context.Context, q commands.GroupQuery) (commands.GroupList, error) {
+	req := sdkarms.CreateSearchAlertContactGroupRequest()
+	req.ContactGroupName = q.Name
+	if len(q.IDs) > 0 {
+		b, _ := json.Marshal(q.IDs) // a JSON array of strings, as Terraform sends it
+		req.ContactGroupIds = string(b)
+	}
+	if q.ContactID != "" {
+		req.ContactId = requests.Integer(q.ContactID)
+	}
+	req.IsDetail = requests.NewBoolean(q.Detail)
+	resp := sdkarms.CreateSearchAlertContactGroupResponse()
+	if _, err := c.doRetrying(ctx, "SearchAlertContactGroup", req, resp, (*Error).retrySafe); err != nil {
+		return commands.GroupList{}, err
+	}
+	out := commands.GroupList{RequestID: resp.RequestId}
+	for _, g := range resp.ContactGroups {
+		group := commands.Group{ID: strconv.FormatInt(g.ContactGroupId, 10), Name: g.ContactGroupName}
+		for _, ct := range g.Contacts {
+			id := strconv.FormatInt(ct.ContactId, 10)
+			group.ContactIDs = append(group.ContactIDs, id)
+			group.Members = append(group.Members, commands.Contact{ID: id, Name: ct.ContactName, Phone: ct.Phone,
+				Email: ct.Email, Webhook: ct.DingRobot, SystemNoc: ct.SystemNoc})
+		}
+		out.Groups = append(out.Groups, group)
+	}
+	return out, nil
+}
+
+// UpdateGroup calls UpdateAlertContactGroup with the group's name and its
+// complete member list: ARMS replaces both.
+func (c *Client) UpdateGroup(ctx context.Context, g commands.Group) (commands.Receipt, error) {
+	req := updateGroupRequest(g)
+	resp := sdkarms.CreateUpdateAlertContactGroupResponse()
+	if _, err := c.doRetrying(ctx, "UpdateAlertContactGroup", req, resp, (*Error).retrySafe); err != nil {
+		return commands.Receipt{}, err
+	}
+	if !resp.UpdateAlertContactGroupIsSuccess {
+		return commands.Receipt{}, &Error{action: "UpdateAlertContactGroup", code: "IsSuccess.False", requestID: resp.RequestId,
+			status: resp.GetHttpStatus(), sent: true, message: "ARMS answered IsSuccess=false"}
+	}
+	return commands.Receipt{GroupID: g.ID, RequestID: resp.RequestId}, nil
+}
+
+// DeleteGroup calls DeleteAlertContactGroup; commands.ErrNotFound when ARMS
+// says there was nothing to delete.
+func (c *Client) DeleteGroup(ctx context.Context, id string) (commands.Receipt, error) {
+	req := deleteGroupRequest(id)
+	resp := sdkarms.CreateDeleteAlertContactGroupResponse()
+	unknown, err := c.doRetrying(ctx, "DeleteAlertContactGroup", req, resp, (*Error).retrySafe)
+	if err != nil {
+		return commands.Receipt{}, err
+	}
+	if !resp.DeleteAlertContactGroupIsSuccess && !unknown {
+		return commands.Receipt{RequestID: resp.RequestId}, fmt.Errorf("delete group %s: %w", id, commands.ErrNotFound)
+	}
+	return commands.Receipt{GroupID: id, RequestID: resp.RequestId}, nil
 }

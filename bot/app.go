@@ -63,7 +63,8 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a.closers = append(a.closers, client.Close)
 	httpClient := &http.Client{Timeout: 15 * time.Second}
 	runner := commands.NewRunner(commands.Settings{Lang: cfg.Lang, Admins: cfg.Admins, WriteConversations: cfg.WriteConvs},
-		a.store, a.store, a.store, client, log)
+		commands.Ports{Permissions: a.store, Confirmations: a.store, Audit: a.store, Contacts: client, Groups: client, Planner: client,
+			Directory: dingtalk.NewDirectory(cfg.OAPIBase, cfg.AppKey, cfg.AppSecret, httpClient, time.Now)}, log)
 	ledger := redisstore.NewLedger(store, redisstore.LedgerOptions{
 		Process: processID(), Lease: cfg.Lease, WriteWindow: cfg.ARMS.Timeout,
 	})

@@ -46,6 +46,7 @@ type Config struct {
 	WriteConvs      []string
 	AppKey          string
 	OpenAPIBase     string
+	OAPIBase        string
 	Workers         int
 	QueueSize       int
 	ReplyTimeout    time.Duration
@@ -202,6 +203,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.str(&level, "log-level", "BOT_LOG_LEVEL", "info", "debug, info, warn or error")
 	b.bool(&c.Sandbox, "sandbox", "BOT_SANDBOX", false, "use an in-process ARMS stand-in instead of Alibaba Cloud")
 	b.str(&c.AppKey, "app-key", "DINGTALK_APP_KEY", "", "DingTalk app key (Client ID), for the OpenAPI fallback when a sessionWebhook has expired")
+	b.str(&c.OAPIBase, "oapi-base", "DINGTALK_OAPI_BASE", dingtalk.DefaultOAPIBase, "base URL of DingTalk's older API host, where the organisation directory is (/contact add me)")
 	b.str(&c.OpenAPIBase, "openapi-base", "DINGTALK_OPENAPI_BASE", dingtalk.DefaultOpenAPIBase, "base URL of the DingTalk OpenAPI")
 	b.int(&c.Workers, "workers", "BOT_WORKERS", 16, "commands that may run at once")
 	b.int(&c.QueueSize, "queue-size", "BOT_QUEUE_SIZE", 256, "commands that may wait for a worker; beyond that senders are told the bot is busy")

@@ -101,7 +101,7 @@ func withReply(e commands.AuditEntry, rep commands.Reply) commands.AuditEntry {
 	if rep.Command != "" || rep.Args != "" {
 		e.Command, e.Args = rep.Command, rep.Args
 	}
-	e.Outcome, e.RequestID, e.ContactID = rep.Outcome, rep.RequestID, rep.ContactID
+	e.Outcome, e.RequestID, e.ContactID, e.Contacts, e.GroupID = rep.Outcome, rep.RequestID, rep.ContactID, rep.Contacts, rep.GroupID
 	return e
 }
 

@@ -91,7 +91,7 @@ func (s *sender) waitReply() {
 	waitFor(s.h.t, func() bool { return len(s.replies()) > 0 })
 }
 
-var contactIDRE = regexp.MustCompile(`ContactId:? \*{0,2}(\d+)`)
+var contactIDRE = regexp.MustCompile(`ContactId[:：]? ?\*{0,2}(\d+)`)
 
 // exactlyOne checks that the sender got one reply, naming the one contact
 // ARMS holds as created.

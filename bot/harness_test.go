@@ -82,6 +82,7 @@ func (h *harness) vars(env map[string]string) map[string]string {
 		"BOT_LANG":                          "en",
 		"DINGTALK_SESSION_WEBHOOK_PREFIXES": h.session.SessionPrefix(),
 		"DINGTALK_OPENAPI_BASE":             h.session.URL,
+		"DINGTALK_OAPI_BASE":                h.session.URL,
 		"DINGTALK_APP_KEY":                  appKey,
 	}
 	for k, v := range env {

@@ -30,7 +30,7 @@ func (panickingContacts) DeleteContact(context.Context, string) (commands.Receip
 func TestAPanickingCommandGetsAnInternalErrorReply(t *testing.T) {
 	a, handler := testApp(t, map[string]string{"BOT_ADMINS": "boss", "BOT_LANG": "en"})
 	a.dispatcher.runner = commands.NewRunner(commands.Settings{Lang: catalog.EN, Admins: []string{"boss"}},
-		a.store, a.store, a.store, panickingContacts{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		commands.Ports{Permissions: a.store, Confirmations: a.store, Audit: a.store, Contacts: panickingContacts{}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	post := func(id, text string) string {
 		_, body := serveSigned(handler, id, "boss", text)
 		return body

@@ -26,7 +26,7 @@ func TestPermGrantRevokeAndHierarchy(t *testing.T) {
 	// ...but not perm or audit.
 	contains(t, "member audit", h.say("member-1", "/audit").Markdown.Text, "needs the permission audit")
 	contains(t, "member whoami", h.say("member-1", "/whoami").Markdown.Text,
-		"member-1", "Granted: contact", "You may use: contact.read, contact.add, contact.update, contact.delete")
+		"member-1", "Granted: contact", "You may use: contact.read, contact.add, contact.add.self, contact.update, contact.delete")
 
 	// A member cannot grant, not even to themselves.
 	r = h.say("member-1", "/perm grant member-1 perm")

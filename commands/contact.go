@@ -11,8 +11,15 @@ type Contact struct {
 }
 
 // Validate enforces ARMS's rule that a contact has at least one channel.
-// needChannel is /contact add's rule: a contact is reached somehow.
-func needChannel(c *Call) *Error {
+// contactAddRule: a contact has a name and is reached somehow, unless the
+// directory fills them in (/contact add me).
+func contactAddRule(c *Call) *Error {
+	if _, fromDirectory := c.raw["who"]; fromDirectory {
+		return nil
+	}
+	if _, named := c.raw["name"]; !named {
+		return invalid(nil, "err.required", "name")
+	}
 	for _, k := range []string{"phone", "email", "webhook"} {
 		if _, given := c.raw[k]; given {
 			return nil

@@ -24,6 +24,7 @@ import (
 type fakeARMS struct {
 	mu       sync.Mutex
 	contacts []Contact
+	groups   []Group
 	next     int
 	calls    map[string]int
 	updated  []Contact
@@ -120,6 +121,138 @@ func (f *fakeARMS) DeleteContact(_ context.Context, id string) (Receipt, error) 
 	return Receipt{}, ErrNotFound
 }
 
+// groups are kept beside the contacts, as ARMS keeps them.
+func (f *fakeARMS) addGroup(name string, ids ...string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.next++
+	g := Group{ID: strconv.Itoa(700 + f.next), Name: name, ContactIDs: ids}
+	f.groups = append(f.groups, g)
+	return g.ID
+}
+
+func (f *fakeARMS) group(id string) (Group, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, g := range f.groups {
+		if g.ID == id {
+			return g, true
+		}
+	}
+	return Group{}, false
+}
+
+func (f *fakeARMS) CreateGroup(_ context.Context, name string, ids []string) (Receipt, error) {
+	f.mu.Lock()
+	f.count("group create")
+	f.mu.Unlock()
+	id := f.addGroup(name, ids...)
+	return Receipt{GroupID: id, RequestID: "rid-group-create"}, nil
+}
+
+func (f *fakeARMS) SearchGroups(_ context.Context, q GroupQuery) (GroupList, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.count("group search")
+	var out []Group
+	for _, g := range f.groups {
+		if (len(q.IDs) > 0 && !slices.Contains(q.IDs, g.ID)) || !strings.Contains(g.Name, q.Name) ||
+			(q.ContactID != "" && !slices.Contains(g.ContactIDs, q.ContactID)) {
+			continue
+		}
+		g.ContactIDs = slices.Clone(g.ContactIDs)
+		if q.Detail {
+			for _, id := range g.ContactIDs {
+				for _, c := range f.contacts {
+					if c.ID == id {
+						g.Members = append(g.Members, c)
+					}
+				}
+			}
+		}
+		out = append(out, g)
+	}
+	return GroupList{Groups: out, RequestID: "rid-group-search"}, nil
+}
+
+func (f *fakeARMS) UpdateGroup(_ context.Context, g Group) (Receipt, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.count("group update")
+	for i := range f.groups {
+		if f.groups[i].ID == g.ID {
+			f.groups[i].Name, f.groups[i].ContactIDs = g.Name, slices.Clone(g.ContactIDs)
+			return Receipt{GroupID: g.ID, RequestID: "rid-group-update"}, nil
+		}
+	}
+	return Receipt{}, &armsFault{fault: FaultInvalid, code: "ParameterIllegal"}
+}
+
+func (f *fakeARMS) DeleteGroup(_ context.Context, id string) (Receipt, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.count("group delete")
+	for i := range f.groups {
+		if f.groups[i].ID == id {
+			f.groups = slices.Delete(f.groups, i, i+1)
+			return Receipt{GroupID: id, RequestID: "rid-group-delete"}, nil
+		}
+	}
+	return Receipt{}, ErrNotFound
+}
+
+// Plan describes a write as the arms package does, in a form a test reads.
+func (f *fakeARMS) Plan(w Write) (Request, error) {
+	switch w.Action {
+	case "create", "update":
+		return Request{Action: w.Action + " contact", Params: []Param{{Name: "ContactName", Value: w.Contact.Name},
+			{Name: "PhoneNum", Value: w.Contact.Phone, Personal: "phone"}, {Name: "Email", Value: w.Contact.Email, Personal: "email"}}}, nil
+	case "delete":
+		return Request{Action: "delete contact", Params: []Param{{Name: "ContactId", Value: w.Contact.ID}}}, nil
+	case "group create", "group update", "group delete":
+		return Request{Action: w.Action, Params: []Param{{Name: "ContactGroupId", Value: w.Group.ID},
+			{Name: "ContactGroupName", Value: w.Group.Name}, {Name: "ContactIds", Value: strings.Join(w.Group.ContactIDs, " ")}}}, nil
+	}
+	return Request{}, fmt.Errorf("no plan for %q", w.Action)
+}
+
+// writes counts the ARMS calls that change something.
+func (f *fakeARMS) writes() int {
+	n := 0
+	for _, op := range []string{"create", "update", "delete", "group create", "group update", "group delete"} {
+		n += f.called(op)
+	}
+	return n
+}
+
+// fakeDirectory is the organisation directory: people by staff id, or an
+// error for every lookup.
+type fakeDirectory struct {
+	people map[string]Person
+	err    error
+}
+
+func (d *fakeDirectory) Person(_ context.Context, id string) (Person, error) {
+	if d.err != nil {
+		return Person{}, d.err
+	}
+	p, ok := d.people[id]
+	if !ok {
+		return Person{}, dirError{notFound: true}
+	}
+	return p, nil
+}
+
+// dirError is a failed directory lookup as the DingTalk adapter reports one.
+type dirError struct {
+	permission string
+	notFound   bool
+}
+
+func (e dirError) Error() string      { return "directory: " + e.permission }
+func (e dirError) Permission() string { return e.permission }
+func (e dirError) NotFound() bool     { return e.notFound }
+
 // armsFault is a failed ARMS call as the arms package reports one.
 type armsFault struct {
 	fault   Fault
@@ -215,6 +348,18 @@ func (s *fakeState) Take(_ context.Context, user, code string) (Pending, bool, e
 	return p, ok, s.err
 }
 
+func (s *fakeState) Touching(_ context.Context, id string, n int) ([]AuditEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []AuditEntry
+	for i := len(s.audit) - 1; i >= 0 && len(out) < n; i-- {
+		if e := s.audit[i]; e.ContactID == id || slices.Contains(e.Contacts, id) {
+			out = append(out, e)
+		}
+	}
+	return out, s.err
+}
+
 func (s *fakeState) Recent(_ context.Context, n int, user string) ([]AuditEntry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -274,12 +419,13 @@ func (j *fakeJournal) intents() []Write {
 // testRunner is a Runner in English with admin "boss" over the fakes.
 func testRunner(t *testing.T, mod func(*Settings)) (*Runner, *fakeARMS, *fakeState) {
 	t.Helper()
-	arms, state := &fakeARMS{}, &fakeState{}
+	arms, state, dir := &fakeARMS{}, &fakeState{}, &fakeDirectory{people: map[string]Person{}}
 	s := Settings{Lang: catalog.EN, Admins: []string{"boss"}}
 	if mod != nil {
 		mod(&s)
 	}
-	r := NewRunner(s, state, state, state, arms, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r := NewRunner(s, Ports{Permissions: state, Confirmations: state, Audit: state, Contacts: arms, Groups: arms, Planner: arms, Directory: dir},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	r.pause = func(context.Context, time.Duration) error { return nil } // time passes at once
 	return r, arms, state
 }

@@ -34,8 +34,8 @@ func FuzzParse(f *testing.F) {
 	}
 	specs := Commands()
 	runners := []*Runner{
-		NewRunner(Settings{Lang: catalog.ZH}, nil, nil, nil, nil, nil),
-		NewRunner(Settings{Lang: catalog.EN, Admins: []string{"a"}}, nil, nil, nil, nil, nil),
+		NewRunner(Settings{Lang: catalog.ZH}, Ports{}, nil),
+		NewRunner(Settings{Lang: catalog.EN, Admins: []string{"a"}}, Ports{}, nil),
 	}
 	f.Fuzz(func(t *testing.T, text string) {
 		n := grammar.Normalize(text)

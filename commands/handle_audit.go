@@ -33,22 +33,30 @@ func (r *Runner) auditList(ctx context.Context, c *Call) (Result, error) {
 	}
 	var items []string
 	for _, e := range entries {
-		// Everything stored came from a sender or from outside: inert.
-		line := "- " + e.Time.In(chinaTime).Format("01-02 15:04:05") + " " + catalog.Inert(e.SenderNick) + " (" + catalog.Inert(e.SenderID) + ") "
-		cmd := strings.TrimSpace("/" + e.Command + " " + e.Args)
-		if e.Command == "" {
-			cmd = e.Args
-		}
-		line += "`" + catalog.Inert(cmd) + "` → " + catalog.Inert(e.Outcome)
-		if e.ContactID != "" {
-			line += " · ContactId " + catalog.Inert(e.ContactID)
-		}
-		if e.RequestID != "" {
-			line += " · RequestId " + catalog.Inert(e.RequestID)
-		}
-		items = append(items, line)
+		items = append(items, r.auditLine(e))
 	}
 	return Result{Text: l.T("audit.header", len(entries)) + "\n\n" + strings.Join(items, "\n")}, nil
+}
+
+// auditLine renders one audit entry. Everything stored came from a sender
+// or from outside: inert.
+func (r *Runner) auditLine(e AuditEntry) string {
+	line := "- " + e.Time.In(chinaTime).Format("01-02 15:04:05") + " " + catalog.Inert(e.SenderNick) + " (" + catalog.Inert(e.SenderID) + ") "
+	cmd := strings.TrimSpace("/" + e.Command + " " + e.Args)
+	if e.Command == "" {
+		cmd = e.Args
+	}
+	line += "`" + catalog.Inert(cmd) + "` → " + catalog.Inert(e.Outcome)
+	if e.ContactID != "" {
+		line += " · ContactId " + catalog.Inert(e.ContactID)
+	}
+	if e.GroupID != "" {
+		line += " · ContactGroupId " + catalog.Inert(e.GroupID)
+	}
+	if e.RequestID != "" {
+		line += " · RequestId " + catalog.Inert(e.RequestID)
+	}
+	return line
 }
 
 // auditArgs renders the arguments the sender gave, masked according to
@@ -72,7 +80,14 @@ func (c *Call) auditArgs() string {
 			}
 		case KindEmail:
 			v = MaskEmail(v)
-		case KindID, KindInt, KindBool, KindCode, KindScope:
+		case KindWho:
+			// Whom it was for, by staff id: the audit names both people.
+			if who := c.vals[a.Name]; who != "" {
+				v = who
+			} else {
+				v = MaskText(v)
+			}
+		case KindID, KindIDs, KindGroupID, KindInt, KindBool, KindCode, KindScope:
 			// A valid one is no personal data: a ContactId stays readable.
 			if ok, err := checkValue(&a, a.Name, strings.TrimSpace(v)); err == nil {
 				v = ok

@@ -40,8 +40,13 @@ func (r *Runner) takePending(ctx context.Context, c *Call) (Pending, error) {
 func (r *Runner) confirm(ctx context.Context, c *Call) (Result, error) {
 	// An earlier owner of this message took the code and was deleting: the
 	// code is gone, the delete is what remains to finish.
-	if w, _, ok := c.Journal.Prior(); ok && w.Action == "delete" {
-		return r.deleteContact(ctx, c, w.Contact, true)
+	if w, _, ok := c.Journal.Prior(); ok {
+		switch w.Action {
+		case "delete":
+			return r.deleteContact(ctx, c, w.Contact, true)
+		case "group delete":
+			return r.deleteGroup(ctx, c, w.Group, true)
+		}
 	}
 	p, err := r.takePending(ctx, c)
 	if err != nil {
@@ -54,6 +59,11 @@ func (r *Runner) confirm(ctx context.Context, c *Call) (Result, error) {
 			return Result{}, err
 		}
 		return r.deleteContact(ctx, c, Contact{ID: p.ContactID, Name: p.Name}, false)
+	case "group delete":
+		if err := r.require(ctx, c, "group.write", "/group delete"); err != nil {
+			return Result{}, err
+		}
+		return r.deleteGroup(ctx, c, Group{ID: p.GroupID, Name: p.Name}, false)
 	}
 	return Result{}, fmt.Errorf("unknown pending action %q", p.Action)
 }
@@ -83,6 +93,9 @@ func (r *Runner) cancel(ctx context.Context, c *Call) (Result, error) {
 	p, err := r.takePending(ctx, c)
 	if err != nil {
 		return Result{}, err
+	}
+	if p.Action == "group delete" {
+		return Result{Text: r.lang.T("group.cancel_done", p.Name, p.GroupID), GroupID: p.GroupID}, nil
 	}
 	return Result{Text: r.lang.T("cancel.done", p.Name, p.ContactID), ContactID: p.ContactID}, nil
 }

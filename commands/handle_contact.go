@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,13 +45,39 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 		Webhook:   c.Get("webhook"),
 		SystemNoc: c.Bool("systemnoc"),
 	}
+	// Anyone but a member adding only themselves needs contact.add.
+	who := c.Get("who")
+	if who != c.Msg.SenderID || who == "" {
+		if err := r.require(ctx, c, "contact.add", "/contact add"); err != nil {
+			return Result{}, err
+		}
+	}
+	if who != "" {
+		if err := r.fromDirectory(ctx, c, who, &ct); err != nil {
+			return Result{}, err
+		}
+	}
 	if err := ct.Validate(); err != nil {
 		err.(*Error).Usage = c.Spec
 		return Result{}, err
 	}
-	// From here to the create, no other message adds this person.
-	if err := c.Journal.Serialize(ctx, channelKeys(ct)...); err != nil {
+	groupID := c.Get("group")
+	keys := channelKeys(ct)
+	if groupID != "" {
+		keys = append(keys, groupKey(groupID))
+	}
+	// From here to the create (and the group's update), no other message
+	// adds this person or changes that group.
+	if err := c.Journal.Serialize(ctx, keys...); err != nil {
 		return Result{}, err
+	}
+	var group Group
+	if groupID != "" {
+		// The group must exist before anything is created for it.
+		var err error
+		if group, err = r.findGroup(ctx, groupID); err != nil {
+			return Result{}, err
+		}
 	}
 	var (
 		rc        Receipt
@@ -58,20 +85,34 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 	)
 	// An earlier owner of this message may have created the contact before
 	// it died or handed the message over: that contact is this message's
-	// result, never "already exists".
-	if w, wait, ok := c.Journal.Prior(); ok && w.Action == "create" {
-		found, ok, err := r.landed(ctx, w.Contact, wait)
-		if err != nil {
-			return Result{}, fmt.Errorf("look for what an earlier attempt created: %w", err)
-		}
-		if ok {
-			rc, recovered = Receipt{ContactID: found.ID}, true
+	// result, never "already exists". If it got as far as the group, the
+	// contact is known by id.
+	if w, wait, ok := c.Journal.Prior(); ok {
+		switch {
+		case w.Action == "group update" && w.Contact.ID != "":
+			rc, recovered = Receipt{ContactID: w.Contact.ID}, true
+		case w.Action == "create":
+			found, ok, err := r.landed(ctx, w.Contact, wait)
+			if err != nil {
+				return Result{}, fmt.Errorf("look for what an earlier attempt created: %w", err)
+			}
+			if ok {
+				rc, recovered = Receipt{ContactID: found.ID}, true
+			}
 		}
 	}
 	if rc.ContactID == "" {
 		// ARMS keeps phone numbers and emails unique; say so before trying.
 		if err := r.refuseExisting(ctx, c, ct); err != nil {
 			return Result{}, err
+		}
+		if c.Bool("dry-run") {
+			ws := []Write{{Action: "create", Contact: ct}}
+			if groupID != "" {
+				ws = append(ws, Write{Action: "group update", Group: Group{ID: group.ID, Name: group.Name,
+					ContactIDs: append(slices.Clone(group.ContactIDs), r.lang.T("dry.new_contact"))}})
+			}
+			return r.dryRun(c, ws, Result{GroupID: groupID})
 		}
 		var err error
 		if rc, recovered, err = r.create(ctx, c.Journal, ct); err != nil {
@@ -89,7 +130,82 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 	if rc.RequestID != "" {
 		lines = append(lines, r.lang.T("field.request_id")+": "+rc.RequestID)
 	}
-	return Result{Text: strings.Join(lines, "\n\n"), ContactID: rc.ContactID, RequestID: rc.RequestID}, nil
+	if who != "" && !c.Msg.Private {
+		lines = append(lines, r.lang.T("add.private_hint"))
+	}
+	res := Result{ContactID: rc.ContactID, RequestID: rc.RequestID, GroupID: groupID}
+	if groupID != "" {
+		if line, err := r.joinGroup(ctx, c, groupID, ct); err != nil {
+			// The contact exists: say so, and how to finish.
+			fail := r.errorReply(c, err)
+			lines = append(lines, r.lang.T("add.group_failed", groupID, catalog.Markdown(fail.Text), groupID, ct.ID))
+		} else {
+			lines = append(lines, line)
+		}
+	}
+	res.Text = strings.Join(lines, "\n\n")
+	return res, nil
+}
+
+// joinGroup adds the new contact ct to the group, reading the group again
+// under its lock (held since before the create).
+func (r *Runner) joinGroup(ctx context.Context, c *Call, groupID string, ct Contact) (string, error) {
+	g, err := r.findGroup(ctx, groupID)
+	if err != nil {
+		return "", err
+	}
+	if slices.Contains(g.ContactIDs, ct.ID) {
+		return r.lang.T("group.added", ct.ID, g.Name, g.ID), nil
+	}
+	// The contact rides along in the intent: a process that finishes this
+	// message knows the contact was created.
+	w := Write{Action: "group update", Group: Group{ID: g.ID, Name: g.Name, ContactIDs: append(slices.Clone(g.ContactIDs), ct.ID)}, Contact: ct}
+	if _, err := r.updateGroup(ctx, c, w); err != nil {
+		return "", err
+	}
+	return r.lang.T("group.added", ct.ID, g.Name, g.ID), nil
+}
+
+// fromDirectory fills what the sender did not type from the organisation
+// directory: the name, the mobile number, the email. Typed keys win.
+func (r *Runner) fromDirectory(ctx context.Context, c *Call, staffID string, ct *Contact) error {
+	if r.directory == nil {
+		return &Error{Code: EINVALID, Key: "dir.unavailable", Args: []any{"no directory"}}
+	}
+	p, err := r.directory.Person(ctx, staffID)
+	var de DirectoryError
+	switch {
+	case errors.As(err, &de) && de.Permission() != "":
+		return &Error{Code: EINVALID, Key: "dir.permission", Args: []any{de.Permission()}, Err: err}
+	case errors.As(err, &de) && de.NotFound():
+		return &Error{Code: ENOTFOUND, Key: "dir.not_found", Args: []any{staffID}, Err: err}
+	case err != nil:
+		return &Error{Code: EINVALID, Key: "dir.unavailable", Args: []any{staffID}, Err: err}
+	}
+	if !c.Has("name") {
+		ct.Name = p.Name
+	}
+	if !c.Has("phone") && p.Mobile != "" {
+		raw := p.Mobile
+		if p.StateCode != "" && p.StateCode != "86" {
+			raw = "+" + p.StateCode + p.Mobile
+		}
+		if phone, ok := NormalizePhone(raw); ok {
+			ct.Phone = phone
+		}
+	}
+	if !c.Has("email") && p.Email != "" {
+		if email, ok := NormalizeEmail(p.Email); ok {
+			ct.Email = email
+		}
+	}
+	if ct.Name == "" {
+		return &Error{Code: EINVALID, Key: "dir.no_name", Args: []any{staffID}}
+	}
+	if ct.Phone == "" && ct.Email == "" && ct.Webhook == "" {
+		return &Error{Code: EINVALID, Key: "dir.no_channel", Args: []any{ct.Name}}
+	}
+	return nil
 }
 
 // create calls CreateAlertContact without ever making two contacts. Each
@@ -380,6 +496,9 @@ func (r *Runner) contactUpdate(ctx context.Context, c *Call) (Result, error) {
 	if ct.Validate() != nil {
 		return Result{}, invalid(c.Spec, "update.no_channel")
 	}
+	if c.Bool("dry-run") {
+		return r.dryRun(c, []Write{{Action: "update", Contact: ct}}, Result{ContactID: ct.ID})
+	}
 	// An update sends the whole contact, so doing it again after a
 	// take-over gives the same result: the intent is kept for the record.
 	sendBy, err := c.Journal.Intend(ctx, Write{Action: "update", Contact: ct})
@@ -400,30 +519,83 @@ func (r *Runner) contactUpdate(ctx context.Context, c *Call) (Result, error) {
 	return Result{Text: strings.Join(lines, "\n\n"), ContactID: ct.ID, RequestID: rc.RequestID}, nil
 }
 
-// contactDelete never deletes at once: it shows what would go and asks the
-// same sender to confirm with a code.
+// contactDelete never deletes at once: it shows what would go, and the
+// groups the contact would leave, and asks the same sender to confirm
+// with a code.
 func (r *Runner) contactDelete(ctx context.Context, c *Call) (Result, error) {
 	ct, err := r.find(ctx, c.Get("id"))
 	if err != nil {
 		return Result{}, err
 	}
-	p := Pending{Action: "delete", ContactID: ct.ID, Name: ct.Name}
-	for range 5 {
-		code := newCode()
-		ok, err := r.confirms.Propose(ctx, c.Msg.SenderID, code, p, ConfirmTTL)
-		if err != nil {
-			return Result{}, err
+	groups, err := r.groupsOf(ctx, ct.ID)
+	if err != nil {
+		return Result{}, err
+	}
+	lines := []string{
+		r.lang.T("delete.confirm", ct.Name, ct.ID),
+		strings.Join(r.contactLines(ct, !c.Msg.Private), "\n"),
+	}
+	if len(groups) > 0 {
+		lines = append(lines, r.lang.T("delete.groups", len(groups), catalog.Markdown(groupNames(groups))))
+	} else {
+		lines = append(lines, r.lang.T("delete.no_groups"))
+	}
+	if c.Bool("dry-run") {
+		res, err := r.dryRun(c, []Write{{Action: "delete", Contact: ct}}, Result{ContactID: ct.ID})
+		res.Text = strings.Join(lines[2:], "\n\n") + "\n\n" + res.Text
+		return res, err
+	}
+	code, err := r.propose(ctx, c, Pending{Action: "delete", ContactID: ct.ID, Name: ct.Name})
+	if err != nil {
+		return Result{}, err
+	}
+	lines = append(lines, r.lang.T("delete.how", int(ConfirmTTL.Minutes()), code, code))
+	return Result{Text: strings.Join(lines, "\n\n"), ContactID: ct.ID}, nil
+}
+
+// contactHistory lists what the audit trail recorded of a contact's life:
+// its creation, changes, group memberships, deletion and dry runs, newest
+// first.
+func (r *Runner) contactHistory(ctx context.Context, c *Call) (Result, error) {
+	if err := r.require(ctx, c, "audit", "/contact history"); err != nil {
+		return Result{}, err
+	}
+	id := c.Get("id")
+	entries, err := r.audit.Touching(ctx, id, 50)
+	if err != nil {
+		return Result{}, err
+	}
+	var items []string
+	for _, e := range entries {
+		if !r.changes(e) {
+			continue
 		}
-		if ok {
-			lines := []string{
-				r.lang.T("delete.confirm", ct.Name, ct.ID),
-				strings.Join(r.contactLines(ct, !c.Msg.Private), "\n"),
-				r.lang.T("delete.how", int(ConfirmTTL.Minutes()), code, code),
-			}
-			return Result{Text: strings.Join(lines, "\n\n"), ContactID: ct.ID}, nil
+		items = append(items, r.auditLine(e))
+		if len(items) == 20 {
+			break
 		}
 	}
-	return Result{}, fmt.Errorf("no free confirmation code after 5 tries")
+	if len(items) == 0 {
+		return Result{Text: r.lang.T("history.empty", id), ContactID: id}, nil
+	}
+	return Result{Text: r.lang.T("history.header", id, len(items)) + "\n\n" + strings.Join(items, "\n"), ContactID: id}, nil
+}
+
+// changes reports whether an audit entry changed something, or would have
+// (a dry run): reads are no part of a contact's history.
+func (r *Runner) changes(e AuditEntry) bool {
+	if e.Outcome == "dry_run" {
+		return true
+	}
+	if e.Outcome != "ok" {
+		return false
+	}
+	for _, s := range r.specs {
+		if s.Name() == e.Command {
+			return s.Writes
+		}
+	}
+	return false
 }
 
 // contactLines renders a contact's channels, masked unless the chat is

@@ -32,7 +32,7 @@ func (r *Runner) permRevoke(ctx context.Context, c *Call) (Result, error) {
 	// is not "not held" when it finds nothing to revoke.
 	w := Write{Action: "revoke", User: user, Scope: scope}
 	prior, _, resumed := c.Journal.Prior()
-	resumed = resumed && prior == w
+	resumed = resumed && prior.Action == w.Action && prior.User == w.User && prior.Scope == w.Scope
 	if !resumed {
 		if _, err := c.Journal.Intend(ctx, w); err != nil {
 			return Result{}, err

@@ -22,7 +22,10 @@ type Message struct {
 type Result struct {
 	Text      string // markdown body in the runner's language
 	ContactID string
+	Contacts  []string // every contact touched, for the audit trail
+	GroupID   string
 	RequestID string
+	DryRun    bool // nothing was written: the reply shows what would be
 }
 
 // Reply is the outcome of handling one message, ready to send and to log.
@@ -33,6 +36,8 @@ type Reply struct {
 	Args      string // the arguments, masked for the audit trail
 	Outcome   string // ok, invalid, denied, not_found, exists, unavailable, arms_error, error, hint
 	ContactID string
+	Contacts  []string
+	GroupID   string
 	RequestID string
 	Err       error // the full cause, for logs only
 }

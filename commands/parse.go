@@ -195,13 +195,25 @@ func (c *Call) bind(rest []grammar.Token) {
 			}
 			key, value = k, v
 		default:
+			// An optional "who" takes only what names someone (me, an
+			// @mention); any other bare word is stray, not a bad "who".
+			if len(pos) > 0 && pos[0].Kind == KindWho && !whoWord(t.Text) {
+				pos = pos[1:]
+			}
 			if len(pos) == 0 {
 				stray = append(stray, t.Text)
 				continue
 			}
 			flushStray()
 			a := pos[0]
-			pos = pos[1:]
+			if a.Variadic { // it takes every bare word from here on
+				if prev, ok := c.raw[a.Name]; ok {
+					c.raw[a.Name] = prev + " " + t.Text
+					continue
+				}
+			} else {
+				pos = pos[1:]
+			}
 			c.raw[a.Name], c.typed[a.Name] = t.Text, a.Name
 			continue
 		}
@@ -306,4 +318,10 @@ func suggestSub(group []*Spec, w string) string {
 		return "/" + group[0].Path[0] + " " + m
 	}
 	return ""
+}
+
+// whoWord reports whether w names someone: me, or an @mention.
+func whoWord(w string) bool {
+	_, err := checkValue(&Arg{Kind: KindWho}, "", w)
+	return err == nil
 }

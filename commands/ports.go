@@ -6,8 +6,9 @@ import (
 )
 
 // The core's ports: what the handlers need from the outside world, declared
-// here by their consumer. The arms package implements Contacts; the Redis
-// store implements Permissions, Confirmations and AuditLog.
+// here by their consumer. The arms package implements Contacts, Groups and
+// Planner; the Redis store Permissions, Confirmations and AuditLog; the
+// DingTalk adapter the Directory.
 
 // Contacts is what the handlers need of ARMS.
 type Contacts interface {
@@ -17,6 +18,41 @@ type Contacts interface {
 	UpdateContact(ctx context.Context, c Contact) (Receipt, error)
 	// DeleteContact returns ErrNotFound when there was nothing to delete.
 	DeleteContact(ctx context.Context, id string) (Receipt, error)
+}
+
+// Groups is what the handlers need of ARMS's contact groups: alerts reach
+// a contact only through a group that an alert rule or notification policy
+// uses.
+type Groups interface {
+	CreateGroup(ctx context.Context, name string, contactIDs []string) (Receipt, error)
+	// SearchGroups is not paged: ARMS returns every group that matches.
+	SearchGroups(ctx context.Context, q GroupQuery) (GroupList, error)
+	// UpdateGroup replaces the group's name and its whole member list.
+	UpdateGroup(ctx context.Context, g Group) (Receipt, error)
+	// DeleteGroup returns ErrNotFound when there was nothing to delete.
+	DeleteGroup(ctx context.Context, id string) (Receipt, error)
+}
+
+// Group is an ARMS contact group.
+type Group struct {
+	ID         string
+	Name       string
+	ContactIDs []string  // every member, in ARMS's order
+	Members    []Contact // the members in full, when searched with Detail
+}
+
+// GroupQuery filters SearchGroups; empty fields do not filter.
+type GroupQuery struct {
+	IDs       []string
+	Name      string // partial match
+	ContactID string // groups this contact belongs to
+	Detail    bool   // include the members
+}
+
+// GroupList is what SearchGroups found.
+type GroupList struct {
+	Groups    []Group
+	RequestID string
 }
 
 // ContactQuery filters SearchContacts; empty fields do not filter.
@@ -41,6 +77,7 @@ type ContactPage struct {
 // Receipt identifies what a successful ARMS write produced.
 type Receipt struct {
 	ContactID string
+	GroupID   string
 	RequestID string
 }
 
@@ -66,10 +103,59 @@ type Journal interface {
 
 // Write is a change a handler is about to make, as its journal keeps it.
 type Write struct {
-	Action  string  `json:"action"` // "create", "update", "delete", "revoke"
+	// Action is "create", "update", "delete" (a contact), "group create",
+	// "group update", "group delete", or "revoke".
+	Action  string  `json:"action"`
 	Contact Contact `json:"contact,omitzero"`
+	Group   Group   `json:"group,omitzero"`
 	User    string  `json:"user,omitempty"`
 	Scope   string  `json:"scope,omitempty"`
+}
+
+// Planner says what a write would send to ARMS, for a dry run: the arms
+// package knows the requests; the core only shows them.
+type Planner interface {
+	Plan(w Write) (Request, error)
+}
+
+// Request is one ARMS request as a dry run shows it.
+type Request struct {
+	Action string
+	Params []Param
+}
+
+// Param is one parameter of a Request; Personal names the kind of
+// personal data it holds ("phone", "email", "webhook"), masked in groups.
+type Param struct {
+	Name, Value string
+	Personal    string
+}
+
+// Directory is the organisation's directory of people, for filling a
+// contact from a staff id (/contact add me).
+type Directory interface {
+	Person(ctx context.Context, staffID string) (Person, error)
+}
+
+// Person is what the directory knows of someone; empty when it does not
+// say.
+type Person struct {
+	Name   string
+	Mobile string // as the directory keeps it
+	// StateCode is the mobile's country calling code ("86").
+	StateCode string
+	Email     string
+}
+
+// DirectoryError is what the core needs to know of a failed directory
+// lookup; the DingTalk adapter's errors implement it.
+type DirectoryError interface {
+	error
+	// Permission is the permission the app must be granted in the
+	// developer console, when that is what is missing.
+	Permission() string
+	// NotFound: no such person in the organisation.
+	NotFound() bool
 }
 
 // Permissions keeps per-user scopes.
@@ -93,8 +179,9 @@ type Confirmations interface {
 
 // Pending is an action waiting for /confirm.
 type Pending struct {
-	Action    string `json:"action"` // "delete"
-	ContactID string `json:"contact_id"`
+	Action    string `json:"action"` // "delete" (a contact), "group delete"
+	ContactID string `json:"contact_id,omitempty"`
+	GroupID   string `json:"group_id,omitempty"`
 	Name      string `json:"name"`
 }
 
@@ -102,6 +189,9 @@ type Pending struct {
 type AuditLog interface {
 	// Recent returns up to n entries, newest first; only user's when set.
 	Recent(ctx context.Context, n int, user string) ([]AuditEntry, error)
+	// Touching returns up to n entries that touched the contact, newest
+	// first: its ContactID, or one of its Contacts.
+	Touching(ctx context.Context, contactID string, n int) ([]AuditEntry, error)
 }
 
 // AuditEntry is one handled message in the audit trail.
@@ -116,5 +206,9 @@ type AuditEntry struct {
 	Outcome        string
 	RequestID      string // ARMS RequestId
 	ContactID      string
-	RequestRef     string // the bot's own request id, as in its logs
+	// Contacts are every contact the command touched (a group's members
+	// added or removed), GroupID the group.
+	Contacts   []string
+	GroupID    string
+	RequestRef string // the bot's own request id, as in its logs
 }

@@ -21,17 +21,31 @@ type Settings struct {
 	WriteConversations []string
 }
 
+// Ports are the runner's dependencies on the outside world.
+type Ports struct {
+	Permissions   Permissions
+	Confirmations Confirmations
+	Audit         AuditLog
+	Contacts      Contacts
+	Groups        Groups
+	Planner       Planner   // what a dry run shows
+	Directory     Directory // the organisation directory, for /contact add me
+}
+
 // Runner parses, authorises and runs commands. It is safe for concurrent use.
 type Runner struct {
-	specs    []*Spec
-	lang     catalog.Lang
-	admins   []string
-	writable []string
-	perms    Permissions
-	confirms Confirmations
-	audit    AuditLog
-	arms     Contacts
-	log      *slog.Logger
+	specs     []*Spec
+	lang      catalog.Lang
+	admins    []string
+	writable  []string
+	perms     Permissions
+	confirms  Confirmations
+	audit     AuditLog
+	arms      Contacts
+	groups    Groups
+	planner   Planner
+	directory Directory
+	log       *slog.Logger
 	// pause waits d or until ctx ends: how a handler waits for an earlier
 	// write to become visible. Tests replace it.
 	pause func(ctx context.Context, d time.Duration) error
@@ -49,9 +63,10 @@ func pause(ctx context.Context, d time.Duration) error {
 }
 
 // NewRunner wires the command set to its dependencies.
-func NewRunner(s Settings, perms Permissions, confirms Confirmations, audit AuditLog, arms Contacts, log *slog.Logger) *Runner {
+func NewRunner(s Settings, p Ports, log *slog.Logger) *Runner {
 	return &Runner{specs: Commands(), lang: s.Lang, admins: s.Admins, writable: s.WriteConversations,
-		perms: perms, confirms: confirms, audit: audit, arms: arms, log: log, pause: pause}
+		perms: p.Permissions, confirms: p.Confirmations, audit: p.Audit, arms: p.Contacts, groups: p.Groups,
+		planner: p.Planner, directory: p.Directory, log: log, pause: pause}
 }
 
 // Handle runs one message to completion and never returns without a reply.
@@ -91,14 +106,20 @@ func (r *Runner) run(ctx context.Context, call *Call) Reply {
 	if err != nil {
 		return r.errorReply(call, err)
 	}
-	return Reply{
+	rep := Reply{
 		Title:     r.lang.T("title.ok"),
 		Text:      res.Text,
 		Command:   call.Spec.Name(),
 		Outcome:   "ok",
 		ContactID: res.ContactID,
+		Contacts:  res.Contacts,
+		GroupID:   res.GroupID,
 		RequestID: res.RequestID,
 	}
+	if res.DryRun {
+		rep.Title, rep.Outcome = r.lang.T("title.dry_run"), "dry_run"
+	}
+	return rep
 }
 
 // TextOnly is the reply to pictures, voice messages and files.

@@ -21,6 +21,9 @@ const (
 	KindUser    // a staff id, or an @mention resolved through the message's atUsers
 	KindScope   // a permission scope
 	KindCommand // the rest of the words name a command (for /help)
+	KindWho     // whom /contact add is for: me, or an @mention
+	KindIDs     // ContactIds: digits, separated by spaces or commas
+	KindGroupID // an ARMS ContactGroupId: digits
 )
 
 // Arg declares one key a command accepts.
@@ -30,6 +33,7 @@ type Arg struct {
 	Kind       Kind
 	Required   bool
 	Positional bool // given as a bare word after the command, e.g. a ContactId
+	Variadic   bool // a positional that takes every bare word after it
 	Clearable  bool // key= with an empty value means "remove this"
 	Example    string
 	Help       string // catalog key of the one-line description
@@ -42,10 +46,12 @@ type Spec struct {
 	Aliases []string // other spellings of the last word
 	Summary string   // catalog key
 	Scope   string   // permission needed; "" means anyone
-	Writes  bool     // changes ARMS or permissions: limited by BOT_ALLOWED_CONVERSATIONS
-	Args    []Arg
-	Example string
-	Hidden  bool // left out of the /help list (still explained by /help <command>)
+	// ScopeHelp, when set, is the catalog key that explains Scope further.
+	ScopeHelp string
+	Writes    bool // changes ARMS or permissions: limited by BOT_ALLOWED_CONVERSATIONS
+	Args      []Arg
+	Example   string
+	Hidden    bool // left out of the /help list (still explained by /help <command>)
 	// Rule, when set, checks what no single key can: reported with the
 	// keys' own problems.
 	Rule func(c *Call) *Error
@@ -64,6 +70,8 @@ func (s *Spec) Usage() string {
 		switch {
 		case a.Kind == KindCommand:
 			part = "<command>"
+		case a.Positional && a.Variadic:
+			part = "<" + a.Name + ">…"
 		case a.Positional:
 			part = "<" + a.Name + ">"
 		case a.Kind == KindBool:
@@ -123,16 +131,20 @@ func (s *Spec) keyNames() []string {
 // Group aliases: other spellings of the first word of multi-word commands.
 var groupAliases = map[string][]string{
 	"contact": {"contacts", "联系人"},
+	"group":   {"groups", "联系人组", "分组"},
 	"perm":    {"perms", "permission", "权限"},
 }
 
 // Scopes are the permissions a grant can name. A grant of a prefix ("contact")
 // covers the scopes below it.
-var Scopes = []string{"contact", "contact.read", "contact.add", "contact.update", "contact.delete", "perm", "audit", "admin"}
+// contact.add.self lets a member add only themselves (/contact add me).
+var Scopes = []string{"contact", "contact.read", "contact.add", "contact.add.self", "contact.update", "contact.delete",
+	"group", "group.read", "group.write", "perm", "audit", "admin"}
 
 // The keys of a contact, shared by add and update.
 var (
 	nameArg      = Arg{Name: "name", Aliases: []string{"contactname", "姓名", "名字"}, Kind: KindName, Example: "JohnDoe", Help: "arg.name"}
+	addNameArg   = Arg{Name: "name", Aliases: []string{"contactname", "姓名", "名字"}, Kind: KindName, Example: "JohnDoe", Help: "arg.add_name"}
 	phoneArg     = Arg{Name: "phone", Aliases: []string{"phonenum", "mobile", "手机", "电话"}, Kind: KindPhone, Example: "13811112222", Help: "arg.phone"}
 	emailArg     = Arg{Name: "email", Aliases: []string{"mail", "邮箱"}, Kind: KindEmail, Example: "someone@example.com", Help: "arg.email"}
 	webhookArg   = Arg{Name: "webhook", Aliases: []string{"dingrobotwebhookurl", "dingrobot", "robot", "钉钉", "机器人"}, Kind: KindWebhook, Example: "https://oapi.dingtalk.com/robot/send?access_token=...", Help: "arg.webhook"}
@@ -141,6 +153,12 @@ var (
 	userArg      = Arg{Name: "user", Aliases: []string{"staffid"}, Kind: KindUser, Required: true, Positional: true, Example: "@张三", Help: "arg.user"}
 	scopeArg     = Arg{Name: "scope", Kind: KindScope, Required: true, Positional: true, Example: "contact.add", Help: "arg.scope"}
 	codeArg      = Arg{Name: "code", Kind: KindCode, Required: true, Positional: true, Example: "K7P2QX", Help: "arg.code"}
+	whoArg       = Arg{Name: "who", Kind: KindWho, Positional: true, Example: "me", Help: "arg.who"}
+	intoGroupArg = Arg{Name: "group", Aliases: []string{"groupid", "contactgroupid", "分组", "组"}, Kind: KindGroupID, Example: "701", Help: "arg.into_group"}
+	groupIDArg   = Arg{Name: "group", Aliases: []string{"groupid", "contactgroupid"}, Kind: KindGroupID, Required: true, Positional: true, Example: "701", Help: "arg.group_id"}
+	membersArg   = Arg{Name: "contacts", Aliases: []string{"contactids", "members", "成员"}, Kind: KindIDs, Required: true, Positional: true, Variadic: true, Example: "10211 10212", Help: "arg.members"}
+	groupNameArg = Arg{Name: "name", Aliases: []string{"groupname", "contactgroupname", "组名", "名字"}, Kind: KindName, Example: "SRE-oncall", Help: "arg.group_name"}
+	dryRunArg    = Arg{Name: "dry-run", Aliases: []string{"dryrun", "试运行", "预演"}, Kind: KindBool, Example: "true", Help: "arg.dry_run"}
 )
 
 func required(a Arg) Arg  { a.Required = true; return a }
@@ -162,12 +180,15 @@ func Commands() []*Spec {
 			Path:    []string{"contact", "add"},
 			Aliases: []string{"create", "new", "添加", "新增"},
 			Summary: "summary.contact.add",
-			Scope:   "contact.add",
-			Writes:  true,
-			Args:    []Arg{required(nameArg), phoneArg, emailArg, webhookArg, systemnocArg},
-			Example: "/contact add name=JohnDoe email=someone@example.com phone=13811112222 systemnoc=true",
-			Rule:    needChannel,
-			Run:     (*Runner).contactAdd,
+			// contact.add.self may add only themselves; the handler asks
+			// for contact.add for anyone else.
+			Scope:     "contact.add.self",
+			ScopeHelp: "help.scope.contact_add",
+			Writes:    true,
+			Args:      []Arg{whoArg, addNameArg, phoneArg, emailArg, webhookArg, systemnocArg, intoGroupArg, dryRunArg},
+			Example:   "/contact add name=JohnDoe email=someone@example.com phone=13811112222 systemnoc=true",
+			Rule:      contactAddRule,
+			Run:       (*Runner).contactAdd,
 		},
 		{
 			Path:    []string{"contact", "list"},
@@ -196,7 +217,7 @@ func Commands() []*Spec {
 			Summary: "summary.contact.update",
 			Scope:   "contact.update",
 			Writes:  true,
-			Args:    []Arg{idArg, nameArg, clearable(phoneArg), clearable(emailArg), clearable(webhookArg), systemnocArg},
+			Args:    []Arg{idArg, nameArg, clearable(phoneArg), clearable(emailArg), clearable(webhookArg), systemnocArg, dryRunArg},
 			Example: "/contact update 10211 phone=13911112222 email=",
 			Run:     (*Runner).contactUpdate,
 		},
@@ -206,9 +227,87 @@ func Commands() []*Spec {
 			Summary: "summary.contact.delete",
 			Scope:   "contact.delete",
 			Writes:  true,
-			Args:    []Arg{idArg},
+			Args:    []Arg{idArg, dryRunArg},
 			Example: "/contact delete 10211",
 			Run:     (*Runner).contactDelete,
+		},
+		{
+			Path:    []string{"contact", "history"},
+			Aliases: []string{"log", "历史"},
+			Summary: "summary.contact.history",
+			Scope:   "contact.read", // and audit: the handler asks
+			Args:    []Arg{idArg},
+			Example: "/contact history 10211",
+			Run:     (*Runner).contactHistory,
+		},
+		{
+			Path:    []string{"group", "list"},
+			Aliases: []string{"ls", "search", "列表", "查找"},
+			Summary: "summary.group.list",
+			Scope:   "group.read",
+			Args:    []Arg{{Name: "name", Aliases: []string{"groupname", "组名", "名字"}, Kind: KindString, Example: "SRE", Help: "arg.group_filter"}},
+			Example: "/group list name=SRE",
+			Run:     (*Runner).groupList,
+		},
+		{
+			Path:    []string{"group", "show"},
+			Aliases: []string{"get", "info", "查看"},
+			Summary: "summary.group.show",
+			Scope:   "group.read",
+			Args:    []Arg{groupIDArg},
+			Example: "/group show 701",
+			Run:     (*Runner).groupShow,
+		},
+		{
+			Path:    []string{"group", "create"},
+			Aliases: []string{"new", "创建", "新建"},
+			Summary: "summary.group.create",
+			Scope:   "group.write",
+			Writes:  true,
+			Args: []Arg{required(groupNameArg), func() Arg { a := membersArg; a.Positional, a.Variadic, a.Required = false, false, false; return a }(),
+				dryRunArg},
+			Example: "/group create name=SRE-oncall contacts=10211,10212",
+			Run:     (*Runner).groupCreate,
+		},
+		{
+			Path:    []string{"group", "add"},
+			Aliases: []string{"join", "添加", "加入"},
+			Summary: "summary.group.add",
+			Scope:   "group.write",
+			Writes:  true,
+			Args:    []Arg{groupIDArg, membersArg, dryRunArg},
+			Example: "/group add 701 10211 10212",
+			Run:     (*Runner).groupAdd,
+		},
+		{
+			Path:    []string{"group", "remove"},
+			Aliases: []string{"rm", "kick", "移除", "移出"},
+			Summary: "summary.group.remove",
+			Scope:   "group.write",
+			Writes:  true,
+			Args:    []Arg{groupIDArg, membersArg, dryRunArg},
+			Example: "/group remove 701 10212",
+			Run:     (*Runner).groupRemove,
+		},
+		{
+			Path:    []string{"group", "rename"},
+			Aliases: []string{"mv", "重命名", "改名"},
+			Summary: "summary.group.rename",
+			Scope:   "group.write",
+			Writes:  true,
+			Args:    []Arg{groupIDArg, required(groupNameArg), dryRunArg},
+			Example: "/group rename 701 name=SRE-primary",
+			Run:     (*Runner).groupRename,
+		},
+		{
+			Path:    []string{"group", "delete"},
+			Aliases: []string{"del", "删除"},
+			Summary: "summary.group.delete",
+			Scope:   "group.write",
+			Writes:  true,
+			Args:    []Arg{groupIDArg, dryRunArg},
+			Example: "/group delete 701",
+			Run:     (*Runner).groupDelete,
 		},
 		{
 			Path:    []string{"perm", "grant"},

@@ -44,7 +44,13 @@ func (c *Call) check() error {
 			continue
 		}
 		v, err := checkValue(a, c.typed[a.Name], raw)
-		if err == nil && a.Kind == KindUser {
+		switch {
+		case err != nil:
+		case a.Kind == KindUser:
+			v, err = c.resolveUser(raw)
+		case a.Kind == KindWho && v == "me":
+			v = c.Msg.SenderID
+		case a.Kind == KindWho:
 			v, err = c.resolveUser(raw)
 		}
 		if err != nil {
@@ -112,6 +118,34 @@ func checkValue(a *Arg, typed, raw string) (string, *Error) {
 		return sc, nil
 	case KindUser:
 		return raw, nil // resolved against the message's mentions in check
+	case KindWho:
+		switch strings.ToLower(raw) {
+		case "me", "myself", "我", "自己", "本人":
+			return "me", nil
+		}
+		if strings.HasPrefix(raw, "@") {
+			return raw, nil // resolved against the message's mentions in check
+		}
+		return "", invalid(nil, "err.bad_who", short(raw))
+	case KindIDs:
+		var ids []string
+		for _, f := range strings.FieldsFunc(raw, func(r rune) bool { return r == ' ' || r == ',' || r == '，' || r == '、' }) {
+			if n, err := strconv.ParseInt(f, 10, 64); err != nil || n <= 0 {
+				return "", invalid(nil, "err.bad_id", short(f))
+			}
+			if !slices.Contains(ids, f) {
+				ids = append(ids, f)
+			}
+		}
+		if len(ids) == 0 {
+			return "", invalid(nil, "err.missing_value", typed)
+		}
+		return strings.Join(ids, " "), nil
+	case KindGroupID:
+		if n, err := strconv.ParseInt(raw, 10, 64); err != nil || n <= 0 {
+			return "", invalid(nil, "err.bad_group_id", short(raw))
+		}
+		return raw, nil
 	case KindCode:
 		code := strings.ToUpper(raw)
 		if !confirmCode.MatchString(code) {

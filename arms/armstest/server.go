@@ -1,9 +1,10 @@
 // Package armstest runs a local stand-in for the ARMS OpenAPI gateway, in the
 // spirit of net/http/httptest. It verifies the RPC signature as the gateway
-// does (HMAC-SHA1, timestamp window, nonce reuse), keeps alert contacts in
-// memory, implements CreateAlertContact, SearchAlertContact,
-// UpdateAlertContact and DeleteAlertContact with their documented bodies, and
-// can be told to fail or be slow.
+// does (HMAC-SHA1, timestamp window, nonce reuse), keeps alert contacts and
+// contact groups in memory, implements CreateAlertContact,
+// SearchAlertContact, UpdateAlertContact, DeleteAlertContact and the four
+// AlertContactGroup operations with their documented bodies, and can be told
+// to fail or be slow. sts.go is a stand-in for STS's AssumeRoleWithOIDC.
 package armstest
 
 import (
@@ -16,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,19 +80,21 @@ type Server struct {
 	http *httptest.Server
 	now  func() time.Time
 
-	mu       sync.Mutex
-	keys     map[string]string // AccessKeyId -> secret
-	token    string            // required SecurityToken, if set
-	nonces   map[string]time.Time
-	pruned   time.Time // when nonces were last swept
-	contacts map[int64]*Contact
-	nextID   int64
-	calls    []Call
-	rejected int
-	faults   []*fault
-	latency  time.Duration
-	release  chan struct{}
-	max      int
+	mu        sync.Mutex
+	keys      map[string]string // AccessKeyId -> secret
+	token     string            // required SecurityToken, if set
+	nonces    map[string]time.Time
+	pruned    time.Time // when nonces were last swept
+	contacts  map[int64]*Contact
+	nextID    int64
+	groups    map[int64]*Group
+	nextGroup int64
+	calls     []Call
+	rejected  int
+	faults    []*fault
+	latency   time.Duration
+	release   chan struct{}
+	max       int
 }
 
 // Option configures a Server.
@@ -125,13 +129,15 @@ func NewUnstartedServer(opts ...Option) *Server { return newServer(opts...) }
 
 func newServer(opts ...Option) *Server {
 	s := &Server{
-		now:      time.Now,
-		keys:     map[string]string{AccessKeyID: AccessKeySecret},
-		nonces:   map[string]time.Time{},
-		contacts: map[int64]*Contact{},
-		nextID:   10200 + rand.Int64N(100),
-		release:  make(chan struct{}),
-		max:      maxContacts,
+		now:       time.Now,
+		keys:      map[string]string{AccessKeyID: AccessKeySecret},
+		nonces:    map[string]time.Time{},
+		contacts:  map[int64]*Contact{},
+		nextID:    10200 + rand.Int64N(100),
+		groups:    map[int64]*Group{},
+		nextGroup: 700 + rand.Int64N(100),
+		release:   make(chan struct{}),
+		max:       maxContacts,
 	}
 	for _, o := range opts {
 		o(s)
@@ -363,7 +369,8 @@ func (s *Server) authenticate(r *http.Request) (url.Values, string, *apiError) {
 	}
 	action := params.Get("Action")
 	switch action {
-	case "CreateAlertContact", "SearchAlertContact", "UpdateAlertContact", "DeleteAlertContact":
+	case "CreateAlertContact", "SearchAlertContact", "UpdateAlertContact", "DeleteAlertContact",
+		"CreateAlertContactGroup", "SearchAlertContactGroup", "UpdateAlertContactGroup", "DeleteAlertContactGroup":
 	default:
 		return reject(&apiError{404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."})
 	}
@@ -385,6 +392,14 @@ func (s *Server) dispatch(action string, p url.Values, rid string) (any, *apiErr
 		return s.update(p, rid)
 	case "DeleteAlertContact":
 		return s.delete(p, rid)
+	case "CreateAlertContactGroup":
+		return s.createGroup(p, rid)
+	case "SearchAlertContactGroup":
+		return s.searchGroups(p, rid)
+	case "UpdateAlertContactGroup":
+		return s.updateGroup(p, rid)
+	case "DeleteAlertContactGroup":
+		return s.deleteGroup(p, rid)
 	}
 	return nil, &apiError{404, "InvalidAction.NotFound", "Specified api is not found."}
 }
@@ -504,6 +519,9 @@ func (s *Server) delete(p url.Values, rid string) (any, *apiError) {
 		return map[string]any{"IsSuccess": false, "RequestId": rid}, nil
 	}
 	delete(s.contacts, id)
+	for _, g := range s.groups { // a deleted contact leaves its groups
+		g.members = slices.DeleteFunc(g.members, func(m int64) bool { return m == id })
+	}
 	return map[string]any{"IsSuccess": true, "RequestId": rid}, nil
 }
 

@@ -1,7 +1,8 @@
 // Package dingtalk speaks DingTalk's robot protocol and nothing else: the
 // message DingTalk delivers to a robot, the callback signature, reply
 // bodies, the sessionWebhook client with its allow-list, the robot OpenAPI
-// client, and what DingTalk's error codes mean. It also builds signed,
+// client, the Stream-mode client, the organisation directory (the core's
+// Directory port), and what DingTalk's error codes mean. It also builds signed,
 // real-shaped callbacks, for tests, `bot send` and the load generator.
 package dingtalk
 

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -196,7 +197,7 @@ func TestTakeOverAfterDeath(t *testing.T) {
 	re := admit(t, b, "m1")
 	wantVerdict(t, "re-delivery after the owner died", re, redisstore.Resume)
 	prior, wait, ok := re.Claim.Prior()
-	if !ok || prior != w || wait <= 0 || wait > 3*time.Second {
+	if !ok || !reflect.DeepEqual(prior, w) || wait <= 0 || wait > 3*time.Second {
 		t.Errorf("prior %+v (ok=%v), wait %s; want the intent and time until it can no longer land", prior, ok, wait)
 	}
 	if string(re.Claim.Payload()) != `{"id":"m1"}` {

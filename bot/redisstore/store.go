@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -166,6 +167,8 @@ func (s *Store) auditArgs(e commands.AuditEntry) *redis.XAddArgs {
 			"outcome", clip(e.Outcome, 32),
 			"arms_request_id", clip(e.RequestID, 64),
 			"contact_id", clip(e.ContactID, 32),
+			"contacts", clip(strings.Join(e.Contacts, " "), 256),
+			"group_id", clip(e.GroupID, 32),
 			"request_id", clip(e.RequestRef, 64),
 		},
 	}
@@ -173,7 +176,7 @@ func (s *Store) auditArgs(e commands.AuditEntry) *redis.XAddArgs {
 
 // MaxAuditEntryBytes bounds the values of one audit entry (the field
 // names and Redis's own overhead come on top).
-const MaxAuditEntryBytes = 13 + 128*4 + 64 + 512 + 32 + 64 + 32 + 64
+const MaxAuditEntryBytes = 13 + 128*4 + 64 + 512 + 32 + 64 + 32 + 256 + 32 + 64
 
 // clip cuts s to at most n bytes, at a character boundary, marking the cut.
 func clip(s string, n int) string {
@@ -201,23 +204,34 @@ const auditScan = 2000
 // Recent returns up to n audit entries, newest first, only user's when user
 // is not empty.
 func (s *Store) Recent(ctx context.Context, n int, user string) ([]commands.AuditEntry, error) {
-	count := int64(n)
-	if user != "" {
-		count = auditScan
+	if user == "" {
+		return s.scan(ctx, n, int64(n), func(commands.AuditEntry) bool { return true })
 	}
+	return s.scan(ctx, n, auditScan, func(e commands.AuditEntry) bool { return e.SenderID == user })
+}
+
+// Touching returns up to n audit entries that touched the contact, newest
+// first, looking back at most auditScan entries.
+func (s *Store) Touching(ctx context.Context, contactID string, n int) ([]commands.AuditEntry, error) {
+	return s.scan(ctx, n, auditScan, func(e commands.AuditEntry) bool {
+		return e.ContactID == contactID || slices.Contains(e.Contacts, contactID)
+	})
+}
+
+// scan reads the newest entries, at most count, and keeps up to n that
+// match.
+func (s *Store) scan(ctx context.Context, n int, count int64, match func(commands.AuditEntry) bool) ([]commands.AuditEntry, error) {
 	msgs, err := s.rdb.XRevRangeN(ctx, s.key("audit"), "+", "-", count).Result()
 	if err != nil {
 		return nil, unavailable("read audit", err)
 	}
 	var out []commands.AuditEntry
 	for _, m := range msgs {
-		e := decodeAudit(m.Values)
-		if user != "" && e.SenderID != user {
-			continue
-		}
-		out = append(out, e)
-		if len(out) == n {
-			break
+		if e := decodeAudit(m.Values); match(e) {
+			out = append(out, e)
+			if len(out) == n {
+				break
+			}
 		}
 	}
 	return out, nil
@@ -226,10 +240,15 @@ func (s *Store) Recent(ctx context.Context, n int, user string) ([]commands.Audi
 func decodeAudit(v map[string]any) commands.AuditEntry {
 	str := func(k string) string { s, _ := v[k].(string); return s }
 	ms, _ := strconv.ParseInt(str("time"), 10, 64)
+	var contacts []string
+	if s := str("contacts"); s != "" {
+		contacts = strings.Fields(s)
+	}
 	return commands.AuditEntry{
 		Time: time.UnixMilli(ms), MsgID: str("msg_id"), SenderID: str("sender"), SenderNick: str("nick"),
 		ConversationID: str("conversation"), Command: str("command"), Args: str("args"), Outcome: str("outcome"),
-		RequestID: str("arms_request_id"), ContactID: str("contact_id"), RequestRef: str("request_id"),
+		RequestID: str("arms_request_id"), ContactID: str("contact_id"), Contacts: contacts,
+		GroupID: str("group_id"), RequestRef: str("request_id"),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -124,10 +125,24 @@ func TestAuditRecent(t *testing.T) {
 		t.Errorf("time %v, want %v", all[0].Time, want.Time)
 	}
 	all[0].Time = want.Time
-	if all[0] != want {
+	if !reflect.DeepEqual(all[0], want) {
 		t.Errorf("entry read back as %+v, want %+v", all[0], want)
 	}
 	mine, _ := s.Recent(ctx, 10, "a")
+	// What a group change touched comes back, and finds the contact's
+	// history.
+	g := commands.AuditEntry{Time: at.Add(9 * time.Second), MsgID: "g1", SenderID: "a", Command: "group add", Args: "701 10211 10212",
+		Outcome: "ok", GroupID: "701", Contacts: []string{"10211", "10212"}}
+	if err := s.Audit(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	touching, err := s.Touching(ctx, "10212", 10)
+	if err != nil || len(touching) != 1 || touching[0].GroupID != "701" || !reflect.DeepEqual(touching[0].Contacts, g.Contacts) {
+		t.Errorf("entries touching 10212: %+v, %v", touching, err)
+	}
+	if touching, _ := s.Touching(ctx, "10211", 10); len(touching) != 5 {
+		t.Errorf("%d entries touch 10211, want the four adds and the group change", len(touching))
+	}
 	if len(mine) != 2 || mine[0].MsgID != "m2" || mine[1].MsgID != "m0" {
 		t.Errorf("a's entries: %+v", mine)
 	}

@@ -57,6 +57,11 @@ type Server struct {
 	// oto answers batchSend for a staff id with it listed as not
 	// delivered (invalid, flowControlled, filtered), the next n times.
 	oto map[string]otoOutcome
+	// The organisation directory (directory.go).
+	people    map[string]Person
+	deny      string
+	lookups   int
+	oapiValid map[string]time.Time
 
 	gw *gateway // the Stream gateway (stream.go)
 }
@@ -88,6 +93,7 @@ func Listen(addr, appKey, appSecret string) (*Server, error) {
 func newServer(appKey, appSecret string) *Server {
 	return &Server{arrival: make(chan struct{}), expired: map[string]bool{}, appKey: appKey, appSecret: appSecret,
 		tokenTTL: 2 * time.Hour, valid: map[string]time.Time{}, oto: map[string]otoOutcome{},
+		people: map[string]Person{}, oapiValid: map[string]time.Time{},
 		gw: &gateway{opt: StreamOptions{PingEvery: 500 * time.Millisecond, DisconnectGrace: 10 * time.Second},
 			tickets: map[string]time.Time{}, conns: map[*streamConn]bool{}, acked: map[string]bool{}, sent: map[string]int{}, first: map[string]chan Ack{}}}
 }
@@ -112,6 +118,7 @@ func (s *Server) RevokeTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.valid)
+	clear(s.oapiValid)
 }
 
 // OTONotDelivered makes the next n batchSends to staffID answer HTTP 200
@@ -190,8 +197,12 @@ func (s *Server) NextContext(ctx context.Context) (Message, bool) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == connectPath {
+	switch r.URL.Path {
+	case connectPath:
 		s.connect(w, r)
+		return
+	case "/gettoken":
+		s.oapiToken(w, r)
 		return
 	}
 	raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
@@ -206,6 +217,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case RegisterPath:
 		s.register(w, r, body)
+		return
+	case "/topapi/v2/user/get":
+		s.userGet(w, r, body)
 		return
 	case SessionPath, "/v1.0/robot/groupMessages/send", "/v1.0/robot/oToMessages/batchSend":
 	default:

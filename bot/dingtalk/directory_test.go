@@ -1,0 +1,53 @@
+package dingtalk_test
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/armsbot/armsbot/bot/dingtalk"
+	"github.com/armsbot/armsbot/bot/dingtalk/dingtalktest"
+	"github.com/armsbot/armsbot/commands"
+)
+
+// The directory as DingTalk answers it: a person, the oapi host's own
+// token (fetched once, fetched again when revoked), a missing permission
+// named, a user that does not exist.
+func TestDirectory(t *testing.T) {
+	gw := newGateway(t)
+	gw.SetPerson("u1", dingtalktest.Person{Name: "张三", Mobile: "13755556666", StateCode: "86", OrgEmail: "zs@corp.example"})
+	d := dingtalk.NewDirectory(gw.URL, streamKey, streamSecret, http.DefaultClient, time.Now)
+	ctx := t.Context()
+
+	p, err := d.Person(ctx, "u1")
+	if err != nil || p != (commands.Person{Name: "张三", Mobile: "13755556666", StateCode: "86", Email: "zs@corp.example"}) {
+		t.Fatalf("Person = %+v, %v", p, err)
+	}
+	if _, err := d.Person(ctx, "u1"); err != nil || gw.TokensIssued() != 1 {
+		t.Errorf("a second lookup: %v, %d tokens fetched (want the cached one)", err, gw.TokensIssued())
+	}
+	gw.RevokeTokens()
+	if _, err := d.Person(ctx, "u1"); err != nil || gw.TokensIssued() != 2 {
+		t.Errorf("after the token was revoked: %v, %d tokens", err, gw.TokensIssued())
+	}
+
+	var de commands.DirectoryError
+	_, err = d.Person(ctx, "nobody")
+	if !errors.As(err, &de) || !de.NotFound() {
+		t.Errorf("an unknown user: %v", err)
+	}
+	gw.DenyDirectory("qyapi_get_member")
+	_, err = d.Person(ctx, "u1")
+	if !errors.As(err, &de) || de.Permission() != "qyapi_get_member" {
+		t.Errorf("without the permission: %v", err)
+	}
+	if _, err := dingtalk.NewDirectory(gw.URL, "", "", http.DefaultClient, time.Now).Person(ctx, "u1"); !errors.As(err, &de) || de.Permission() != "DINGTALK_APP_KEY" {
+		t.Errorf("without an app key: %v", err)
+	}
+	bad := dingtalk.NewDirectory(gw.URL, streamKey, "wrong", http.DefaultClient, time.Now)
+	if _, err := bad.Person(ctx, "u1"); err == nil || strings.Contains(err.Error(), "wrong") || strings.Contains(err.Error(), streamSecret) {
+		t.Errorf("with a wrong secret: %v", err)
+	}
+}
