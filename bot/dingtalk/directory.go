@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/armsbot/armsbot/commands"
@@ -31,16 +30,14 @@ type Directory struct {
 	appKey    string
 	appSecret string
 	client    *http.Client
-	now       func() time.Time
-
-	mu      sync.Mutex
-	token   string
-	expires time.Time
+	tokens    tokenCache
 }
 
 // NewDirectory looks people up at base as the app appKey.
 func NewDirectory(base, appKey, appSecret string, client *http.Client, now func() time.Time) *Directory {
-	return &Directory{base: strings.TrimRight(base, "/"), appKey: appKey, appSecret: appSecret, client: client, now: now}
+	d := &Directory{base: strings.TrimRight(base, "/"), appKey: appKey, appSecret: appSecret, client: client}
+	d.tokens = tokenCache{now: now, fetch: d.fetchToken}
+	return d
 }
 
 // The directory's errcodes this package tells apart.
@@ -96,7 +93,7 @@ func (d *Directory) Person(ctx context.Context, staffID string) (commands.Person
 		} `json:"result"`
 	}
 	for attempt := 0; ; attempt++ {
-		tok, err := d.accessToken(ctx)
+		tok, err := d.tokens.get(ctx)
 		if err != nil {
 			return commands.Person{}, err
 		}
@@ -104,7 +101,7 @@ func (d *Directory) Person(ctx context.Context, staffID string) (commands.Person
 			map[string]string{"userid": staffID, "language": "zh_CN"}, &out)
 		var de *DirectoryError
 		if attempt == 0 && errors.As(err, &de) && (de.Code == codeBadToken || de.Code == codeTokenExpired) {
-			d.forgetToken()
+			d.tokens.forget()
 			continue
 		}
 		if err != nil {
@@ -118,14 +115,8 @@ func (d *Directory) Person(ctx context.Context, staffID string) (commands.Person
 	}
 }
 
-// accessToken is the oapi host's token, cached until shortly before it
-// expires (DingTalk throttles frequent calls).
-func (d *Directory) accessToken(ctx context.Context) (string, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.token != "" && d.now().Before(d.expires.Add(-tokenMargin)) {
-		return d.token, nil
-	}
+// fetchToken gets the oapi host's own token (gettoken; two hours).
+func (d *Directory) fetchToken(ctx context.Context) (string, time.Duration, error) {
 	var out struct {
 		codeBody
 		AccessToken string `json:"access_token"`
@@ -133,16 +124,9 @@ func (d *Directory) accessToken(ctx context.Context) (string, error) {
 	}
 	q := url.Values{"appkey": {d.appKey}, "appsecret": {d.appSecret}}
 	if err := d.call(ctx, http.MethodGet, "/gettoken?"+q.Encode(), nil, &out); err != nil {
-		return "", fmt.Errorf("get oapi access token: %w", err)
+		return "", 0, fmt.Errorf("get oapi access token: %w", err)
 	}
-	d.token, d.expires = out.AccessToken, d.now().Add(time.Duration(out.ExpiresIn)*time.Second)
-	return d.token, nil
-}
-
-func (d *Directory) forgetToken() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.token = ""
+	return out.AccessToken, time.Duration(out.ExpiresIn) * time.Second, nil
 }
 
 // codeBody is the errcode and errmsg every oapi answer carries.

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -25,11 +24,7 @@ type OpenAPI struct {
 	appSecret string
 	robotCode string // when a message names none
 	client    *http.Client
-	now       func() time.Time
-
-	mu      sync.Mutex
-	token   string
-	expires time.Time
+	tokens    tokenCache
 }
 
 // NewOpenAPI calls the OpenAPI at base as the app appKey. Without an app
@@ -40,41 +35,30 @@ func NewOpenAPI(base, appKey, appSecret, robotCode string, client *http.Client, 
 	if robotCode == "" {
 		robotCode = appKey
 	}
-	return &OpenAPI{base: strings.TrimRight(base, "/"), appKey: appKey, appSecret: appSecret, robotCode: robotCode, client: client, now: now}
+	o := &OpenAPI{base: strings.TrimRight(base, "/"), appKey: appKey, appSecret: appSecret, robotCode: robotCode, client: client}
+	o.tokens = tokenCache{now: now, fetch: o.fetchToken}
+	return o
 }
-
-// tokenMargin renews the cached token this long before it expires.
-const tokenMargin = 5 * time.Minute
 
 // Configured reports whether o has the app credentials it needs.
 func (o *OpenAPI) Configured() bool { return o != nil && o.appKey != "" && o.appSecret != "" }
 
 // AccessToken returns a cached token, fetching a new one shortly before the
-// old expires: DingTalk throttles token requests.
-func (o *OpenAPI) AccessToken(ctx context.Context) (string, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.token != "" && o.now().Before(o.expires.Add(-tokenMargin)) {
-		return o.token, nil
-	}
+// old expires.
+func (o *OpenAPI) AccessToken(ctx context.Context) (string, error) { return o.tokens.get(ctx) }
+
+func (o *OpenAPI) fetchToken(ctx context.Context) (string, time.Duration, error) {
 	var out struct {
 		AccessToken string `json:"accessToken"`
 		ExpireIn    int64  `json:"expireIn"`
 	}
 	if err := o.post(ctx, "/v1.0/oauth2/accessToken", "", map[string]string{"appKey": o.appKey, "appSecret": o.appSecret}, &out); err != nil {
-		return "", fmt.Errorf("get access token: %w", err)
+		return "", 0, fmt.Errorf("get access token: %w", err)
 	}
 	if out.AccessToken == "" {
-		return "", errors.New("get access token: empty accessToken")
+		return "", 0, errors.New("get access token: empty accessToken")
 	}
-	o.token, o.expires = out.AccessToken, o.now().Add(time.Duration(out.ExpireIn)*time.Second)
-	return o.token, nil
-}
-
-func (o *OpenAPI) forgetToken() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.token = ""
+	return out.AccessToken, time.Duration(out.ExpireIn) * time.Second, nil
 }
 
 // SendReply delivers a markdown reply to m's conversation: to the group
@@ -111,7 +95,7 @@ func (o *OpenAPI) SendReply(ctx context.Context, m *Message, title, text string)
 		err = o.post(ctx, path, tok, body, &sent)
 		var ae *apiError
 		if attempt == 0 && errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Code == "InvalidAuthentication") {
-			o.forgetToken() // revoked or expired early: fetch a new one once
+			o.tokens.forget() // revoked or expired early: fetch a new one once
 			continue
 		}
 		switch {
