@@ -66,6 +66,17 @@ type Client struct {
 type pooled struct {
 	sdk *sdkarms.Client
 	rt  *callTransport
+	// calls are run by the client's own goroutine, whose stack is shallow:
+	// the SDK's request nonce formats the calling goroutine's whole stack
+	// (utils.GetNonce reads the goroutine id from runtime.Stack), and a
+	// handler's stack is deep.
+	calls chan func()
+}
+
+func (p *pooled) serve() {
+	for f := range p.calls {
+		f()
+	}
 }
 
 // New builds a client. It does not contact ARMS.
@@ -133,7 +144,9 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 			return nil, fmt.Errorf("arms: new sdk client: %w", err)
 		}
 		cl.Domain = domain
-		c.pool <- &pooled{sdk: cl, rt: rt}
+		p := &pooled{sdk: cl, rt: rt, calls: make(chan func())}
+		go p.serve()
+		c.pool <- p
 	}
 	return c, nil
 }
@@ -179,7 +192,9 @@ func (c *Client) do(ctx context.Context, action string, req requests.AcsRequest,
 	p.rt.ctx = ctx
 	p.rt.sent.Store(false)
 	start := time.Now()
-	err := p.sdk.DoAction(req, resp)
+	done := make(chan error, 1)
+	p.calls <- func() { done <- p.sdk.DoAction(req, resp) }
+	err := <-done
 	p.rt.ctx = nil
 	sent := p.rt.sent.Load()
 
@@ -261,12 +276,13 @@ func (c *Client) CreateContact(ctx context.Context, ct commands.Contact) (comman
 	return commands.Receipt{ContactID: resp.ContactId, RequestID: resp.RequestId}, nil
 }
 
-// Close releases the pooled connections.
+// Close releases the pooled connections and their goroutines; the client
+// is not used afterwards.
 func (c *Client) Close() {
 	for range cap(c.pool) {
 		p := <-c.pool
 		p.rt.base.CloseIdleConnections()
-		c.pool <- p
+		close(p.calls)
 	}
 }
 

@@ -220,14 +220,26 @@ func TestAddRefusesAnExistingEmailOrPhone(t *testing.T) {
 	if r.Markdown.Title != "Contact exists" {
 		t.Errorf("title %q", r.Markdown.Title)
 	}
-	if n := len(h.creates()); n != 0 {
-		t.Errorf("existing contact was created again (%d creates)", n)
+	// ARMS refused each create; the contact exists once.
+	if n := len(h.arms.Contacts()); n != 1 {
+		t.Errorf("ARMS holds %d contacts, want the first alone", n)
 	}
 	// A partial match is not the same contact.
 	r = h.say(adminID, "/contact add name=Third email=me@example.com")
 	contains(t, "different email", r.Markdown.Text, "ContactId")
-	if n := len(h.creates()); n != 1 {
-		t.Errorf("%d creates, want 1", n)
+	if n := len(h.arms.Contacts()); n != 2 {
+		t.Errorf("ARMS holds %d contacts, want 2", n)
+	}
+}
+
+// An add that nothing stands in the way of costs one ARMS call on its
+// critical path: the create.
+func TestAddIsOneARMSCallOnTheHappyPath(t *testing.T) {
+	h := startBot(t, nil)
+	r := h.say(adminID, "/contact add name=Quick email=quick@example.com phone=13811112222")
+	contains(t, "add", r.Markdown.Text, "ContactId")
+	if calls := h.arms.Calls(""); len(calls) != 1 || calls[0].Action != "CreateAlertContact" {
+		t.Errorf("ARMS calls %+v, want one CreateAlertContact", calls)
 	}
 }
 

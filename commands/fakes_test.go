@@ -69,6 +69,15 @@ func (f *fakeARMS) CreateContact(_ context.Context, c Contact) (Receipt, error) 
 			return Receipt{}, err
 		}
 	}
+	// As ARMS does: an email or phone belongs to one contact.
+	f.mu.Lock()
+	for _, o := range f.contacts {
+		if c.Email != "" && strings.EqualFold(o.Email, c.Email) || c.Phone != "" && o.Phone == c.Phone {
+			f.mu.Unlock()
+			return Receipt{}, &armsFault{fault: FaultInvalid, code: "ParameterIllegal"}
+		}
+	}
+	f.mu.Unlock()
 	return Receipt{ContactID: f.add(c), RequestID: "rid-create"}, nil
 }
 

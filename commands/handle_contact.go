@@ -102,9 +102,16 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 		}
 	}
 	if rc.ContactID == "" {
-		// ARMS keeps phone numbers and emails unique; say so before trying.
-		if err := r.refuseExisting(ctx, c, ct); err != nil {
-			return Result{}, err
+		// ARMS keeps phone numbers and emails unique itself, and adds of
+		// the same value are serialised above: a create that nothing stands
+		// in the way of is one ARMS call, and a refused one is looked into
+		// afterwards (createOrExplain). A robot-only contact has no value
+		// ARMS keeps unique, and a dry run sends nothing: those search
+		// first.
+		if ct.Email == "" && ct.Phone == "" || c.Bool("dry-run") {
+			if err := r.refuseExisting(ctx, c, ct); err != nil {
+				return Result{}, err
+			}
 		}
 		if c.Bool("dry-run") {
 			ws := []Write{{Action: "create", Contact: ct}}
@@ -116,7 +123,7 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 		}
 		var err error
 		if rc, recovered, err = r.create(ctx, c.Journal, ct); err != nil {
-			return Result{}, fmt.Errorf("create contact: %w", err)
+			return Result{}, r.explainRefusal(ctx, c, ct, fmt.Errorf("create contact: %w", err))
 		}
 	}
 	ct.ID = rc.ContactID
@@ -289,6 +296,29 @@ func (r *Runner) findSame(ctx context.Context, ct Contact) (Contact, bool, error
 		}
 	}
 	return Contact{}, false, nil
+}
+
+// explainRefusal turns ARMS's refusal of a create into "already exists as
+// ContactId N" when a contact holds the email or phone: ARMS documents the
+// rule but no error code for it, so any refusal that is not a transport or
+// credentials failure is checked against a search. Otherwise err stands.
+func (r *Runner) explainRefusal(ctx context.Context, c *Call, ct Contact, err error) error {
+	var ae ARMSError
+	if !errors.As(err, &ae) || ae.OutcomeUnknown() {
+		return err
+	}
+	switch ae.Fault() {
+	case FaultInvalid, FaultOther:
+	default:
+		return err
+	}
+	if exists := r.refuseExisting(ctx, c, ct); exists != nil {
+		var e *Error
+		if errors.As(exists, &e) && e.Code == ECONFLICT {
+			return exists
+		}
+	}
+	return err
 }
 
 // refuseExisting fails with ECONFLICT-style advice when a contact already

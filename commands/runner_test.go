@@ -54,8 +54,30 @@ func TestAddRefusesAnExistingEmailOrPhoneExactly(t *testing.T) {
 	if rep := say(r, "boss", "/contact add name=Third email=me@example.com"); rep.Outcome != "ok" {
 		t.Errorf("a partial match was taken for the same contact: %+v", rep)
 	}
-	if n := arms.called("create"); n != 1 {
-		t.Errorf("%d creates, want 1", n)
+	// ARMS refused the two, the bot explained them; one contact was added.
+	if n := len(arms.contacts); n != 2 {
+		t.Errorf("ARMS holds %d contacts, want 2", n)
+	}
+}
+
+// An add that nothing stands in the way of is one ARMS call: the create.
+// A refused create is looked into; a robot-only contact, which ARMS does
+// not keep unique, is searched for first.
+func TestAddIsOneARMSCall(t *testing.T) {
+	r, arms, _ := testRunner(t, nil)
+	if rep := say(r, "boss", "/contact add name=One email=one@example.com phone=13811112222"); rep.Outcome != "ok" {
+		t.Fatalf("%+v", rep)
+	}
+	if c, s := arms.called("create"), arms.called("search"); c != 1 || s != 0 {
+		t.Errorf("an add made %d creates and %d searches, want 1 and 0", c, s)
+	}
+	say(r, "boss", "/contact add name=Two email=ONE@example.com")
+	if c, s := arms.called("create"), arms.called("search"); c != 2 || s == 0 {
+		t.Errorf("a refused add made %d creates and %d searches: it must be looked into", c, s)
+	}
+	say(r, "boss", "/contact add name=Robot webhook=https://oapi.dingtalk.com/robot/send?access_token=abc")
+	if s := arms.called("search"); s < 2 {
+		t.Errorf("a robot-only add was not searched for first (%d searches)", s)
 	}
 }
 
