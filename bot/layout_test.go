@@ -76,6 +76,7 @@ func TestLayoutRules(t *testing.T) {
 		{"github.com/labstack/", []string{"bot", "cmd/loadgen"}},
 		{"github.com/prometheus/", []string{"bot"}},
 		{"github.com/open-dingtalk/", []string{"bot/dingtalk"}},
+		{"github.com/go-json-experiment/", []string{"bot/dingtalk"}},
 		{"github.com/gorilla/websocket", []string{"bot/dingtalk/dingtalktest"}},
 		{"github.com/ergochat/readline", []string{"bot"}},
 	}

@@ -16,6 +16,9 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Millis is a time in milliseconds since the epoch. It decodes from a JSON
@@ -96,17 +99,30 @@ var ErrAmbiguous = errors.New("ambiguous message body")
 // DecodeMessage reads one message. Errors from r (a body limit, say) come
 // back wrapped; a message without a msgId is ErrNoMsgID; a body that a
 // reader could take two ways is ErrAmbiguous.
+//
+// It decodes with encoding/json's v2 design (github.com/go-json-experiment/json):
+// duplicate member names are an error rather than last-one-wins, at every
+// depth, and names are matched to fields ignoring case (and, as v2 folds
+// them, '-' and '_'), so that two spellings of one field are a duplicate
+// too; anything after the object is an error. It is also several times
+// cheaper than walking encoding/json's tokens.
 func DecodeMessage(r io.Reader) (Message, error) {
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return Message{}, fmt.Errorf("read message: %w", err)
 	}
-	if err := unambiguous(raw); err != nil {
-		return Message{}, err
+	dec := jsontext.NewDecoder(bytes.NewReader(raw), jsontext.AllowDuplicateNames(false))
+	value, err := dec.ReadValue()
+	if err != nil {
+		return Message{}, decodeError(err)
 	}
+	// value is the decoder's buffer until its next read: decode it first.
 	var m Message
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return Message{}, fmt.Errorf("decode message: %w", err)
+	if err := jsonv2.Unmarshal(value, &m, jsonv2.MatchCaseInsensitiveNames(true)); err != nil {
+		return Message{}, decodeError(err)
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return Message{}, fmt.Errorf("%w: data after the message", ErrAmbiguous)
 	}
 	if m.MsgID == "" {
 		return Message{}, ErrNoMsgID
@@ -121,67 +137,15 @@ func DecodeMessage(r io.Reader) (Message, error) {
 	return m, nil
 }
 
+func decodeError(err error) error {
+	if errors.Is(err, jsontext.ErrDuplicateName) {
+		return fmt.Errorf("%w: %v", ErrAmbiguous, err)
+	}
+	return fmt.Errorf("decode message: %w", err)
+}
+
 // maxIDBytes bounds every id a message carries.
 const maxIDBytes = 256
-
-// unambiguous walks raw and fails on a key that an object holds twice, as
-// encoding/json matches keys (ignoring case, with its Unicode folding), and
-// on anything after the top-level value.
-func unambiguous(raw []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := walkValue(dec, 0); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: data after the message", ErrAmbiguous)
-	}
-	return nil
-}
-
-// maxDepth bounds nesting: a message is two levels deep.
-const maxDepth = 32
-
-func walkValue(dec *json.Decoder, depth int) error {
-	if depth > maxDepth {
-		return fmt.Errorf("decode message: nested deeper than %d", maxDepth)
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("decode message: %w", err)
-	}
-	switch tok {
-	case json.Delim('{'):
-		seen := map[string]bool{}
-		for dec.More() {
-			k, err := dec.Token()
-			if err != nil {
-				return fmt.Errorf("decode message: %w", err)
-			}
-			key, _ := k.(string)
-			folded := strings.ToLower(strings.ToUpper(key)) // ſ→s, K (Kelvin)→k: encoding/json's folding
-			if seen[folded] {
-				return fmt.Errorf("%w: key %q given twice", ErrAmbiguous, key)
-			}
-			seen[folded] = true
-			if err := walkValue(dec, depth+1); err != nil {
-				return err
-			}
-		}
-		_, err = dec.Token() // '}'
-	case json.Delim('['):
-		for dec.More() {
-			if err := walkValue(dec, depth+1); err != nil {
-				return err
-			}
-		}
-		_, err = dec.Token() // ']'
-	}
-	if err != nil {
-		return fmt.Errorf("decode message: %w", err)
-	}
-	return nil
-}
 
 // IsText reports whether m is a text message, the only kind with commands.
 func (m *Message) IsText() bool { return m.MsgType == "text" }
