@@ -10,9 +10,9 @@ import (
 )
 
 // BenchmarkWebhookAdd is the whole handler for a /contact add: signature,
-// decoding, claim, rate limit, parse, the existence check and the create
-// against the in-process ARMS stand-in (0 ms), settle and audit in Redis
-// (REDIS_URL when set, else miniredis), and the reply.
+// decoding, claim, rate limit, parse, the one create call against the
+// in-process ARMS stand-in (0 ms), settle and audit in Redis (REDIS_URL when
+// set, else miniredis), and the reply.
 func BenchmarkWebhookAdd(b *testing.B) {
 	_, h := testApp(b, map[string]string{"BOT_ADMINS": "bench-user", "BOT_RATE_LIMIT": "100000000"},
 		armstest.WithMaxContacts(1<<30))

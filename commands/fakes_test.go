@@ -402,11 +402,16 @@ func (j *fakeJournal) Serialize(_ context.Context, keys ...string) error {
 	return nil
 }
 
-func (j *fakeJournal) Intend(_ context.Context, w Write) (time.Time, error) {
+func (j *fakeJournal) Intend(_ context.Context, w Write, hold ...string) (time.Time, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.lost {
 		return time.Time{}, ErrLostOwnership
+	}
+	for _, k := range hold {
+		if !slices.Contains(j.held, k) {
+			j.held = append(j.held, k)
+		}
 	}
 	j.writes = append(j.writes, w)
 	return time.Now().Add(time.Minute), nil

@@ -67,8 +67,15 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 		keys = append(keys, groupKey(groupID))
 	}
 	// From here to the create (and the group's update), no other message
-	// adds this person or changes that group.
-	if err := c.Journal.Serialize(ctx, keys...); err != nil {
+	// adds this person or changes that group. When nothing is read before
+	// the create (no group, no earlier attempt, no search first), the keys
+	// are taken with the create's intent, in the same round trip.
+	_, _, prior := c.Journal.Prior()
+	searchFirst := ct.Email == "" && ct.Phone == "" || c.Bool("dry-run")
+	var hold []string
+	if groupID == "" && !prior && !searchFirst {
+		hold = keys
+	} else if err := c.Journal.Serialize(ctx, keys...); err != nil {
 		return Result{}, err
 	}
 	var group Group
@@ -108,7 +115,7 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 		// afterwards (createOrExplain). A robot-only contact has no value
 		// ARMS keeps unique, and a dry run sends nothing: those search
 		// first.
-		if ct.Email == "" && ct.Phone == "" || c.Bool("dry-run") {
+		if searchFirst {
 			if err := r.refuseExisting(ctx, c, ct); err != nil {
 				return Result{}, err
 			}
@@ -122,7 +129,7 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 			return r.dryRun(c, ws, Result{GroupID: groupID})
 		}
 		var err error
-		if rc, recovered, err = r.create(ctx, c.Journal, ct); err != nil {
+		if rc, recovered, err = r.create(ctx, c.Journal, ct, hold...); err != nil {
 			return Result{}, r.explainRefusal(ctx, c, ct, fmt.Errorf("create contact: %w", err))
 		}
 	}
@@ -222,10 +229,10 @@ func (r *Runner) fromDirectory(ctx context.Context, c *Call, staffID string, ct 
 // receiving it), ARMS is searched for the contact first, after waiting, if
 // no answer came, until the attempt can no longer land; only if it is not
 // there is the create sent once more. recovered reports that the contact
-// was found rather than confirmed.
-func (r *Runner) create(ctx context.Context, j Journal, ct Contact) (rc Receipt, recovered bool, err error) {
+// was found rather than confirmed. The journal takes hold with the intent.
+func (r *Runner) create(ctx context.Context, j Journal, ct Contact, hold ...string) (rc Receipt, recovered bool, err error) {
 	for attempt := 1; ; attempt++ {
-		sendBy, err := j.Intend(ctx, Write{Action: "create", Contact: ct})
+		sendBy, err := j.Intend(ctx, Write{Action: "create", Contact: ct}, hold...)
 		if err != nil {
 			return Receipt{}, false, err
 		}

@@ -93,8 +93,10 @@ type Journal interface {
 	// message is settled, so two messages never add the same person at once.
 	Serialize(ctx context.Context, keys ...string) error
 	// Intend records w before it is written. The write must be sent before
-	// the returned time or not at all.
-	Intend(ctx context.Context, w Write) (sendBy time.Time, err error)
+	// the returned time or not at all. Keys in hold are taken first, as
+	// Serialize takes them; when nothing stands in the way, taking them and
+	// recording w may cost one round trip instead of two.
+	Intend(ctx context.Context, w Write, hold ...string) (sendBy time.Time, err error)
 	// Prior is the write an earlier owner of this message recorded, and how
 	// long from now until that write was sent or abandoned; ok is false
 	// when there is none.

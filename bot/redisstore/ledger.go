@@ -29,8 +29,9 @@ import (
 // never settle over its new owner. Before an ARMS write the record keeps
 // the intent, so whoever takes a message over can find out what happened
 // instead of doing it twice; until delivered it keeps the message and then
-// the reply, so a new owner can finish it. Every script touches one key, so
-// all of this works on Redis Cluster, and scripts are sent whole (EVAL):
+// the reply, so a new owner can finish it. Every script but one touches one
+// key, so all of this works on Redis Cluster; the one (an add's locks and
+// intent in one step) runs only on a single Redis. Scripts are sent whole (EVAL):
 // inside a pipeline go-redis cannot fall back from EVALSHA when Redis has
 // restarted and forgotten them.
 
@@ -727,15 +728,66 @@ redis.call('HSET', KEYS[1], 'i', ARGV[3], 'ia', string.format('%.0f', now[1] * 1
 return 1
 `)
 
-// Intend records w before it is written, and extends the message's locks
-// to outlive the write. The write must be sent before the returned time or
-// not at all.
-func (c *Claim) Intend(ctx context.Context, w commands.Write) (time.Time, error) {
+// intendHoldingScript takes the locks KEYS[2..] as acquireScript does
+// (all of them, or none, answering -1) and records the intent as
+// intendScript does, in one step: the lock and the intent of an add cost
+// one round trip. Its keys are in different Cluster slots, so it runs on a
+// single Redis only.
+var intendHoldingScript = redis.NewScript(fenced + `
+local prefix = ARGV[5] .. ':'
+for i = 2, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if v and v ~= ARGV[4] and string.sub(v, 1, string.len(prefix)) ~= prefix then return -1 end
+end
+for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[4], 'PX', ARGV[6]) end
+local now = redis.call('TIME')
+redis.call('HSET', KEYS[1], 'i', ARGV[3], 'ia', string.format('%.0f', now[1] * 1000 + math.floor(now[2] / 1000)))
+return 1
+`)
+
+// Intend takes the values in hold (as Serialize does), records w before it
+// is written, and extends the message's locks to outlive the write. The
+// write must be sent before the returned time or not at all. On a single
+// Redis, when nothing stands in the way, that is one round trip; otherwise
+// (another message holds a value, or Redis Cluster, where one script cannot
+// touch keys of several slots) Serialize waits for the values first.
+func (c *Claim) Intend(ctx context.Context, w commands.Write, hold ...string) (time.Time, error) {
 	b, err := json.Marshal(w)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("encode intent: %w", err)
 	}
-	sendBy := time.Now().Add(c.l.opt.WriteWindow) // before Redis stamps the intent
+	var take []string
+	if len(hold) > 0 {
+		held := c.heldLocks()
+		for _, v := range hold {
+			if k := c.l.lockKey(v); !slices.Contains(held, k) && !slices.Contains(take, k) {
+				take = append(take, k)
+			}
+		}
+	}
+	if len(take) > 0 && c.l.s.clustered {
+		if err := c.Serialize(ctx, hold...); err != nil {
+			return time.Time{}, err
+		}
+		take = nil
+	}
+	for {
+		sendBy, taken, err := c.intend(ctx, b, take)
+		if taken || err != nil {
+			return sendBy, err
+		}
+		// Another message holds a value: wait for it, then record.
+		if err := c.Serialize(ctx, hold...); err != nil {
+			return time.Time{}, err
+		}
+		take = nil
+	}
+}
+
+// intend records the intent b, taking the locks take with it; taken is
+// false, and nothing changed, when another message holds one of them.
+func (c *Claim) intend(ctx context.Context, b []byte, take []string) (sendBy time.Time, taken bool, err error) {
+	sendBy = time.Now().Add(c.l.opt.WriteWindow) // before Redis stamps the intent
 	locks := c.heldLocks()
 	extended := make([]*redis.Cmd, len(locks))
 	var intent *redis.Cmd
@@ -745,14 +797,30 @@ func (c *Claim) Intend(ctx context.Context, w commands.Write) (time.Time, error)
 		for i, k := range locks {
 			extended[i] = extendScript.Eval(ctx, p, []string{k}, c.lockValue(), ttl)
 		}
-		intent = intendScript.Eval(ctx, p, []string{c.l.recordKey(c.id)}, c.l.opt.Process, c.token, b)
+		if len(take) == 0 {
+			intent = intendScript.Eval(ctx, p, []string{c.l.recordKey(c.id)}, c.l.opt.Process, c.token, b)
+			return nil
+		}
+		keys := append([]string{c.l.recordKey(c.id)}, take...)
+		intent = intendHoldingScript.Eval(ctx, p, keys, c.l.opt.Process, c.token, b, c.lockValue(), c.id, ttl)
 		return nil
 	}); err != nil {
-		return time.Time{}, unavailable("record intent", err)
+		return time.Time{}, false, unavailable("record intent", err)
 	}
-	if n, _ := intent.Int(); n != 1 {
+	switch n, _ := intent.Int(); n {
+	case -1:
+		// Nothing was written, but a held lock may have been extended:
+		// harmless, it is released at settle.
+		return time.Time{}, false, nil
+	case 1:
+	default:
 		c.l.drop(c)
-		return time.Time{}, commands.ErrLostOwnership
+		return time.Time{}, false, commands.ErrLostOwnership
+	}
+	if len(take) > 0 {
+		c.mu.Lock()
+		c.locks = append(c.locks, take...)
+		c.mu.Unlock()
 	}
 	for _, e := range extended {
 		if n, _ := e.Int(); n != 1 {
@@ -760,10 +828,10 @@ func (c *Claim) Intend(ctx context.Context, w commands.Write) (time.Time, error)
 			// lock: nothing may be written. The intent goes, so that a
 			// take-over does not mistake the other message's work for ours.
 			_ = c.clearIntent(ctx)
-			return time.Time{}, fmt.Errorf("%w: a lock on the contact's details lapsed", commands.ErrUnavailable)
+			return time.Time{}, false, fmt.Errorf("%w: a lock on the contact's details lapsed", commands.ErrUnavailable)
 		}
 	}
-	return sendBy, nil
+	return sendBy, true, nil
 }
 
 var clearIntentScript = redis.NewScript(fenced + `

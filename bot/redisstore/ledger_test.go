@@ -361,6 +361,98 @@ func TestIntentNeedsTheLocks(t *testing.T) {
 	}
 }
 
+// An intent that holds values takes them as Serialize does (all or none,
+// waiting for another message, taking over its own earlier owner's) and
+// records the intent only once they are held; on a single Redis and on a
+// Cluster alike.
+func TestIntendHolds(t *testing.T) {
+	for _, topology := range []string{"single", "cluster"} {
+		t.Run(topology, func(t *testing.T) {
+			p := newProcs(t, redisstore.Options{})
+			if topology == "cluster" {
+				redisstore.AsCluster(p.s)
+			}
+			ctx := t.Context()
+			a := p.start("a")
+			m1, m2, m3 := admit(t, a, "m1").Claim, admit(t, a, "m2").Claim, admit(t, a, "m3").Claim
+			if _, err := m1.Intend(ctx, commands.Write{Action: "create"}, "email:kim@example.com"); err != nil {
+				t.Fatal(err)
+			}
+			locks := p.rd.Client.Keys(ctx, p.rd.Prefix+"lock:*").Val()
+			if len(locks) != 1 {
+				t.Fatalf("%d lock keys after the intent, want 1", len(locks))
+			}
+			// The lock outlives the write even if renewals stop.
+			if ttl := p.rd.Client.PTTL(ctx, locks[0]).Val(); ttl <= lease {
+				t.Errorf("the lock lives %v, want more than the lease %v", ttl, lease)
+			}
+
+			// While m1 holds the email, m2 records nothing and holds
+			// nothing: it waits until its context ends.
+			brief, cancelBrief := context.WithTimeout(ctx, 300*time.Millisecond)
+			defer cancelBrief()
+			if _, err := m2.Intend(brief, commands.Write{Action: "create"}, "phone:13811112222", "email:kim@example.com"); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("m2's intent while m1 held the email: %v, want a wait until its deadline", err)
+			}
+			got := make(chan error, 1)
+			go func() {
+				_, err := m2.Intend(context.Background(), commands.Write{Action: "create"}, "phone:13811112222", "email:kim@example.com")
+				got <- err
+			}()
+			// m2 waits for the email, without keeping the phone from m3 and
+			// without recording an intent it cannot act on.
+			short, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if err := m3.Serialize(short, "phone:13811112222"); err != nil {
+				t.Fatalf("m3 could not take the phone while m2 waited: %v", err)
+			}
+			if err := m3.Release(ctx, commands.AuditEntry{}); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-got:
+				t.Fatalf("m2 recorded its intent while m1 held the email: %v", err)
+			default:
+			}
+			if i := p.rd.Client.HGet(ctx, p.rd.Prefix+"msg:m2", "i").Val(); i != "" {
+				t.Errorf("m2 recorded %s while waiting", i)
+			}
+			if err := m1.Finish(ctx, nil, true, commands.AuditEntry{}); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-got:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("m2 did not record its intent after m1 settled")
+			}
+
+			// m2's process dies: the next owner of m2 takes its locks over.
+			p.kill("a")
+			b := p.start("b")
+			p.later()
+			re := admit(t, b, "m2")
+			wantVerdict(t, "m2 after its owner died", re, redisstore.Resume)
+			if w, _, ok := re.Claim.Prior(); !ok || w.Action != "create" {
+				t.Fatalf("the new owner sees %+v, %v; want the create", w, ok)
+			}
+			short2, cancel2 := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel2()
+			if _, err := re.Claim.Intend(short2, commands.Write{Action: "create"}, "phone:13811112222", "email:kim@example.com"); err != nil {
+				t.Fatalf("the new owner of m2 could not take m2's locks: %v", err)
+			}
+			if err := re.Claim.Finish(ctx, nil, true, commands.AuditEntry{}); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(p.rd.Client.Keys(ctx, p.rd.Prefix+"lock:*").Val()); n != 0 {
+				t.Errorf("%d locks left after every message settled", n)
+			}
+		})
+	}
+}
+
 // The rate limit counts each message once, however often it is delivered,
 // and tells the sender once per window.
 func TestRateLimitCountsMessagesOnce(t *testing.T) {

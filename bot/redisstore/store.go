@@ -42,6 +42,8 @@ type Store struct {
 	rdb     redis.UniversalClient
 	opt     Options
 	closers []func()
+	// clustered: a script may touch one key's slot only.
+	clustered bool
 }
 
 // New returns a store over rdb; Open builds the client from a URL.
@@ -49,7 +51,8 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 	if opt.AuditMaxLen <= 0 {
 		opt.AuditMaxLen = 10000
 	}
-	return &Store{rdb: rdb, opt: opt}
+	_, clustered := rdb.(*redis.ClusterClient)
+	return &Store{rdb: rdb, opt: opt, clustered: clustered}
 }
 
 func (s *Store) key(parts ...string) string { return s.opt.Prefix + strings.Join(parts, ":") }
