@@ -46,6 +46,9 @@ var tokenParam = regexp.MustCompile(`(access_token=)([^&\s]{0,4})[^&\s]*`)
 
 // maskTokens hides all but the first four characters of every access_token.
 func maskTokens(s string) string {
+	if !strings.Contains(s, "access_token=") {
+		return s // the regexp allocates even when it finds nothing
+	}
 	return tokenParam.ReplaceAllString(s, "${1}${2}****")
 }
 

@@ -475,8 +475,11 @@ func (l *Ledger) Renew(ctx context.Context) error {
 // for one command of a pipeline (a key of another type, say) is that
 // command's, and the pipeline's other answers stand.
 func failure(err error) error {
+	if err == nil {
+		return nil // before re, which escapes
+	}
 	var re redis.Error
-	if err == nil || errors.Is(err, redis.Nil) || errors.As(err, &re) {
+	if errors.Is(err, redis.Nil) || errors.As(err, &re) {
 		return nil
 	}
 	return err

@@ -179,6 +179,9 @@ func answer(err error) error {
 // script itself next), and the refusals of the handshake go-redis tries
 // on every new connection (HELLO, CLIENT SETINFO on servers without them).
 func answerTo(cmd string, err error) error {
+	if err == nil {
+		return nil // before re, which escapes: most answers allocate nothing
+	}
 	var re redis.Error
 	switch {
 	case errors.Is(err, redis.Nil) || !errors.As(err, &re):

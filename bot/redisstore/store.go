@@ -55,7 +55,17 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 	return &Store{rdb: rdb, opt: opt, clustered: clustered}
 }
 
-func (s *Store) key(parts ...string) string { return s.opt.Prefix + strings.Join(parts, ":") }
+// key joins parts under the prefix; the common one- and two-part keys are
+// built in one allocation, as every message builds several.
+func (s *Store) key(parts ...string) string {
+	switch len(parts) {
+	case 1:
+		return s.opt.Prefix + parts[0]
+	case 2:
+		return s.opt.Prefix + parts[0] + ":" + parts[1]
+	}
+	return s.opt.Prefix + strings.Join(parts, ":")
+}
 
 // Permission keys share the hash tag {perm}, so that scripts and
 // transactions touching a user's scopes and the holders index stay within

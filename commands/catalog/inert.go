@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Replies are DingTalk markdown, read by a whole group. A value that comes
@@ -35,9 +36,39 @@ var wwwRE = regexp.MustCompile(`(?i)www\.`)
 // and an @ that could start a mention (not the one inside an email
 // address) becomes ＠.
 func Inert(s string) string {
-	if s == "" {
+	if plain(s) {
 		return s
 	}
+	return inert(s)
+}
+
+// plain reports whether inert would return s unchanged, without the
+// allocations inert makes: most values (names, ids, addresses) are.
+func plain(s string) bool {
+	prev := ' '
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError: // invalid UTF-8 comes out as U+FFFD
+			return false
+		case r >= utf8.RuneSelf:
+			if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+				return false
+			}
+		case r < ' ' || r == 0x7f || strings.ContainsRune("<>[]`*\\", r):
+			return false
+		case r == '@' && !emailLocal(prev):
+			return false
+		case r == ':' && strings.HasPrefix(s[i+1:], "//"):
+			return false
+		case (r == 'w' || r == 'W') && len(s) >= i+4 && strings.EqualFold(s[i+1:i+4], "ww."):
+			return false
+		}
+		prev = r
+	}
+	return true
+}
+
+func inert(s string) string {
 	s = inertReplacer.Replace(Visible(s))
 	s = wwwRE.ReplaceAllStringFunc(s, func(w string) string { return w[:3] + "．" })
 	var b strings.Builder

@@ -64,3 +64,34 @@ func TestCatalogWritesNoLiveMarkup(t *testing.T) {
 		}
 	}
 }
+
+// Inert skips its work for values it would leave alone; skipping must never
+// let through what the full pass would change. Every short combination of
+// the characters that matter is checked against the full pass.
+func TestInertShortcutAgreesWithFullPass(t *testing.T) {
+	parts := []string{"a", "Z", "7", " ", "@", ".", ":", "/", "w", "W", "<", "]", "`", "*", "\\",
+		"\n", "\x7f", "\u0085", "\u200b", "\u202e", "张", "＠", "∗", "\xff", "\uFFFD", "_", "-"}
+	var n int
+	var walk func(prefix string, depth int)
+	walk = func(prefix string, depth int) {
+		if got, want := Inert(prefix), inert(prefix); got != want {
+			t.Errorf("Inert(%q) = %q, the full pass gives %q", prefix, got, want)
+		}
+		n++
+		if depth == 0 {
+			return
+		}
+		for _, p := range parts {
+			walk(prefix+p, depth-1)
+		}
+	}
+	walk("", 4)
+	for _, s := range []string{"www.x", "xWwW.y", "a://b", "someone@example.com", "so.me+tag@x", "张三", "JohnDoe"} {
+		if Inert(s) != inert(s) {
+			t.Errorf("Inert(%q) = %q, the full pass gives %q", s, Inert(s), inert(s))
+		}
+	}
+	if n < 500000 {
+		t.Fatalf("only %d strings checked", n)
+	}
+}

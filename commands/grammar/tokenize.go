@@ -19,6 +19,9 @@ import (
 // become their ASCII counterparts, em and en dashes become "--", and
 // invisible zero-width characters go.
 func Normalize(s string) string {
+	if ascii(s) {
+		return s // nothing to fold, no dash, no invisible character
+	}
 	s = width.Fold.String(s)
 	// Phones turn a typed "--" into a dash; give flags back their hyphens.
 	s = dashes.Replace(s)
@@ -29,6 +32,15 @@ func Normalize(s string) string {
 		}
 		return r
 	}, s)
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 var dashes = strings.NewReplacer("\u2014", "--", "\u2013", "--")
