@@ -34,7 +34,7 @@ func testApp(tb testing.TB, vars map[string]string, opts ...armstest.Option) (*a
 	if err != nil {
 		tb.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(ctxHandler{Handler: slog.NewJSONHandler(io.Discard, nil)}) // as in production
 	a, err := build(tb.Context(), cfg, log)
 	if err != nil {
 		tb.Fatal(err)

@@ -17,10 +17,25 @@ func withLogAttrs(ctx context.Context, attrs ...slog.Attr) context.Context {
 	return context.WithValue(ctx, logAttrsKey{}, append(prev[:len(prev):len(prev)], attrs...))
 }
 
-// ctxHandler adds the context's attributes to each record.
-type ctxHandler struct{ slog.Handler }
+// ctxHandler adds the context's attributes to each record. It also keeps
+// the attributes of Logger.With until a line is logged instead of
+// formatting them at once: every message gets a logger naming it, and most
+// messages log a single line.
+type ctxHandler struct {
+	slog.Handler
+	attrs []slog.Attr // from With, written before the record's own
+}
 
 func (h ctxHandler) Handle(ctx context.Context, r slog.Record) error {
+	if len(h.attrs) > 0 {
+		nr := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+		nr.AddAttrs(h.attrs...)
+		r.Attrs(func(a slog.Attr) bool {
+			nr.AddAttrs(a)
+			return true
+		})
+		r = nr
+	}
 	if attrs, ok := ctx.Value(logAttrsKey{}).([]slog.Attr); ok {
 		r.AddAttrs(attrs...)
 	}
@@ -28,7 +43,14 @@ func (h ctxHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h ctxHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return ctxHandler{h.Handler.WithAttrs(attrs)}
+	return ctxHandler{h.Handler, append(h.attrs[:len(h.attrs):len(h.attrs)], attrs...)}
 }
 
-func (h ctxHandler) WithGroup(name string) slog.Handler { return ctxHandler{h.Handler.WithGroup(name)} }
+// WithGroup puts the kept attributes down first: they belong outside it.
+func (h ctxHandler) WithGroup(name string) slog.Handler {
+	inner := h.Handler
+	if len(h.attrs) > 0 {
+		inner = inner.WithAttrs(h.attrs)
+	}
+	return ctxHandler{Handler: inner.WithGroup(name)}
+}

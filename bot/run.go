@@ -73,7 +73,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	log := slog.New(ctxHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
+	log := slog.New(ctxHandler{Handler: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
 	redisstore.RouteClientLogs(log)
 	return log
 }

@@ -88,7 +88,7 @@ func shellLogger(cfg *Config, stderr io.Writer) (*slog.Logger, func(), error) {
 		handlers = append(handlers, slog.NewJSONHandler(f, &slog.HandlerOptions{Level: cfg.LogLevel}))
 		closeLog = func() { _ = f.Close() }
 	}
-	log := slog.New(ctxHandler{slog.NewMultiHandler(handlers...)})
+	log := slog.New(ctxHandler{Handler: slog.NewMultiHandler(handlers...)})
 	return log, closeLog, nil
 }
 
