@@ -140,7 +140,14 @@ type RateDecision struct {
 	Notify bool
 }
 
+// admitScript claims a message. On a single Redis it also adds the message
+// to the in-flight index (KEYS[2]); on a Cluster that key lives in another
+// slot and Admit sends a command of its own.
 var admitScript = redis.NewScript(`
+if KEYS[2] then
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[2], 'NX', string.format('%.0f', t[1] * 1000 + math.floor(t[2] / 1000)), ARGV[4])
+end
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind == 'string' then return {'legacy', redis.call('GET', KEYS[1])} end
 if kind == 'hash' then
@@ -207,8 +214,12 @@ func (l *Ledger) Admit(ctx context.Context, id, sender string, payload []byte) (
 		scopes *redis.StringSliceCmd
 	)
 	_, err := l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		claim = admitScript.Eval(ctx, p, []string{key}, l.opt.Process, payload, l.s.opt.ClaimTTL.Milliseconds())
-		p.ZAddNX(ctx, l.inflightKey(), redis.Z{Score: float64(time.Now().UnixMilli()), Member: id})
+		if l.s.clustered {
+			claim = admitScript.Eval(ctx, p, []string{key}, l.opt.Process, payload, l.s.opt.ClaimTTL.Milliseconds())
+			p.ZAddNX(ctx, l.inflightKey(), redis.Z{Score: float64(time.Now().UnixMilli()), Member: id})
+		} else {
+			claim = admitScript.Eval(ctx, p, []string{key, l.inflightKey()}, l.opt.Process, payload, l.s.opt.ClaimTTL.Milliseconds(), id)
+		}
 		if l.s.opt.RatePerMin > 0 {
 			rate = rateScript.Eval(ctx, p, []string{l.s.key("rate", sender)}, l.s.opt.RatePerMin, id)
 		}
@@ -796,18 +807,29 @@ func (c *Claim) intend(ctx context.Context, b []byte, take []string) (sendBy tim
 	var intent *redis.Cmd
 	// The locks must outlive the write even if renewals stop.
 	ttl := (c.l.opt.WriteWindow + c.l.opt.Lease).Milliseconds()
-	if _, err := c.l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range locks {
-			extended[i] = extendScript.Eval(ctx, p, []string{k}, c.lockValue(), ttl)
-		}
-		if len(take) == 0 {
-			intent = intendScript.Eval(ctx, p, []string{c.l.recordKey(c.id)}, c.l.opt.Process, c.token, b)
-			return nil
-		}
+	// Without locks to extend there is one command, and a pipeline's
+	// bookkeeping would cost more than the command.
+	var p redis.Cmdable = c.l.s.rdb
+	var pipe redis.Pipeliner
+	if len(locks) > 0 {
+		pipe = c.l.s.rdb.Pipeline()
+		p = pipe
+	}
+	for i, k := range locks {
+		extended[i] = extendScript.Eval(ctx, p, []string{k}, c.lockValue(), ttl)
+	}
+	if len(take) == 0 {
+		intent = intendScript.Eval(ctx, p, []string{c.l.recordKey(c.id)}, c.l.opt.Process, c.token, b)
+	} else {
 		keys := append([]string{c.l.recordKey(c.id)}, take...)
 		intent = intendHoldingScript.Eval(ctx, p, keys, c.l.opt.Process, c.token, b, c.lockValue(), c.id, ttl)
-		return nil
-	}); err != nil {
+	}
+	if pipe != nil {
+		_, err = pipe.Exec(ctx)
+	} else {
+		err = intent.Err()
+	}
+	if err != nil {
 		return time.Time{}, false, unavailable("record intent", err)
 	}
 	switch n, _ := intent.Int(); n {
@@ -858,8 +880,19 @@ func (c *Claim) Prior() (commands.Write, time.Duration, bool) {
 	return *c.prior, c.priorWait, true
 }
 
-// settleScript moves a record this process owns to its next state.
-var settleScript = redis.NewScript(fenced + `
+// settleScript moves a record this process owns to its next state. On a
+// single Redis it also takes the message off the in-flight index (KEYS[2])
+// and releases its locks (KEYS[3...]), whoever owns the record now, as
+// separate commands would; on a Cluster those keys live in other slots and
+// settle sends them as commands of their own.
+var settleScript = redis.NewScript(`
+if KEYS[2] then
+  if ARGV[3] ~= 'done' then redis.call('ZREM', KEYS[2], ARGV[6]) end
+  for i = 3, #KEYS do
+    if redis.call('GET', KEYS[i]) == ARGV[7] then redis.call('DEL', KEYS[i]) end
+  end
+end
+` + fenced + `
 local s = ARGV[3]
 if s == 'release' then
   redis.call('DEL', KEYS[1])
@@ -884,17 +917,23 @@ return 1
 // owner now.
 func (c *Claim) settle(ctx context.Context, state string, reply []byte, e *commands.AuditEntry) error {
 	locks := c.heldLocks()
+	keys := []string{c.l.recordKey(c.id)}
+	if !c.l.s.clustered {
+		keys = append(append(keys, c.l.inflightKey()), locks...)
+	}
 	var moved *redis.Cmd
 	_, err := c.l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		moved = settleScript.Eval(ctx, p, []string{c.l.recordKey(c.id)}, c.l.opt.Process, c.token, state, reply, c.l.s.opt.ClaimTTL.Milliseconds())
-		if state != stateDone {
-			p.ZRem(ctx, c.l.inflightKey(), c.id)
+		moved = settleScript.Eval(ctx, p, keys, c.l.opt.Process, c.token, state, reply, c.l.s.opt.ClaimTTL.Milliseconds(), c.id, c.lockValue())
+		if c.l.s.clustered {
+			if state != stateDone {
+				p.ZRem(ctx, c.l.inflightKey(), c.id)
+			}
+			for _, k := range locks {
+				releaseScript.Eval(ctx, p, []string{k}, c.lockValue())
+			}
 		}
 		if e != nil {
 			p.XAdd(ctx, c.l.s.auditArgs(*e))
-		}
-		for _, k := range locks {
-			releaseScript.Eval(ctx, p, []string{k}, c.lockValue())
 		}
 		return nil
 	})

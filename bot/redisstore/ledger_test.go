@@ -526,3 +526,65 @@ func TestNobodyIsJudgedDeadRightAfterAnOutage(t *testing.T) {
 	p.kill("a") // and now a is dead
 	wantVerdict(t, "a lease later, a dead", admit(t, b, "m1"), redisstore.Resume)
 }
+
+// A message is in the in-flight index (where sweeps find the orphans) from
+// its admission until its reply is out, and settling it leaves nothing for
+// a lock to trip over, even when it lost the record to another process; on
+// a single Redis, where one script does each step, and on a Cluster alike.
+func TestSettleLeavesNothingBehind(t *testing.T) {
+	for _, topology := range []string{"single", "cluster"} {
+		t.Run(topology, func(t *testing.T) {
+			p := newProcs(t, redisstore.Options{})
+			if topology == "cluster" {
+				redisstore.AsCluster(p.s)
+			}
+			ctx := t.Context()
+			a := p.start("a")
+			inflight := func() []string { return p.rd.Client.ZRange(ctx, p.rd.Prefix+"inflight", 0, -1).Val() }
+			locks := func() int { return len(p.rd.Client.Keys(ctx, p.rd.Prefix+"lock:*").Val()) }
+
+			m1 := admit(t, a, "m1").Claim
+			if got := inflight(); len(got) != 1 || got[0] != "m1" {
+				t.Errorf("in flight once admitted: %v, want [m1]", got)
+			}
+			if _, err := m1.Intend(ctx, commands.Write{Action: "create"}, "email:kim@example.com", "phone:13811112222"); err != nil {
+				t.Fatal(err)
+			}
+			if err := m1.Finish(ctx, []byte("reply"), false, commands.AuditEntry{MsgID: "m1"}); err != nil {
+				t.Fatal(err)
+			}
+			if n := locks(); n != 0 {
+				t.Errorf("%d locks held once the reply was ready, want 0", n)
+			}
+			if got := inflight(); len(got) != 1 || got[0] != "m1" {
+				t.Errorf("in flight before its reply went out: %v, want [m1]", got)
+			}
+			if err := m1.Delivered(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := inflight(); len(got) != 0 {
+				t.Errorf("in flight after its reply went out: %v, want none", got)
+			}
+
+			// m2 lost its record to another process: it may not settle it,
+			// but its locks and its place in the index go all the same.
+			m2 := admit(t, a, "m2").Claim
+			if err := m2.Serialize(ctx, "email:lee@example.com"); err != nil {
+				t.Fatal(err)
+			}
+			p.rd.Client.HSet(ctx, p.rd.Prefix+"msg:m2", "o", "b")
+			if err := m2.Finish(ctx, nil, true, commands.AuditEntry{}); !errors.Is(err, commands.ErrLostOwnership) {
+				t.Fatalf("settling a record another process owns: %v, want ErrLostOwnership", err)
+			}
+			if n := locks(); n != 0 {
+				t.Errorf("%d locks held after losing the record, want 0", n)
+			}
+			if got := inflight(); len(got) != 0 {
+				t.Errorf("in flight: %v, want none", got)
+			}
+			if n := p.rd.Client.XLen(ctx, p.rd.Prefix+"audit").Val(); n != 2 {
+				t.Errorf("%d audit entries, want 2", n)
+			}
+		})
+	}
+}
