@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,52 @@ func TestGatewayChecks(t *testing.T) {
 	}
 	if s.Rejected() != len(tests)+1 {
 		t.Errorf("Rejected() = %d, want %d", s.Rejected(), len(tests)+1)
+	}
+}
+
+// A phone number or an email address belongs to one contact at a time, as
+// ARMS documents: taken by a create or an update, kept by updates of the
+// same contact, freed when it is changed or deleted.
+func TestOneContactPerPhoneAndEmail(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	s := NewServer(WithClock(func() time.Time { return now }))
+	defer s.Close()
+	n := 0
+	call := func(action string, params map[string]string) string {
+		n++
+		_, c := code(t, signed(t, s, now, "u"+strconv.Itoa(n), func(p url.Values) {
+			p.Set("Action", action)
+			p.Del("Email")
+			for k, v := range params {
+				if v == "$A" { // the id of the first contact
+					v = strconv.FormatInt(s.Contacts()[0].ContactID, 10)
+				}
+				p.Set(k, v)
+			}
+		}))
+		return c
+	}
+	steps := []struct {
+		action string
+		params map[string]string
+		want   string
+	}{
+		{"CreateAlertContact", map[string]string{"ContactName": "A", "PhoneNum": "13811112222", "Email": "kim@example.com"}, ""},
+		{"CreateAlertContact", map[string]string{"ContactName": "B", "PhoneNum": "13811112222"}, "ParameterIllegal"},
+		{"CreateAlertContact", map[string]string{"ContactName": "B", "Email": "KIM@Example.com"}, "ParameterIllegal"},
+		{"UpdateAlertContact", map[string]string{"ContactId": "$A", "ContactName": "A2", "PhoneNum": "13811112222", "Email": "kim@example.com"}, ""},
+		{"UpdateAlertContact", map[string]string{"ContactId": "$A", "ContactName": "A2", "Email": "kim@example.com"}, ""},
+		{"CreateAlertContact", map[string]string{"ContactName": "B", "PhoneNum": "13811112222"}, ""},
+		{"CreateAlertContact", map[string]string{"ContactName": "C", "Email": "kim@example.com"}, "ParameterIllegal"},
+		{"DeleteAlertContact", map[string]string{"ContactId": "$A"}, ""},
+		{"CreateAlertContact", map[string]string{"ContactName": "C", "Email": "kim@example.com"}, ""},
+	}
+	for i, st := range steps {
+		if got := call(st.action, st.params); got != st.want {
+			t.Fatalf("step %d, %s %v: code %q, want %q", i+1, st.action, st.params, got, st.want)
+		}
+	}
+	if got := len(s.Contacts()); got != 2 {
+		t.Errorf("%d contacts, want 2", got)
 	}
 }
