@@ -181,6 +181,18 @@ func (s *Server) DropResponse(action string, n int) {
 }
 
 // SetLatency delays every answer by d.
+// Reset forgets every contact, group and recorded call, as a new stand-in
+// would, keeping the ids counting up: runs of a load test each start from
+// an empty ARMS.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.contacts)
+	clear(s.owners)
+	clear(s.groups)
+	s.calls = nil
+}
+
 func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

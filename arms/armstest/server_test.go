@@ -153,4 +153,12 @@ func TestOneContactPerPhoneAndEmail(t *testing.T) {
 	if got := len(s.Contacts()); got != 2 {
 		t.Errorf("%d contacts, want 2", got)
 	}
+	// A reset stand-in is an empty ARMS: every value is free again.
+	s.Reset()
+	if got := len(s.Contacts()) + len(s.Calls("")); got != 0 {
+		t.Errorf("%d contacts and calls after a reset, want none", got)
+	}
+	if got := call("CreateAlertContact", map[string]string{"ContactName": "D", "Email": "kim@example.com", "PhoneNum": "13811112222"}); got != "" {
+		t.Errorf("create after a reset: code %q", got)
+	}
 }

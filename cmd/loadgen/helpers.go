@@ -25,6 +25,10 @@ import (
 // statsPath is where the ARMS stand-in process reports its counts.
 const statsPath = "/loadgen/stats"
 
+// resetPath empties the stand-in before each run: a run that finds the
+// contacts of the runs before it would be measured against a busier ARMS.
+const resetPath = "/loadgen/reset"
+
 // serveARMS runs the ARMS stand-in as a process of its own, so that its
 // CPU time is measured apart from the load generator's.
 func serveARMS(ctx context.Context, args []string, stdout io.Writer) error {
@@ -39,6 +43,7 @@ func serveARMS(ctx context.Context, args []string, stdout io.Writer) error {
 	mux.HandleFunc("GET "+statsPath, func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(armsStats{Creates: len(arms.Calls("CreateAlertContact")), Contacts: len(arms.Contacts()), Calls: len(arms.Calls(""))})
 	})
+	mux.HandleFunc("POST "+resetPath, func(http.ResponseWriter, *http.Request) { arms.Reset() })
 	mux.Handle("/", arms)
 	return serveUntilDone(ctx, mux, stdout)
 }

@@ -133,12 +133,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	var bots, floors []*result
 	for range max(o.rounds, 1) {
+		if err := arms.reset(); err != nil {
+			return err
+		}
 		r, err := env.runBot(ctx)
 		if err != nil {
 			return err
 		}
 		bots = append(bots, r)
 		if o.floor {
+			if err := arms.reset(); err != nil {
+				return err
+			}
 			f, err := env.runFloor(ctx)
 			if err != nil {
 				return err

@@ -157,3 +157,16 @@ func (h *helper) stats() armsStats {
 	_ = json.NewDecoder(resp.Body).Decode(&s)
 	return s
 }
+
+// reset empties the ARMS stand-in.
+func (h *helper) reset() error {
+	resp, err := http.Post(h.url+resetPath, "", nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("reset the ARMS stand-in: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
