@@ -18,6 +18,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,7 +56,7 @@ type Config struct {
 // a pool of SDK clients, each with its own transport, and lends one to each
 // call.
 type Client struct {
-	pool      chan *pooled
+	pool      *pool
 	timeout   time.Duration
 	retryBase time.Duration
 	observe   func(action, code string, d time.Duration)
@@ -77,6 +78,37 @@ func (p *pooled) serve() {
 	for f := range p.calls {
 		f()
 	}
+}
+
+// pool lends the client returned last (a stack, not a queue): calls reuse
+// the fewest clients, so their connections to ARMS stay warm and few,
+// instead of a burst leaving every client with a connection of its own.
+type pool struct {
+	mu   sync.Mutex
+	idle []*pooled
+	free chan struct{} // one token per idle client
+}
+
+func newPool(n int) *pool { return &pool{free: make(chan struct{}, n)} }
+
+func (p *pool) get(ctx context.Context) (*pooled, error) {
+	select {
+	case <-p.free:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.idle[len(p.idle)-1]
+	p.idle = p.idle[:len(p.idle)-1]
+	return c, nil
+}
+
+func (p *pool) put(c *pooled) {
+	p.mu.Lock()
+	p.idle = append(p.idle, c)
+	p.mu.Unlock()
+	p.free <- struct{}{}
 }
 
 // New builds a client. It does not contact ARMS.
@@ -120,7 +152,7 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	default:
 		cred = credentials.NewAccessKeyCredential(cfg.AccessKeyID, cfg.AccessKeySecret)
 	}
-	c := &Client{pool: make(chan *pooled, cfg.Clients), timeout: cfg.Timeout, retryBase: 200 * time.Millisecond, observe: cfg.Observe, log: log, creds: creds}
+	c := &Client{pool: newPool(cfg.Clients), timeout: cfg.Timeout, retryBase: 200 * time.Millisecond, observe: cfg.Observe, log: log, creds: creds}
 	if c.observe == nil {
 		c.observe = func(string, string, time.Duration) {}
 	}
@@ -146,7 +178,7 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 		cl.Domain = domain
 		p := &pooled{sdk: cl, rt: rt, calls: make(chan func())}
 		go p.serve()
-		c.pool <- p
+		c.pool.put(p)
 	}
 	return c, nil
 }
@@ -176,13 +208,11 @@ func (c *Client) do(ctx context.Context, action string, req requests.AcsRequest,
 	if err := ctx.Err(); err != nil {
 		return &Error{action: action, cause: err}
 	}
-	var p *pooled
-	select {
-	case p = <-c.pool:
-	case <-ctx.Done():
-		return &Error{action: action, cause: ctx.Err()}
+	p, err := c.pool.get(ctx)
+	if err != nil {
+		return &Error{action: action, cause: err}
 	}
-	defer func() { c.pool <- p }()
+	defer c.pool.put(p)
 
 	timeout := c.timeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -194,7 +224,7 @@ func (c *Client) do(ctx context.Context, action string, req requests.AcsRequest,
 	start := time.Now()
 	done := make(chan error, 1)
 	p.calls <- func() { done <- p.sdk.DoAction(req, resp) }
-	err := <-done
+	err = <-done
 	p.rt.ctx = nil
 	sent := p.rt.sent.Load()
 
@@ -279,8 +309,8 @@ func (c *Client) CreateContact(ctx context.Context, ct commands.Contact) (comman
 // Close releases the pooled connections and their goroutines; the client
 // is not used afterwards.
 func (c *Client) Close() {
-	for range cap(c.pool) {
-		p := <-c.pool
+	for range cap(c.pool.free) {
+		p, _ := c.pool.get(context.Background())
 		p.rt.base.CloseIdleConnections()
 		close(p.calls)
 	}

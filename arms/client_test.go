@@ -240,6 +240,40 @@ func TestConcurrentCalls(t *testing.T) {
 	}
 }
 
+// Calls reuse the client returned last, so that the bot keeps as few
+// connections to ARMS as it has calls in flight, however large its pool: a
+// pool lent in turn would give every client a connection of its own.
+func TestCallsReuseWarmConnections(t *testing.T) {
+	srv := armstest.NewServer(armstest.WithMaxContacts(1000))
+	defer srv.Close()
+	c := newClient(t, srv.URL, func(cfg *arms.Config) { cfg.Clients = 32 })
+	defer c.Close()
+	create := func(i int) {
+		if _, err := c.CreateContact(t.Context(), commands.Contact{Name: "C", Email: "w" + strconv.Itoa(i) + "@example.com"}); err != nil {
+			t.Error(err)
+		}
+	}
+	for i := range 40 {
+		create(i)
+	}
+	if n := srv.Conns(); n != 1 {
+		t.Errorf("40 calls one after another opened %d connections, want 1", n)
+	}
+	const inFlight = 4
+	var wg sync.WaitGroup
+	for g := range inFlight {
+		wg.Go(func() {
+			for i := range 25 {
+				create(100 + g*100 + i)
+			}
+		})
+	}
+	wg.Wait()
+	if n := srv.Conns(); n > inFlight {
+		t.Errorf("%d callers opened %d connections, want at most %d", inFlight, n, inFlight)
+	}
+}
+
 // This package decides what ARMS's codes mean: each answer, and each way of
 // getting none, is sorted into the kind of fault the chat explains.
 func TestFaults(t *testing.T) {

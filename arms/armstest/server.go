@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -90,6 +91,7 @@ type Server struct {
 	// ("e:…"): a create stays as cheap at the ten-thousandth contact of a
 	// load run as at the first, as ARMS's own does.
 	owners    map[string]int64
+	conns     atomic.Int64 // connections opened, for Conns
 	nextID    int64
 	groups    map[int64]*Group
 	nextGroup int64
@@ -122,10 +124,19 @@ func WithSecurityToken(tok string) Option { return func(s *Server) { s.token = t
 // NewServer starts a stand-in on a loopback port. Close it when done.
 func NewServer(opts ...Option) *Server {
 	s := newServer(opts...)
-	s.http = httptest.NewServer(s)
+	s.http = httptest.NewUnstartedServer(s)
+	s.http.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
+	s.http.Start()
 	s.URL = s.http.URL
 	return s
 }
+
+// Conns is how many connections clients have opened to the stand-in.
+func (s *Server) Conns() int { return int(s.conns.Load()) }
 
 // NewUnstartedServer returns a stand-in to be served by the caller, e.g. on
 // a listener of its choosing.
