@@ -111,18 +111,12 @@ func DecodeMessage(r io.Reader) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("read message: %w", err)
 	}
-	dec := jsontext.NewDecoder(bytes.NewReader(raw), jsontext.AllowDuplicateNames(false))
-	value, err := dec.ReadValue()
-	if err != nil {
-		return Message{}, decodeError(err)
-	}
-	// value is the decoder's buffer until its next read: decode it first.
 	var m Message
-	if err := jsonv2.Unmarshal(value, &m, jsonv2.MatchCaseInsensitiveNames(true)); err != nil {
+	if err := jsonv2.Unmarshal(raw, &m, jsonv2.MatchCaseInsensitiveNames(true)); err != nil {
+		if trailing(raw) {
+			return Message{}, fmt.Errorf("%w: data after the message", ErrAmbiguous)
+		}
 		return Message{}, decodeError(err)
-	}
-	if _, err := dec.ReadToken(); err != io.EOF {
-		return Message{}, fmt.Errorf("%w: data after the message", ErrAmbiguous)
 	}
 	if m.MsgID == "" {
 		return Message{}, ErrNoMsgID
@@ -135,6 +129,17 @@ func DecodeMessage(r io.Reader) (Message, error) {
 		}
 	}
 	return m, nil
+}
+
+// trailing reports whether raw holds a whole JSON value and then more: v2
+// refuses that too, but with an error that does not say so.
+func trailing(raw []byte) bool {
+	dec := jsontext.NewDecoder(bytes.NewReader(raw), jsontext.AllowDuplicateNames(true))
+	if _, err := dec.ReadValue(); err != nil {
+		return false
+	}
+	_, err := dec.ReadToken()
+	return err != io.EOF
 }
 
 func decodeError(err error) error {

@@ -1,6 +1,8 @@
 package dingtalk
 
 import (
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -41,4 +43,29 @@ func TestVerify(t *testing.T) {
 			}
 		})
 	}
+}
+
+// One verifier checks every callback of the process, at once from many
+// handlers: each check stands on its own, whatever came before it.
+func TestVerifierChecksManyCallbacks(t *testing.T) {
+	const secret = "this is a secret"
+	at := time.UnixMilli(1577262236757)
+	v := NewVerifier(secret, func() time.Time { return at })
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				ts := strconv.FormatInt(at.UnixMilli()-int64(g*1000+i), 10)
+				if err := v.Verify(ts, Sign(ts, secret)); err != nil {
+					t.Errorf("callback %d/%d: %v", g, i, err)
+					return
+				}
+				if err := v.Verify(ts, Sign(ts, "another secret")); err != ErrBadSignature {
+					t.Errorf("forged callback %d/%d: %v, want ErrBadSignature", g, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
