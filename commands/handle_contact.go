@@ -112,7 +112,7 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 		// ARMS keeps phone numbers and emails unique itself, and adds of
 		// the same value are serialised above: a create that nothing stands
 		// in the way of is one ARMS call, and a refused one is looked into
-		// afterwards (createOrExplain). A robot-only contact has no value
+		// afterwards (explainRefusal). A robot-only contact has no value
 		// ARMS keeps unique, and a dry run sends nothing: those search
 		// first.
 		if searchFirst {

@@ -61,6 +61,9 @@ type LedgerOptions struct {
 type Ledger struct {
 	s   *Store
 	opt LedgerOptions
+	// proc and claimTTL are arguments of most scripts, boxed once: go-redis
+	// takes arguments as []any, and boxing one costs an allocation per use.
+	proc, claimTTL any
 
 	mu    sync.Mutex
 	owned map[string]*Claim // claims this process holds, for renewal and hand-over
@@ -87,7 +90,7 @@ func NewLedger(s *Store, opt LedgerOptions) *Ledger {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Ledger{s: s, opt: opt, owned: map[string]*Claim{}, doubtful: map[string]bool{}, admitting: map[string]int{}}
+	return &Ledger{s: s, opt: opt, proc: opt.Process, claimTTL: s.opt.ClaimTTL.Milliseconds(), owned: map[string]*Claim{}, doubtful: map[string]bool{}, admitting: map[string]int{}}
 }
 
 func (l *Ledger) recordKey(id string) string { return l.s.key("msg", id) }
@@ -215,10 +218,10 @@ func (l *Ledger) Admit(ctx context.Context, id, sender string, payload []byte) (
 	)
 	_, err := l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if l.s.clustered {
-			claim = admitScript.Eval(ctx, p, []string{key}, l.opt.Process, payload, l.s.opt.ClaimTTL.Milliseconds())
+			claim = admitScript.Eval(ctx, p, []string{key}, l.proc, payload, l.claimTTL)
 			p.ZAddNX(ctx, l.inflightKey(), redis.Z{Score: float64(time.Now().UnixMilli()), Member: id})
 		} else {
-			claim = admitScript.Eval(ctx, p, []string{key, l.inflightKey()}, l.opt.Process, payload, l.s.opt.ClaimTTL.Milliseconds(), id)
+			claim = admitScript.Eval(ctx, p, []string{key, l.inflightKey()}, l.proc, payload, l.claimTTL, id)
 		}
 		if l.s.opt.RatePerMin > 0 {
 			rate = rateScript.Eval(ctx, p, []string{l.s.key("rate", sender)}, l.s.opt.RatePerMin, id)
@@ -238,7 +241,7 @@ func (l *Ledger) Admit(ctx context.Context, id, sender string, payload []byte) (
 	}
 	switch res[0] {
 	case "fresh":
-		c := l.hold(&Claim{l: l, id: id, token: 1, payload: payload})
+		c := l.hold(newClaim(l, id, 1, payload))
 		a := Admission{Verdict: Run, Claim: c, Rate: RateDecision{Allowed: true}, Scopes: scopes.Val()}
 		if a.Scopes == nil {
 			a.Scopes = []string{}
@@ -361,7 +364,7 @@ return {'taken', tostring(t), f[1], f[2] or '', f[3] or '', f[4] or '0', f[5] or
 // given token) died or handed it over. Another process may have been
 // quicker: then the message is Busy or Delivered.
 func (l *Ledger) takeOver(ctx context.Context, id, owner, token string) (*Claim, Verdict, error) {
-	res, err := takeOverScript.Eval(ctx, l.s.rdb, []string{l.recordKey(id)}, owner, token, l.opt.Process).StringSlice()
+	res, err := takeOverScript.Eval(ctx, l.s.rdb, []string{l.recordKey(id)}, owner, token, l.proc).StringSlice()
 	if err != nil {
 		return nil, 0, unavailable("take over", err)
 	}
@@ -373,7 +376,7 @@ func (l *Ledger) takeOver(ctx context.Context, id, owner, token string) (*Claim,
 		return nil, Busy, nil
 	}
 	tok, _ := strconv.ParseInt(res[1], 10, 64)
-	c := &Claim{l: l, id: id, token: tok, payload: []byte(res[3])}
+	c := newClaim(l, id, tok, []byte(res[3]))
 	if res[2] == stateDone {
 		c.reply = []byte(res[6])
 	}
@@ -463,7 +466,7 @@ func (l *Ledger) Renew(ctx context.Context) error {
 			}
 		}
 		for _, id := range doubtful {
-			forgetScript.Eval(ctx, p, []string{l.recordKey(id)}, l.opt.Process)
+			forgetScript.Eval(ctx, p, []string{l.recordKey(id)}, l.proc)
 		}
 		return nil
 	})
@@ -606,7 +609,7 @@ func (l *Ledger) HandOver(ctx context.Context) (int, error) {
 	claims := l.claims()
 	_, err := l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, c := range claims {
-			handOverScript.Eval(ctx, p, []string{l.recordKey(c.id)}, l.opt.Process, c.token)
+			handOverScript.Eval(ctx, p, []string{l.recordKey(c.id)}, l.proc, c.token)
 		}
 		p.Del(ctx, l.procKey(l.opt.Process))
 		return nil
@@ -626,6 +629,7 @@ type Claim struct {
 	l       *Ledger
 	id      string
 	token   int64
+	value   string // lockValue
 	payload []byte
 	reply   []byte // a reply that was ready when the message was taken over
 
@@ -638,6 +642,10 @@ type Claim struct {
 
 var _ commands.Journal = (*Claim)(nil)
 
+func newClaim(l *Ledger, id string, token int64, payload []byte) *Claim {
+	return &Claim{l: l, id: id, token: token, value: id + ":" + strconv.FormatInt(token, 10), payload: payload}
+}
+
 // ID is the message's id.
 func (c *Claim) ID() string { return c.id }
 
@@ -647,7 +655,8 @@ func (c *Claim) Payload() []byte { return c.payload }
 // Reply is the reply a previous owner had ready but not delivered, if any.
 func (c *Claim) Reply() []byte { return c.reply }
 
-func (c *Claim) lockValue() string { return c.id + ":" + strconv.FormatInt(c.token, 10) }
+// lockValue marks a lock as this claim's: the message and its fencing token.
+func (c *Claim) lockValue() string { return c.value }
 
 func (c *Claim) heldLocks() []string {
 	c.mu.Lock()
@@ -819,10 +828,10 @@ func (c *Claim) intend(ctx context.Context, b []byte, take []string) (sendBy tim
 		extended[i] = extendScript.Eval(ctx, p, []string{k}, c.lockValue(), ttl)
 	}
 	if len(take) == 0 {
-		intent = intendScript.Eval(ctx, p, []string{c.l.recordKey(c.id)}, c.l.opt.Process, c.token, b)
+		intent = intendScript.Eval(ctx, p, []string{c.l.recordKey(c.id)}, c.l.proc, c.token, b)
 	} else {
 		keys := append([]string{c.l.recordKey(c.id)}, take...)
-		intent = intendHoldingScript.Eval(ctx, p, keys, c.l.opt.Process, c.token, b, c.lockValue(), c.id, ttl)
+		intent = intendHoldingScript.Eval(ctx, p, keys, c.l.proc, c.token, b, c.lockValue(), c.id, ttl)
 	}
 	if pipe != nil {
 		_, err = pipe.Exec(ctx)
@@ -868,7 +877,7 @@ func (c *Claim) clearIntent(ctx context.Context) error {
 	c.mu.Lock()
 	c.locks = nil
 	c.mu.Unlock()
-	return clearIntentScript.Eval(ctx, c.l.s.rdb, []string{c.l.recordKey(c.id)}, c.l.opt.Process, c.token).Err()
+	return clearIntentScript.Eval(ctx, c.l.s.rdb, []string{c.l.recordKey(c.id)}, c.l.proc, c.token).Err()
 }
 
 // Prior is the write an earlier owner of the message recorded, and how long
@@ -923,7 +932,7 @@ func (c *Claim) settle(ctx context.Context, state string, reply []byte, e *comma
 	}
 	var moved *redis.Cmd
 	_, err := c.l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		moved = settleScript.Eval(ctx, p, keys, c.l.opt.Process, c.token, state, reply, c.l.s.opt.ClaimTTL.Milliseconds(), c.id, c.lockValue())
+		moved = settleScript.Eval(ctx, p, keys, c.l.proc, c.token, state, reply, c.l.claimTTL, c.id, c.lockValue())
 		if c.l.s.clustered {
 			if state != stateDone {
 				p.ZRem(ctx, c.l.inflightKey(), c.id)
@@ -975,7 +984,7 @@ func (c *Claim) Undeliverable(ctx context.Context) error {
 // HandOver gives the message up, keeping its intent and any reply, so that
 // another process's sweep or a re-delivery finishes it.
 func (c *Claim) HandOver(ctx context.Context) error {
-	n, err := handOverScript.Eval(ctx, c.l.s.rdb, []string{c.l.recordKey(c.id)}, c.l.opt.Process, c.token).Int()
+	n, err := handOverScript.Eval(ctx, c.l.s.rdb, []string{c.l.recordKey(c.id)}, c.l.proc, c.token).Int()
 	c.l.drop(c)
 	if err != nil {
 		return unavailable("hand over", err)
