@@ -147,18 +147,16 @@ type RateDecision struct {
 // to the in-flight index (KEYS[2]); on a Cluster that key lives in another
 // slot and Admit sends a command of its own.
 var admitScript = redis.NewScript(`
-if KEYS[2] then
-  local t = redis.call('TIME')
-  redis.call('ZADD', KEYS[2], 'NX', string.format('%.0f', t[1] * 1000 + math.floor(t[2] / 1000)), ARGV[4])
-end
+local t = redis.call('TIME')
+local now = string.format('%.0f', t[1] * 1000 + math.floor(t[2] / 1000))
+if KEYS[2] then redis.call('ZADD', KEYS[2], 'NX', now, ARGV[4]) end
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind == 'string' then return {'legacy', redis.call('GET', KEYS[1])} end
 if kind == 'hash' then
   local r = redis.call('HMGET', KEYS[1], 's', 'o', 't')
   return {'exists', r[1] or '', r[2] or '', r[3] or '0'}
 end
-local now = redis.call('TIME')
-redis.call('HSET', KEYS[1], 's', 'active', 'o', ARGV[1], 't', 1, 'p', ARGV[2], 'a', string.format('%.0f', now[1] * 1000 + math.floor(now[2] / 1000)))
+redis.call('HSET', KEYS[1], 's', 'active', 'o', ARGV[1], 't', 1, 'p', ARGV[2], 'a', now)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {'fresh'}
 `)
@@ -182,13 +180,14 @@ if tat < now then tat = now end
 local next = tat + interval
 if now < next - burst then return {0, math.ceil(next - burst - now)} end
 ids = ARGV[2] .. ' ' .. ids
-local n = 0
-for i = 1, #ids do
-  if string.sub(ids, i, i) == ' ' then
-    n = n + 1
-    if n == 16 then ids = string.sub(ids, 1, i - 1) break end
-  end
+-- Keep the latest 16 ids: cut at the 16th space (a walk over every
+-- character made this script cost Redis 20 µs per message).
+local at = 0
+for _ = 1, 16 do
+  at = string.find(ids, ' ', at + 1, true)
+  if not at then break end
 end
+if at then ids = string.sub(ids, 1, at - 1) end
 redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', next), 'ids', ids)
 redis.call('PEXPIRE', KEYS[1], math.max(math.ceil(next - now), 600000))
 return {1, 0}

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -471,6 +472,27 @@ func TestRateLimitCountsMessagesOnce(t *testing.T) {
 	r3, r4 := got[4].Rate, got[5].Rate
 	if r3.Allowed || r4.Allowed || !r3.Notify || r4.Notify || r3.RetryAfter <= 0 {
 		t.Errorf("third and fourth: %+v, %+v; want both limited, the first told when to retry", r3, r4)
+	}
+}
+
+// The limit remembers a sender's latest 16 message ids, newest first: a
+// re-delivery of any of them costs the sender nothing, and the memory
+// stays bounded however much the sender writes.
+func TestRateLimitRemembersLatestMessages(t *testing.T) {
+	p := newProcs(t, redisstore.Options{RatePerMin: 1000})
+	a := p.start("a")
+	var want []string
+	for i := 1; i <= 20; i++ {
+		id := fmt.Sprintf("m%d", i)
+		admit(t, a, id)
+		want = append([]string{id}, want...)
+		if len(want) > 16 {
+			want = want[:16]
+		}
+		got := strings.TrimSpace(p.rd.Client.HGet(t.Context(), p.rd.Prefix+"rate:sender", "ids").Val())
+		if got != strings.Join(want, " ") {
+			t.Fatalf("after %s the limit remembers %q, want %q", id, got, strings.Join(want, " "))
+		}
 	}
 }
 
