@@ -298,30 +298,12 @@ func TestSerialize(t *testing.T) {
 	go func() { got <- m2.Serialize(context.Background(), "phone:13811112222", "email:kim@example.com") }()
 
 	// m2 waits for the email, without keeping the phone from m3.
-	short, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := m3.Serialize(short, "phone:13811112222"); err != nil {
-		t.Fatalf("m3 could not take the phone while m2 waited: %v", err)
-	}
-	if err := m3.Release(ctx, commands.AuditEntry{}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-got:
-		t.Fatalf("m2 got the email while m1 held it: %v", err)
-	default:
-	}
+	takeAndRelease(t, m3, "phone:13811112222")
+	stillWaiting(t, got, "m2 got the email while m1 held it")
 	if err := m1.Finish(ctx, nil, true, commands.AuditEntry{}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-got:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("m2 did not get the email after m1 settled")
-	}
+	returns(t, got, "m2 did not get the email after m1 settled")
 	// The locks name no phone number or address in Redis.
 	keys := p.rd.Client.Keys(ctx, p.rd.Prefix+"lock:*").Val()
 	for _, k := range keys {
@@ -367,91 +349,67 @@ func TestIntentNeedsTheLocks(t *testing.T) {
 // records the intent only once they are held; on a single Redis and on a
 // Cluster alike.
 func TestIntendHolds(t *testing.T) {
-	for _, topology := range []string{"single", "cluster"} {
-		t.Run(topology, func(t *testing.T) {
-			p := newProcs(t, redisstore.Options{})
-			if topology == "cluster" {
-				redisstore.AsCluster(p.s)
-			}
-			ctx := t.Context()
-			a := p.start("a")
-			m1, m2, m3 := admit(t, a, "m1").Claim, admit(t, a, "m2").Claim, admit(t, a, "m3").Claim
-			if _, err := m1.Intend(ctx, commands.Write{Action: "create"}, "email:kim@example.com"); err != nil {
-				t.Fatal(err)
-			}
-			locks := p.rd.Client.Keys(ctx, p.rd.Prefix+"lock:*").Val()
-			if len(locks) != 1 {
-				t.Fatalf("%d lock keys after the intent, want 1", len(locks))
-			}
-			// The lock outlives the write even if renewals stop.
-			if ttl := p.rd.Client.PTTL(ctx, locks[0]).Val(); ttl <= lease {
-				t.Errorf("the lock lives %v, want more than the lease %v", ttl, lease)
-			}
+	onEachTopology(t, func(t *testing.T, p *procs) {
+		ctx := t.Context()
+		a := p.start("a")
+		m1, m2, m3 := admit(t, a, "m1").Claim, admit(t, a, "m2").Claim, admit(t, a, "m3").Claim
+		if _, err := m1.Intend(ctx, commands.Write{Action: "create"}, "email:kim@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		locks := p.rd.Client.Keys(ctx, p.rd.Prefix+"lock:*").Val()
+		if len(locks) != 1 {
+			t.Fatalf("%d lock keys after the intent, want 1", len(locks))
+		}
+		// The lock outlives the write even if renewals stop.
+		if ttl := p.rd.Client.PTTL(ctx, locks[0]).Val(); ttl <= lease {
+			t.Errorf("the lock lives %v, want more than the lease %v", ttl, lease)
+		}
 
-			// While m1 holds the email, m2 records nothing and holds
-			// nothing: it waits until its context ends.
-			brief, cancelBrief := context.WithTimeout(ctx, 300*time.Millisecond)
-			defer cancelBrief()
-			if _, err := m2.Intend(brief, commands.Write{Action: "create"}, "phone:13811112222", "email:kim@example.com"); !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("m2's intent while m1 held the email: %v, want a wait until its deadline", err)
-			}
-			got := make(chan error, 1)
-			go func() {
-				_, err := m2.Intend(context.Background(), commands.Write{Action: "create"}, "phone:13811112222", "email:kim@example.com")
-				got <- err
-			}()
-			// m2 waits for the email, without keeping the phone from m3 and
-			// without recording an intent it cannot act on.
-			short, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			if err := m3.Serialize(short, "phone:13811112222"); err != nil {
-				t.Fatalf("m3 could not take the phone while m2 waited: %v", err)
-			}
-			if err := m3.Release(ctx, commands.AuditEntry{}); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-got:
-				t.Fatalf("m2 recorded its intent while m1 held the email: %v", err)
-			default:
-			}
-			if i := p.rd.Client.HGet(ctx, p.rd.Prefix+"msg:m2", "i").Val(); i != "" {
-				t.Errorf("m2 recorded %s while waiting", i)
-			}
-			if err := m1.Finish(ctx, nil, true, commands.AuditEntry{}); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-got:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("m2 did not record its intent after m1 settled")
-			}
+		// While m1 holds the email, m2 records nothing and holds
+		// nothing: it waits until its context ends.
+		brief, cancelBrief := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancelBrief()
+		if _, err := m2.Intend(brief, commands.Write{Action: "create"}, "phone:13811112222", "email:kim@example.com"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("m2's intent while m1 held the email: %v, want a wait until its deadline", err)
+		}
+		got := make(chan error, 1)
+		go func() {
+			_, err := m2.Intend(context.Background(), commands.Write{Action: "create"}, "phone:13811112222", "email:kim@example.com")
+			got <- err
+		}()
+		// m2 waits for the email, without keeping the phone from m3 and
+		// without recording an intent it cannot act on.
+		takeAndRelease(t, m3, "phone:13811112222")
+		stillWaiting(t, got, "m2 recorded its intent while m1 held the email")
+		if i := p.rd.Client.HGet(ctx, p.rd.Prefix+"msg:m2", "i").Val(); i != "" {
+			t.Errorf("m2 recorded %s while waiting", i)
+		}
+		if err := m1.Finish(ctx, nil, true, commands.AuditEntry{}); err != nil {
+			t.Fatal(err)
+		}
+		returns(t, got, "m2 did not record its intent after m1 settled")
 
-			// m2's process dies: the next owner of m2 takes its locks over.
-			p.kill("a")
-			b := p.start("b")
-			p.later()
-			re := admit(t, b, "m2")
-			wantVerdict(t, "m2 after its owner died", re, redisstore.Resume)
-			if w, _, ok := re.Claim.Prior(); !ok || w.Action != "create" {
-				t.Fatalf("the new owner sees %+v, %v; want the create", w, ok)
-			}
-			short2, cancel2 := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel2()
-			if _, err := re.Claim.Intend(short2, commands.Write{Action: "create"}, "phone:13811112222", "email:kim@example.com"); err != nil {
-				t.Fatalf("the new owner of m2 could not take m2's locks: %v", err)
-			}
-			if err := re.Claim.Finish(ctx, nil, true, commands.AuditEntry{}); err != nil {
-				t.Fatal(err)
-			}
-			if n := len(p.rd.Client.Keys(ctx, p.rd.Prefix+"lock:*").Val()); n != 0 {
-				t.Errorf("%d locks left after every message settled", n)
-			}
-		})
-	}
+		// m2's process dies: the next owner of m2 takes its locks over.
+		p.kill("a")
+		b := p.start("b")
+		p.later()
+		re := admit(t, b, "m2")
+		wantVerdict(t, "m2 after its owner died", re, redisstore.Resume)
+		if w, _, ok := re.Claim.Prior(); !ok || w.Action != "create" {
+			t.Fatalf("the new owner sees %+v, %v; want the create", w, ok)
+		}
+		short2, cancel2 := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel2()
+		if _, err := re.Claim.Intend(short2, commands.Write{Action: "create"}, "phone:13811112222", "email:kim@example.com"); err != nil {
+			t.Fatalf("the new owner of m2 could not take m2's locks: %v", err)
+		}
+		if err := re.Claim.Finish(ctx, nil, true, commands.AuditEntry{}); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(p.rd.Client.Keys(ctx, p.rd.Prefix+"lock:*").Val()); n != 0 {
+			t.Errorf("%d locks left after every message settled", n)
+		}
+	})
 }
 
 // The rate limit counts each message once, however often it is delivered,
@@ -554,59 +512,106 @@ func TestNobodyIsJudgedDeadRightAfterAnOutage(t *testing.T) {
 // a lock to trip over, even when it lost the record to another process; on
 // a single Redis, where one script does each step, and on a Cluster alike.
 func TestSettleLeavesNothingBehind(t *testing.T) {
+	onEachTopology(t, func(t *testing.T, p *procs) {
+		ctx := t.Context()
+		a := p.start("a")
+		inflight := func() []string { return p.rd.Client.ZRange(ctx, p.rd.Prefix+"inflight", 0, -1).Val() }
+		locks := func() int { return len(p.rd.Client.Keys(ctx, p.rd.Prefix+"lock:*").Val()) }
+
+		m1 := admit(t, a, "m1").Claim
+		if got := inflight(); len(got) != 1 || got[0] != "m1" {
+			t.Errorf("in flight once admitted: %v, want [m1]", got)
+		}
+		if _, err := m1.Intend(ctx, commands.Write{Action: "create"}, "email:kim@example.com", "phone:13811112222"); err != nil {
+			t.Fatal(err)
+		}
+		if err := m1.Finish(ctx, []byte("reply"), false, commands.AuditEntry{MsgID: "m1"}); err != nil {
+			t.Fatal(err)
+		}
+		if n := locks(); n != 0 {
+			t.Errorf("%d locks held once the reply was ready, want 0", n)
+		}
+		if got := inflight(); len(got) != 1 || got[0] != "m1" {
+			t.Errorf("in flight before its reply went out: %v, want [m1]", got)
+		}
+		if err := m1.Delivered(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := inflight(); len(got) != 0 {
+			t.Errorf("in flight after its reply went out: %v, want none", got)
+		}
+
+		// m2 lost its record to another process: it may not settle it,
+		// but its locks and its place in the index go all the same.
+		m2 := admit(t, a, "m2").Claim
+		if err := m2.Serialize(ctx, "email:lee@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		p.rd.Client.HSet(ctx, p.rd.Prefix+"msg:m2", "o", "b")
+		if err := m2.Finish(ctx, nil, true, commands.AuditEntry{}); !errors.Is(err, commands.ErrLostOwnership) {
+			t.Fatalf("settling a record another process owns: %v, want ErrLostOwnership", err)
+		}
+		if n := locks(); n != 0 {
+			t.Errorf("%d locks held after losing the record, want 0", n)
+		}
+		if got := inflight(); len(got) != 0 {
+			t.Errorf("in flight: %v, want none", got)
+		}
+		if n := p.rd.Client.XLen(ctx, p.rd.Prefix+"audit").Val(); n != 2 {
+			t.Errorf("%d audit entries, want 2", n)
+		}
+	})
+}
+
+// takeAndRelease takes value for c, which must not have to wait long, and
+// gives it back.
+func takeAndRelease(t *testing.T, c *redisstore.Claim, value string) {
+	t.Helper()
+	short, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if err := c.Serialize(short, value); err != nil {
+		t.Fatalf("%s could not take %s while another message waited: %v", c.ID(), value, err)
+	}
+	if err := c.Release(t.Context(), commands.AuditEntry{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stillWaiting fails with what when the waiting call has returned.
+func stillWaiting(t *testing.T, got <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-got:
+		t.Fatalf("%s: %v", what, err)
+	default:
+	}
+}
+
+// returns fails with what unless the waiting call returns, without an
+// error, within a few seconds.
+func returns(t *testing.T, got <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal(what)
+	}
+}
+
+// onEachTopology runs test over a single Redis and as over Redis Cluster,
+// where the store sends what a script may not touch as commands of their
+// own.
+func onEachTopology(t *testing.T, test func(t *testing.T, p *procs)) {
 	for _, topology := range []string{"single", "cluster"} {
 		t.Run(topology, func(t *testing.T) {
 			p := newProcs(t, redisstore.Options{})
 			if topology == "cluster" {
 				redisstore.AsCluster(p.s)
 			}
-			ctx := t.Context()
-			a := p.start("a")
-			inflight := func() []string { return p.rd.Client.ZRange(ctx, p.rd.Prefix+"inflight", 0, -1).Val() }
-			locks := func() int { return len(p.rd.Client.Keys(ctx, p.rd.Prefix+"lock:*").Val()) }
-
-			m1 := admit(t, a, "m1").Claim
-			if got := inflight(); len(got) != 1 || got[0] != "m1" {
-				t.Errorf("in flight once admitted: %v, want [m1]", got)
-			}
-			if _, err := m1.Intend(ctx, commands.Write{Action: "create"}, "email:kim@example.com", "phone:13811112222"); err != nil {
-				t.Fatal(err)
-			}
-			if err := m1.Finish(ctx, []byte("reply"), false, commands.AuditEntry{MsgID: "m1"}); err != nil {
-				t.Fatal(err)
-			}
-			if n := locks(); n != 0 {
-				t.Errorf("%d locks held once the reply was ready, want 0", n)
-			}
-			if got := inflight(); len(got) != 1 || got[0] != "m1" {
-				t.Errorf("in flight before its reply went out: %v, want [m1]", got)
-			}
-			if err := m1.Delivered(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if got := inflight(); len(got) != 0 {
-				t.Errorf("in flight after its reply went out: %v, want none", got)
-			}
-
-			// m2 lost its record to another process: it may not settle it,
-			// but its locks and its place in the index go all the same.
-			m2 := admit(t, a, "m2").Claim
-			if err := m2.Serialize(ctx, "email:lee@example.com"); err != nil {
-				t.Fatal(err)
-			}
-			p.rd.Client.HSet(ctx, p.rd.Prefix+"msg:m2", "o", "b")
-			if err := m2.Finish(ctx, nil, true, commands.AuditEntry{}); !errors.Is(err, commands.ErrLostOwnership) {
-				t.Fatalf("settling a record another process owns: %v, want ErrLostOwnership", err)
-			}
-			if n := locks(); n != 0 {
-				t.Errorf("%d locks held after losing the record, want 0", n)
-			}
-			if got := inflight(); len(got) != 0 {
-				t.Errorf("in flight: %v, want none", got)
-			}
-			if n := p.rd.Client.XLen(ctx, p.rd.Prefix+"audit").Val(); n != 2 {
-				t.Errorf("%d audit entries, want 2", n)
-			}
+			test(t, p)
 		})
 	}
 }

@@ -131,21 +131,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer arms.stop()
 	env := &bench{o: o, rdb: rdb, arms: arms, stderr: stderr}
 
+	// Every run starts from an empty stand-in.
+	fresh := func(run func(context.Context) (*result, error)) (*result, error) {
+		if err := arms.reset(); err != nil {
+			return nil, err
+		}
+		return run(ctx)
+	}
 	var bots, floors []*result
 	for range max(o.rounds, 1) {
-		if err := arms.reset(); err != nil {
-			return err
-		}
-		r, err := env.runBot(ctx)
+		r, err := fresh(env.runBot)
 		if err != nil {
 			return err
 		}
 		bots = append(bots, r)
 		if o.floor {
-			if err := arms.reset(); err != nil {
-				return err
-			}
-			f, err := env.runFloor(ctx)
+			f, err := fresh(env.runFloor)
 			if err != nil {
 				return err
 			}
