@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// The design keeps a handled /contact add at four Redis round trips: the
-// claim script, the rate limit, the sender's scopes, and one pipeline that
-// settles the claim and appends the audit entry.
+// The design keeps a handled /contact add at three Redis round trips on a
+// single Redis: the admission (the claim, the rate limit and the sender's
+// scopes in one pipeline), the intent with the contact's locks, and the
+// settle with the audit entry.
 func TestRedisRoundTripsPerAdd(t *testing.T) {
 	// A lease of an hour: no renewal or sweep falls into the count.
 	a, handler := testApp(t, map[string]string{"BOT_LEASE": "1h"})
