@@ -191,7 +191,6 @@ func (s *Server) DropResponse(action string, n int) {
 	s.faults = append(s.faults, &fault{action: action, drop: true, times: n})
 }
 
-// SetLatency delays every answer by d.
 // Reset forgets every contact, group and recorded call, as a new stand-in
 // would, keeping the ids counting up: runs of a load test each start from
 // an empty ARMS.
@@ -204,6 +203,7 @@ func (s *Server) Reset() {
 	s.calls = nil
 }
 
+// SetLatency delays every answer by d.
 func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
