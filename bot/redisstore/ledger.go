@@ -215,12 +215,14 @@ func (l *Ledger) Admit(ctx context.Context, id, sender string, payload []byte) (
 		rate   *redis.Cmd
 		scopes *redis.StringSliceCmd
 	)
+	keys := []string{key}
+	if !l.s.clustered {
+		keys = append(keys, l.inflightKey())
+	}
 	_, err := l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		claim = admitScript.Eval(ctx, p, keys, l.proc, payload, l.claimTTL, id)
 		if l.s.clustered {
-			claim = admitScript.Eval(ctx, p, []string{key}, l.proc, payload, l.claimTTL)
 			p.ZAddNX(ctx, l.inflightKey(), redis.Z{Score: float64(time.Now().UnixMilli()), Member: id})
-		} else {
-			claim = admitScript.Eval(ctx, p, []string{key, l.inflightKey()}, l.proc, payload, l.claimTTL, id)
 		}
 		if l.s.opt.RatePerMin > 0 {
 			rate = rateScript.Eval(ctx, p, []string{l.s.key("rate", sender)}, l.s.opt.RatePerMin, id)
