@@ -16,6 +16,7 @@ import (
 	"github.com/armsbot/armsbot/arms"
 	"github.com/armsbot/armsbot/bot/dingtalk"
 	"github.com/armsbot/armsbot/bot/redisstore"
+	"github.com/armsbot/armsbot/commands"
 	"github.com/armsbot/armsbot/commands/catalog"
 )
 
@@ -295,6 +296,11 @@ func (c *Config) validate(cmd string) []error {
 	}
 	if c.AppKey != "" && c.AppSecret == "" {
 		p = append(p, errors.New("DINGTALK_APP_KEY needs DINGTALK_APP_SECRET"))
+	}
+	for _, a := range c.Admins {
+		if !commands.ValidStaffID(a) {
+			p = append(p, fmt.Errorf("BOT_ADMINS: %q is not a staff id (up to 64 letters, digits, '.', '_' or '-')", a))
+		}
 	}
 	if c.ClaimTTL < redisstore.MinClaimTTL {
 		p = append(p, fmt.Errorf("BOT_DEDUPE_TTL must be at least %s, longer than DingTalk's re-delivery window", redisstore.MinClaimTTL))

@@ -19,7 +19,7 @@ import (
 // (bot/redisstore's Ledger): the dispatcher asks it what a delivery may do
 // and reports through the message's Claim.
 type messageLedger interface {
-	Admit(ctx context.Context, id, sender string, payload []byte) (redisstore.Admission, error)
+	Admit(ctx context.Context, id, sender, rateKey string, payload []byte) (redisstore.Admission, error)
 	Renew(ctx context.Context) error
 	Sweep(ctx context.Context) ([]*redisstore.Claim, error)
 	HandOver(ctx context.Context) (int, error)
@@ -151,7 +151,7 @@ func (d *dispatcher) admit(ctx context.Context, m *dingtalk.Message) (redisstore
 	}
 	sctx, cancel := context.WithTimeout(ctx, stateTimeout)
 	defer cancel()
-	return d.ledger.Admit(sctx, m.MsgID, m.UserID(), payload)
+	return d.ledger.Admit(sctx, m.MsgID, m.UserID(), m.RateKey(), payload)
 }
 
 // duplicate answers a delivery of a message that another delivery owns or

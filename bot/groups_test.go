@@ -159,7 +159,7 @@ func TestAddMeFromTheDirectory(t *testing.T) {
 	}
 
 	// @someone, with a typed key overriding the directory.
-	m := h.message(adminID, "/contact add @Member email=member.one@example.com")
+	m := h.message(adminID, `/contact add "@Member One" email=member.one@example.com`)
 	m.AtUsers = append(m.AtUsers, dingtalk.AtUser{DingtalkID: "d-m1", StaffID: "member-1"})
 	_, r = h.post(m)
 	contains(t, "add @someone", r.Markdown.Text, "Created alert contact **Member One**", "me∗∗∗@example.com")
@@ -172,14 +172,24 @@ func TestAddMeFromTheDirectory(t *testing.T) {
 	// contact.add.self: themselves only.
 	h.say(adminID, "/perm grant member-2 contact.add.self")
 	contains(t, "self", h.say("member-2", "/contact add me").Markdown.Text, "Created alert contact **Member Two**", "+852∗∗∗∗4567")
-	m = h.message("member-2", "/contact add @Member")
+	m = h.message("member-2", `/contact add "@Member One"`)
 	m.AtUsers = append(m.AtUsers, dingtalk.AtUser{DingtalkID: "d-m1", StaffID: "member-1"})
 	_, r = h.post(m)
 	contains(t, "self adding another", r.Markdown.Text, "needs the permission contact.add")
 	contains(t, "self typing", h.say("member-2", "/contact add name=X email=x@example.com").Markdown.Text, "needs the permission contact.add")
+	// Outside channels and groups are not "adding myself".
+	for _, text := range []string{
+		"/contact add me name=Outsider email=attacker@example.com",
+		"/contact add me webhook=https://oapi.dingtalk.com/robot/send?access_token=attacker1",
+		"/contact add me group=709",
+	} {
+		r := h.say("member-2", text).Markdown.Text
+		contains(t, text, r, "needs the permission")
+		lacks(t, text, r, "Created")
+	}
 
 	// What the directory cannot give.
-	contains(t, "no channel", h.say(adminID, "/contact add @x").Markdown.Text, "Cannot tell whom")
+	contains(t, "no channel", h.say(adminID, "/contact add @x").Markdown.Text, "Nobody is @-mentioned")
 	h.say(adminID, "/perm grant nomail-1 contact.add.self")
 	contains(t, "no mobile or email", h.say("nomail-1", "/contact add me").Markdown.Text, "no mobile number or email for No Mail", "one-to-one chat")
 	h.session.DenyDirectory("qyapi_get_member")

@@ -6,12 +6,14 @@ import (
 	"testing"
 
 	"github.com/armsbot/armsbot/bot/dingtalk"
+	"github.com/armsbot/armsbot/bot/dingtalk/dingtalktest"
 )
 
 func TestPermGrantRevokeAndHierarchy(t *testing.T) {
 	h := startBot(t, nil)
 
 	// An admin grants a member the parent scope by @mention.
+	h.session.SetPerson("member-1", dingtalktest.Person{Name: "Member"})
 	m := h.message(adminID, "/perm grant @Member contact")
 	m.AtUsers = []dingtalk.AtUser{{DingtalkID: botUserID}, {DingtalkID: "$:LWCP_v1:$member", StaffID: "member-1"}}
 	code, r := h.post(m)
@@ -66,14 +68,31 @@ func TestPermGrantRevokeAndHierarchy(t *testing.T) {
 	contains(t, "perm list one", h.say(adminID, "/perm list lead-1").Markdown.Text, "lead-1 holds: perm")
 }
 
-func TestMentionsMustBeUnambiguous(t *testing.T) {
+// An @mention names the person the text names: the directory's name of
+// each mentioned staff id is matched against it, never whoever the body
+// happens to list.
+func TestMentionsResolveByName(t *testing.T) {
 	h := startBot(t, nil)
-	m := h.message(adminID, "/perm grant @A contact.read")
-	m.AtUsers = []dingtalk.AtUser{{DingtalkID: botUserID}, {DingtalkID: "a", StaffID: "a-1"}, {DingtalkID: "b", StaffID: "b-1"}}
-	_, r := h.post(m)
-	contains(t, "ambiguous", r.Markdown.Text, "Cannot tell whom ＠A means")
-	if g, _ := h.store.Scopes(t.Context(), "a-1"); len(g) != 0 {
-		t.Errorf("ambiguous mention granted %v", g)
+	h.session.SetPerson("ls-1", dingtalktest.Person{Name: "李四"})
+	h.session.SetPerson("zs-1", dingtalktest.Person{Name: "张三"})
+	mentioning := func(text string, staffIDs ...string) dingtalk.Message {
+		m := h.message(adminID, text)
+		for _, id := range staffIDs {
+			m.AtUsers = append(m.AtUsers, dingtalk.AtUser{DingtalkID: "$:LWCP_v1:$" + id, StaffID: id})
+		}
+		return m
+	}
+	_, r := h.post(mentioning("/perm grant @张三 contact.read", "ls-1", "zs-1"))
+	contains(t, "by name", r.Markdown.Text, "Granted contact.read to zs-1")
+
+	// A body that lists someone else than the text names grants nothing.
+	_, r = h.post(mentioning("/perm grant @张三 audit", "ls-1"))
+	contains(t, "mismatch", r.Markdown.Text, "Nobody @-mentioned in this message is called ＠张三")
+	if g, _ := h.store.Scopes(t.Context(), "ls-1"); len(g) != 0 {
+		t.Errorf("a mismatched mention granted %v to ls-1", g)
+	}
+	if g, _ := h.store.Scopes(t.Context(), "zs-1"); len(g) != 1 {
+		t.Errorf("zs-1 holds %v, want only contact.read", g)
 	}
 }
 

@@ -158,3 +158,39 @@ func contactID(t *testing.T, text string) string {
 	t.Helper()
 	return group1(t, contactIDRE, text, "ContactId")
 }
+
+// A body without a staff id is anonymous, whatever sender id it carries:
+// the body is not signed, and a forged one could name an admin there.
+func TestAnonymousSenderHoldsNothing(t *testing.T) {
+	h := startBot(t, nil)
+	f, _ := reflect.TypeOf(dingtalk.Message{}).FieldByName("SenderStaffID")
+	key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	for _, tc := range []struct{ name, staffID string }{
+		{"missing", ""}, {"empty", `""`}, {"null", "null"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			say := func(text string) string {
+				m := h.message("", text)
+				m.SenderID = adminID // an admin's staff id where the encrypted sender id goes
+				body := string(h.body(m))
+				if tc.staffID != "" {
+					body = strings.TrimSuffix(body, "}") + `,"` + key + `":` + tc.staffID + `}`
+				}
+				code, r := h.postSigned([]byte(body), time.Now(), appSecret)
+				if code != http.StatusOK {
+					t.Fatalf("HTTP %d", code)
+				}
+				return r.Markdown.Text
+			}
+			contains(t, "add", say("/contact add name=Forged email=forged@example.com"), "DingTalk did not say who you are")
+			contains(t, "grant", say("/perm grant member-1 admin"), "DingTalk did not say who you are")
+			contains(t, "whoami", say("/whoami"), "did not send your staff id")
+		})
+	}
+	if n := len(h.creates()); n != 0 {
+		t.Errorf("an anonymous sender made %d creates", n)
+	}
+	if g, _ := h.store.Scopes(t.Context(), "member-1"); len(g) != 0 {
+		t.Errorf("an anonymous sender granted %v", g)
+	}
+}

@@ -52,26 +52,29 @@ func (r *Runner) confirm(ctx context.Context, c *Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	switch p.Action {
-	case "delete":
-		// The grant may have been revoked since the code was issued.
-		if err := r.require(ctx, c, "contact.delete", "/contact delete"); err != nil {
-			return Result{}, err
-		}
-		return r.deleteContact(ctx, c, Contact{ID: p.ContactID, Name: p.Name}, false)
-	case "group delete":
-		if err := r.require(ctx, c, "group.write", "/group delete"); err != nil {
-			return Result{}, err
-		}
+	need, known := confirmScopes[p.Action]
+	if !known {
+		return Result{}, fmt.Errorf("unknown pending action %q", p.Action)
+	}
+	// The grant may have been revoked since the code was issued.
+	if err := r.require(ctx, c, need.scope, "", need.command); err != nil {
+		return Result{}, err
+	}
+	if p.Action == "group delete" {
 		return r.deleteGroup(ctx, c, Group{ID: p.GroupID, Name: p.Name}, false)
 	}
-	return Result{}, fmt.Errorf("unknown pending action %q", p.Action)
+	return r.deleteContact(ctx, c, Contact{ID: p.ContactID, Name: p.Name}, false)
 }
 
-// deleteContact deletes ct. Resuming an earlier owner's delete, "nothing to
-// delete" means that owner deleted it.
+// deleteContact deletes ct, under its lock. Resuming an earlier owner's
+// delete, "nothing to delete" means that owner deleted it.
 func (r *Runner) deleteContact(ctx context.Context, c *Call, ct Contact, resumed bool) (Result, error) {
-	sendBy, err := c.Journal.Intend(ctx, Write{Action: "delete", Contact: ct})
+	if resumed {
+		if err := r.awaitPrior(ctx, c); err != nil {
+			return Result{}, err
+		}
+	}
+	sendBy, err := c.Journal.Intend(ctx, Write{Action: "delete", Contact: ct}, contactKey(ct.ID))
 	if err != nil {
 		return Result{}, err
 	}

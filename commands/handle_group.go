@@ -99,11 +99,19 @@ func (r *Runner) groupCreate(ctx context.Context, c *Call) (Result, error) {
 	if err := c.Journal.Serialize(ctx, "group-name:"+g.Name); err != nil {
 		return Result{}, err
 	}
-	// An earlier owner of this message may have created it already.
+	// An earlier owner of this message may have created it already, or
+	// its create may still land: then it is this message's result.
 	if w, _, ok := c.Journal.Prior(); ok && w.Action == "group create" {
-		if found, ok, err := r.groupNamed(ctx, g.Name); err != nil {
+		found, ok, err := r.groupNamed(ctx, g.Name)
+		if err == nil && !ok {
+			if err = r.awaitPrior(ctx, c); err == nil {
+				found, ok, err = r.groupNamed(ctx, g.Name)
+			}
+		}
+		if err != nil {
 			return Result{}, err
-		} else if ok {
+		}
+		if ok {
 			return Result{Text: r.lang.T("group.created", found.Name, found.ID) + "\n\n" + r.lang.T("add.recovered"),
 				GroupID: found.ID, Contacts: found.ContactIDs}, nil
 		}
@@ -164,63 +172,76 @@ func (r *Runner) groupRemove(ctx context.Context, c *Call) (Result, error) {
 // changeMembers adds and removes members of the group id: under the
 // group's lock, from a fresh read, with the complete list written back.
 // Adding a member twice or removing an absent one changes nothing, so a
-// message finished again after a take-over gives the same result.
+// message finished again after a take-over gives the same result; what
+// the earlier owner of the message already did is reported as this
+// message's doing (its intent names the members it changed), never as
+// "already in".
 func (r *Runner) changeMembers(ctx context.Context, c *Call, id string, add, remove []string) (Result, error) {
 	if err := c.Journal.Serialize(ctx, groupKey(id)); err != nil {
+		return Result{}, err
+	}
+	if err := r.awaitPrior(ctx, c); err != nil {
 		return Result{}, err
 	}
 	g, err := r.findGroup(ctx, id)
 	if err != nil {
 		return Result{}, err
 	}
+	var mine []string // members an earlier owner of this message changed
+	if w, _, ok := c.Journal.Prior(); ok && w.Action == "group update" && w.Group.ID == id {
+		mine = w.Members
+	}
 	members := slices.Clone(g.ContactIDs)
-	var changed, unchanged []string
+	var changed, done, unchanged []string
 	for _, a := range add {
-		if slices.Contains(members, a) {
+		switch {
+		case !slices.Contains(members, a):
+			members = append(members, a)
+			changed = append(changed, a)
+		case slices.Contains(mine, a):
+			done = append(done, a)
+		default:
 			unchanged = append(unchanged, a)
-			continue
 		}
-		members = append(members, a)
-		changed = append(changed, a)
 	}
 	for _, x := range remove {
-		if !slices.Contains(members, x) {
+		switch {
+		case slices.Contains(members, x):
+			members = slices.DeleteFunc(members, func(m string) bool { return m == x })
+			changed = append(changed, x)
+		case slices.Contains(mine, x):
+			done = append(done, x)
+		default:
 			unchanged = append(unchanged, x)
-			continue
 		}
-		members = slices.DeleteFunc(members, func(m string) bool { return m == x })
-		changed = append(changed, x)
 	}
-	verb := "group.added"
+	verb, already := "group.added", "group.already_in"
 	if len(remove) > 0 {
-		verb = "group.removed"
+		verb, already = "group.removed", "group.not_in"
 	}
-	if len(changed) == 0 {
-		key := "group.already_in"
-		if len(remove) > 0 {
-			key = "group.not_in"
+	var rc Receipt
+	if len(changed) > 0 {
+		w := Write{Action: "group update", Group: Group{ID: g.ID, Name: g.Name, ContactIDs: members}, Members: append(slices.Clone(done), changed...)}
+		if c.Bool("dry-run") {
+			return r.dryRun(c, []Write{w}, Result{GroupID: g.ID, Contacts: changed})
 		}
-		return Result{Text: r.lang.T(key, strings.Join(unchanged, ", "), g.Name, g.ID), GroupID: g.ID}, nil
+		if rc, err = r.updateGroup(ctx, c, w); err != nil {
+			return Result{}, err
+		}
 	}
-	updated := Group{ID: g.ID, Name: g.Name, ContactIDs: members}
-	w := Write{Action: "group update", Group: updated}
-	if c.Bool("dry-run") {
-		return r.dryRun(c, []Write{w}, Result{GroupID: g.ID, Contacts: changed})
+	ours := append(done, changed...)
+	if len(ours) == 0 {
+		return Result{Text: r.lang.T(already, g.Name, g.ID, strings.Join(unchanged, ", ")), GroupID: g.ID}, nil
 	}
-	rc, err := r.updateGroup(ctx, c, w)
-	if err != nil {
-		return Result{}, err
-	}
-	lines := []string{r.lang.T(verb, strings.Join(changed, ", "), g.Name, g.ID)}
+	lines := []string{r.lang.T(verb, strings.Join(ours, ", "), g.Name, g.ID)}
 	if len(unchanged) > 0 {
-		key := "group.already_in"
-		if len(remove) > 0 {
-			key = "group.not_in"
-		}
-		lines = append(lines, r.lang.T(key, strings.Join(unchanged, ", "), g.Name, g.ID))
+		lines = append(lines, r.lang.T(already, g.Name, g.ID, strings.Join(unchanged, ", ")))
 	}
-	lines = append(lines, r.lang.T("group.members_count", len(members)), r.lang.T("field.request_id")+": "+rc.RequestID)
-	return Result{Text: strings.Join(lines, "\n\n"), GroupID: g.ID, Contacts: changed, RequestID: rc.RequestID}, nil
+	lines = append(lines, r.lang.T("group.members_count", len(members)))
+	if rc.RequestID != "" {
+		lines = append(lines, r.lang.T("field.request_id")+": "+rc.RequestID)
+	}
+	return Result{Text: strings.Join(lines, "\n\n"), GroupID: g.ID, Contacts: ours, RequestID: rc.RequestID}, nil
 }
 
 // updateGroup records and sends a full replacement of a group.
@@ -243,16 +264,23 @@ func (r *Runner) groupRename(ctx context.Context, c *Call) (Result, error) {
 	if err := c.Journal.Serialize(ctx, groupKey(id), "group-name:"+name); err != nil {
 		return Result{}, err
 	}
+	if err := r.awaitPrior(ctx, c); err != nil {
+		return Result{}, err
+	}
 	g, err := r.findGroup(ctx, id)
 	if err != nil {
 		return Result{}, err
+	}
+	from := g.Name
+	if w, _, ok := c.Journal.Prior(); ok && w.Action == "group update" && w.Group.ID == id && w.From != "" {
+		from = w.From // the earlier owner of this message may have renamed it already
 	}
 	if other, ok, err := r.groupNamed(ctx, name); err != nil {
 		return Result{}, err
 	} else if ok && other.ID != id {
 		return Result{}, &Error{Code: ECONFLICT, Key: "group.exists", Args: []any{other.Name, other.ID, other.ID}}
 	}
-	w := Write{Action: "group update", Group: Group{ID: g.ID, Name: name, ContactIDs: g.ContactIDs}}
+	w := Write{Action: "group update", Group: Group{ID: g.ID, Name: name, ContactIDs: g.ContactIDs}, From: from}
 	if c.Bool("dry-run") {
 		return r.dryRun(c, []Write{w}, Result{GroupID: g.ID})
 	}
@@ -260,7 +288,7 @@ func (r *Runner) groupRename(ctx context.Context, c *Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Text: r.lang.T("group.renamed", g.Name, name, g.ID) + "\n\n" + r.lang.T("field.request_id") + ": " + rc.RequestID,
+	return Result{Text: r.lang.T("group.renamed", from, name, g.ID) + "\n\n" + r.lang.T("field.request_id") + ": " + rc.RequestID,
 		GroupID: g.ID, RequestID: rc.RequestID}, nil
 }
 
@@ -287,10 +315,15 @@ func (r *Runner) groupDelete(ctx context.Context, c *Call) (Result, error) {
 	return Result{Text: strings.Join(lines, "\n\n"), GroupID: g.ID}, nil
 }
 
-// deleteGroup deletes the group. Resuming an earlier owner's delete,
-// "nothing to delete" means that owner deleted it.
+// deleteGroup deletes the group, under its lock. Resuming an earlier
+// owner's delete, "nothing to delete" means that owner deleted it.
 func (r *Runner) deleteGroup(ctx context.Context, c *Call, g Group, resumed bool) (Result, error) {
-	sendBy, err := c.Journal.Intend(ctx, Write{Action: "group delete", Group: g})
+	if resumed {
+		if err := r.awaitPrior(ctx, c); err != nil {
+			return Result{}, err
+		}
+	}
+	sendBy, err := c.Journal.Intend(ctx, Write{Action: "group delete", Group: g}, groupKey(g.ID))
 	if err != nil {
 		return Result{}, err
 	}

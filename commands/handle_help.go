@@ -68,9 +68,9 @@ func (r *Runner) helpFor(words []string) (Result, error) {
 	}
 	if s.Scope != "" {
 		lines = append(lines, l.T("help.scope", s.Scope))
-		if s.ScopeHelp != "" {
-			lines[len(lines)-1] += " " + l.T(s.ScopeHelp)
-		}
+	}
+	for _, n := range s.Needs {
+		lines = append(lines, l.T("help.also")+" "+l.T(n.Doc))
 	}
 	lines = append(lines, l.T("example", s.Example))
 	return Result{Text: strings.Join(lines, "\n\n")}, nil

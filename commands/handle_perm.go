@@ -6,13 +6,13 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/armsbot/armsbot/commands/catalog"
 )
 
 func (r *Runner) permGrant(ctx context.Context, c *Call) (Result, error) {
+	// That the sender holds the scope too, the runner checked (access.go).
 	user, scope := c.Get("user"), c.Get("scope")
-	if err := r.mayHandOut(ctx, c, scope); err != nil {
-		return Result{}, err
-	}
 	if err := r.perms.Grant(ctx, user, scope); err != nil {
 		return Result{}, fmt.Errorf("grant %s to %s: %w", scope, user, err)
 	}
@@ -24,9 +24,6 @@ func (r *Runner) permRevoke(ctx context.Context, c *Call) (Result, error) {
 	user, scope := c.Get("user"), c.Get("scope")
 	if r.isAdmin(user) {
 		return Result{}, &Error{Code: EFORBIDDEN, Key: "perm.config_admin", Args: []any{user}}
-	}
-	if err := r.mayHandOut(ctx, c, scope); err != nil {
-		return Result{}, err
 	}
 	// A revoke that an earlier owner of this message may have made already
 	// is not "not held" when it finds nothing to revoke.
@@ -47,18 +44,6 @@ func (r *Runner) permRevoke(ctx context.Context, c *Call) (Result, error) {
 	}
 	r.log.Info("scope revoked", "by", c.Msg.SenderID, "user", user, "scope", scope)
 	return Result{Text: r.lang.T("perm.revoked", scope, user)}, nil
-}
-
-// mayHandOut: nobody grants or revokes a scope they do not hold themselves.
-func (r *Runner) mayHandOut(ctx context.Context, c *Call, scope string) error {
-	mine, err := r.senderGrants(ctx, c)
-	if err != nil {
-		return err
-	}
-	if !Covers(mine, scope) {
-		return &Error{Code: EFORBIDDEN, Key: "perm.not_yours", Args: []any{scope}}
-	}
-	return nil
 }
 
 func (r *Runner) permList(ctx context.Context, c *Call) (Result, error) {
@@ -89,7 +74,9 @@ func (r *Runner) permList(ctx context.Context, c *Call) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		items = append(items, "- "+u+": "+r.scopeList(u, g))
+		// Ids are checked where they enter, but grants older than that
+		// check, and BOT_ADMINS, are shown inert all the same.
+		items = append(items, "- "+catalog.Inert(u)+": "+r.scopeList(u, g))
 	}
 	return Result{Text: l.T("perm.header") + "\n\n" + strings.Join(items, "\n")}, nil
 }
@@ -103,10 +90,13 @@ func (r *Runner) scopeList(user string, g []string) string {
 	}
 	s := slices.Clone(g)
 	sort.Strings(s)
-	return strings.Join(s, ", ")
+	return catalog.Inert(strings.Join(s, ", "))
 }
 
 func (r *Runner) whoami(ctx context.Context, c *Call) (Result, error) {
+	if c.Msg.SenderID == "" {
+		return Result{Text: r.lang.T("whoami.anonymous", c.Msg.SenderNick) + "\n\n" + r.lang.T("whoami.conversation", c.Msg.ConversationID)}, nil
+	}
 	g, err := r.senderGrants(ctx, c)
 	if err != nil {
 		return Result{}, err

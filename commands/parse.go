@@ -33,6 +33,10 @@ type Call struct {
 	// them with its own, all in one reply, once the sender may run the
 	// command at all.
 	problems []*Error
+	// people are what the directory said of staff ids during this call.
+	people map[string]Person
+	// priorAwaited: an earlier owner's write has landed or can no longer.
+	priorAwaited bool
 }
 
 // Has reports whether the sender gave the key (possibly with an empty value).

@@ -110,8 +110,14 @@ type Write struct {
 	Action  string  `json:"action"`
 	Contact Contact `json:"contact,omitzero"`
 	Group   Group   `json:"group,omitzero"`
-	User    string  `json:"user,omitempty"`
-	Scope   string  `json:"scope,omitempty"`
+	// Members are the contacts a group update adds or removes: this
+	// message's own change, which a process finishing the message reports
+	// as done even when it finds it done already.
+	Members []string `json:"members,omitempty"`
+	// From is a renamed group's name before the rename.
+	From  string `json:"from,omitempty"`
+	User  string `json:"user,omitempty"`
+	Scope string `json:"scope,omitempty"`
 }
 
 // Planner says what a write would send to ARMS, for a dry run: the arms

@@ -72,7 +72,7 @@ func (r *Runner) problemText(e *Error, private bool) string {
 		return r.lang.T("err.denied_nobody", r.localArgs(e, private)...)
 	}
 	args := r.localArgs(e, private)
-	if e.Key == "err.denied" {
+	if e.Key == "err.denied" || e.Key == "err.denied_self_channels" {
 		args = append(args, r.granters())
 	}
 	return r.lang.T(e.Key, args...)

@@ -102,6 +102,12 @@ func (r *Runner) run(ctx context.Context, call *Call) Reply {
 	if err := call.check(); err != nil {
 		return r.errorReply(call, err)
 	}
+	if err := r.authorizeNeeds(ctx, call); err != nil {
+		return r.errorReply(call, err)
+	}
+	if err := r.resolveMentions(ctx, call); err != nil {
+		return r.errorReply(call, err)
+	}
 	res, err := call.Spec.Run(r, ctx, call)
 	if err != nil {
 		return r.errorReply(call, err)
@@ -134,7 +140,6 @@ func (r *Runner) Unavailable(err error) Reply {
 
 func (r *Runner) isAdmin(user string) bool { return user != "" && slices.Contains(r.admins, user) }
 
-// grants returns the sender's effective scopes; admins hold "admin".
 // senderGrants returns the sender's effective scopes, as read with the
 // message when they were.
 func (r *Runner) senderGrants(ctx context.Context, c *Call) ([]string, error) {
@@ -171,25 +176,6 @@ func Covers(granted []string, scope string) bool {
 		}
 	}
 	return false
-}
-
-func (r *Runner) authorize(ctx context.Context, c *Call) error {
-	return r.require(ctx, c, c.Spec.Scope, "/"+c.Spec.Name())
-}
-
-// require fails with EFORBIDDEN unless the sender holds scope.
-func (r *Runner) require(ctx context.Context, c *Call, scope, what string) error {
-	if scope == "" {
-		return nil
-	}
-	g, err := r.senderGrants(ctx, c)
-	if err != nil {
-		return err
-	}
-	if !Covers(g, scope) {
-		return &Error{Code: EFORBIDDEN, Key: "err.denied", Args: []any{what, scope}}
-	}
-	return nil
 }
 
 // RateLimited is the reply to a sender over the per-minute limit.

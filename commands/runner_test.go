@@ -237,28 +237,51 @@ func TestDeleteWaitsForTheSendersConfirmation(t *testing.T) {
 	}
 }
 
-// /perm grant resolves an @mention only when it is unambiguous, and nobody
-// hands out what they do not hold.
+// /perm grant resolves an @mention by the name the text gives, among the
+// people the message mentions, as the directory names them: never whoever
+// happens to be mentioned. Nobody hands out what they do not hold.
 func TestGrantByMention(t *testing.T) {
-	r, _, state := testRunner(t, nil)
-	state.scopes = map[string][]string{"lead": {"perm", "contact.read"}}
-	grant := func(sender string, mentions []string, text string) Reply {
-		return r.Handle(t.Context(), Message{ID: "m", SenderID: sender, ConversationID: "cid-ops", Text: text, Mentions: mentions}, &fakeJournal{})
+	people := map[string]Person{"zs-1": {Name: "张三"}, "ls-1": {Name: "李四"}, "zs-2": {Name: "张三"}, "m-1": {Name: "Member One"}}
+	tests := []struct {
+		name     string
+		mentions []string
+		text     string
+		dirErr   error
+		outcome  Code
+		granted  string // who holds contact.read afterwards
+	}{
+		{"a name with a space, quoted", []string{"m-1"}, "/perm grant \"@Member One\" contact.read", nil, "ok", "m-1"},
+		{"by name among several", []string{"ls-1", "zs-1"}, "/perm grant @张三 contact.read", nil, "ok", "zs-1"},
+		{"case and width do not matter", []string{"m-1"}, "/perm grant 「@member one」 contact.read", nil, "ok", "m-1"},
+		{"the text names someone not mentioned", []string{"ls-1"}, "/perm grant @张三 contact.read", nil, EINVALID, ""},
+		{"two mentioned share the name", []string{"zs-1", "zs-2"}, "/perm grant @张三 contact.read", nil, EINVALID, ""},
+		{"nobody mentioned", nil, "/perm grant @张三 contact.read", nil, EINVALID, ""},
+		{"the directory cannot say", []string{"zs-1"}, "/perm grant @张三 contact.read", dirError{permission: "qyapi_get_member"}, EINVALID, ""},
+		{"an unheld scope", []string{"zs-1"}, "/perm grant @张三 contact.delete", nil, EFORBIDDEN, ""},
+		{"a staff id", nil, "/perm grant ls-1 contact.read", nil, "ok", "ls-1"},
+		{"markup is no staff id", nil, "/perm grant [u](http://evil.example) contact.read", nil, EINVALID, ""},
+		{"an encrypted sender id is no staff id", nil, "/perm grant $:LWCP_v1:$abc contact.read", nil, EINVALID, ""},
 	}
-	if rep := grant("lead", []string{"member-1"}, "/perm grant @Member contact.read"); rep.Outcome != "ok" {
-		t.Fatalf("grant: %+v", rep)
-	}
-	if rep := grant("lead", []string{"a", "b"}, "/perm grant @A contact.read"); rep.Outcome != string(EINVALID) {
-		t.Errorf("an ambiguous mention: %+v", rep)
-	}
-	if rep := grant("lead", []string{"member-1"}, "/perm grant @Member contact.delete"); rep.Outcome != string(EFORBIDDEN) {
-		t.Errorf("handing out an unheld scope: %+v", rep)
-	}
-	if got := state.scopes["member-1"]; len(got) != 1 || got[0] != "contact.read" {
-		t.Errorf("member-1 holds %v, want [contact.read]", got)
-	}
-	if got := state.scopes["a"]; len(got) != 0 {
-		t.Errorf("an ambiguous mention granted a %v", got)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _, state := testRunner(t, nil)
+			dir := r.directory.(*fakeDirectory)
+			dir.people, dir.err = people, tc.dirErr
+			state.scopes = map[string][]string{"lead": {"perm", "contact.read"}}
+			rep := r.Handle(t.Context(), Message{ID: "m", SenderID: "lead", ConversationID: "cid-ops", Text: tc.text, Mentions: tc.mentions}, &fakeJournal{})
+			if rep.Outcome != string(tc.outcome) {
+				t.Fatalf("outcome %q, want %q: %s", rep.Outcome, tc.outcome, rep.Text)
+			}
+			var holders []string
+			for u, sc := range state.scopes {
+				if u != "lead" && slices.Contains(sc, "contact.read") {
+					holders = append(holders, u)
+				}
+			}
+			if tc.granted == "" && len(holders) > 0 || tc.granted != "" && !slices.Equal(holders, []string{tc.granted}) {
+				t.Errorf("contact.read granted to %v, want %q", holders, tc.granted)
+			}
+		})
 	}
 }
 

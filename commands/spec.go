@@ -46,12 +46,12 @@ type Spec struct {
 	Aliases []string // other spellings of the last word
 	Summary string   // catalog key
 	Scope   string   // permission needed; "" means anyone
-	// ScopeHelp, when set, is the catalog key that explains Scope further.
-	ScopeHelp string
-	Writes    bool // changes ARMS or permissions: limited by BOT_ALLOWED_CONVERSATIONS
-	Args      []Arg
-	Example   string
-	Hidden    bool // left out of the /help list (still explained by /help <command>)
+	// Needs are scopes some calls need besides Scope (access.go).
+	Needs   []Need
+	Writes  bool // changes ARMS or permissions: limited by BOT_ALLOWED_CONVERSATIONS
+	Args    []Arg
+	Example string
+	Hidden  bool // left out of the /help list (still explained by /help <command>)
 	// Rule, when set, checks what no single key can: reported with the
 	// keys' own problems.
 	Rule func(c *Call) *Error
@@ -180,15 +180,15 @@ func Commands() []*Spec {
 			Path:    []string{"contact", "add"},
 			Aliases: []string{"create", "new", "添加", "新增"},
 			Summary: "summary.contact.add",
-			// contact.add.self may add only themselves; the handler asks
-			// for contact.add for anyone else.
-			Scope:     "contact.add.self",
-			ScopeHelp: "help.scope.contact_add",
-			Writes:    true,
-			Args:      []Arg{whoArg, addNameArg, phoneArg, emailArg, webhookArg, systemnocArg, intoGroupArg, dryRunArg},
-			Example:   "/contact add name=JohnDoe email=someone@example.com phone=13811112222 systemnoc=true",
-			Rule:      contactAddRule,
-			Run:       (*Runner).contactAdd,
+			// contact.add.self may add only themselves, as the directory
+			// knows them; the rest is contact.add's (access.go).
+			Scope:   "contact.add.self",
+			Needs:   []Need{needAddOthers, needAddTypedChannels, needAddIntoGroup},
+			Writes:  true,
+			Args:    []Arg{whoArg, addNameArg, phoneArg, emailArg, webhookArg, systemnocArg, intoGroupArg, dryRunArg},
+			Example: "/contact add name=JohnDoe email=someone@example.com phone=13811112222 systemnoc=true",
+			Rule:    contactAddRule,
+			Run:     (*Runner).contactAdd,
 		},
 		{
 			Path:    []string{"contact", "list"},
@@ -235,7 +235,8 @@ func Commands() []*Spec {
 			Path:    []string{"contact", "history"},
 			Aliases: []string{"log", "历史"},
 			Summary: "summary.contact.history",
-			Scope:   "contact.read", // and audit: the handler asks
+			Scope:   "contact.read",
+			Needs:   []Need{needAudit},
 			Args:    []Arg{idArg},
 			Example: "/contact history 10211",
 			Run:     (*Runner).contactHistory,
@@ -314,6 +315,7 @@ func Commands() []*Spec {
 			Aliases: []string{"add", "授权", "授予"},
 			Summary: "summary.perm.grant",
 			Scope:   "perm",
+			Needs:   []Need{needScopeHeld},
 			Writes:  true,
 			Args:    []Arg{userArg, scopeArg},
 			Example: "/perm grant @张三 contact.add",
@@ -324,6 +326,7 @@ func Commands() []*Spec {
 			Aliases: []string{"remove", "rm", "撤销", "收回"},
 			Summary: "summary.perm.revoke",
 			Scope:   "perm",
+			Needs:   []Need{needScopeHeld},
 			Writes:  true,
 			Args:    []Arg{userArg, scopeArg},
 			Example: "/perm revoke @张三 contact.add",
@@ -361,6 +364,7 @@ func Commands() []*Spec {
 			Path:    []string{"confirm"},
 			Aliases: []string{"确认"},
 			Summary: "summary.confirm",
+			Needs:   []Need{needConfirmed},
 			Writes:  true,
 			Hidden:  true,
 			Args:    []Arg{codeArg},

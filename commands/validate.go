@@ -43,15 +43,11 @@ func (c *Call) check() error {
 			c.vals[a.Name] = ""
 			continue
 		}
+		// An @mention stays as typed: resolveMentions finds whom it
+		// names once the sender may run the command.
 		v, err := checkValue(a, c.typed[a.Name], raw)
-		switch {
-		case err != nil:
-		case a.Kind == KindUser:
-			v, err = c.resolveUser(raw)
-		case a.Kind == KindWho && v == "me":
+		if err == nil && a.Kind == KindWho && v == "me" {
 			v = c.Msg.SenderID
-		case a.Kind == KindWho:
-			v, err = c.resolveUser(raw)
 		}
 		if err != nil {
 			problems = append(problems, err)
@@ -70,19 +66,6 @@ func (c *Call) check() error {
 	first := problems[0]
 	first.Usage, first.Also = c.Spec, problems[1:]
 	return first
-}
-
-// resolveUser turns an @mention into the staff id DingTalk lists for it in
-// atUsers. With several people mentioned the order is not reliable, so the
-// sender is asked for the staff id instead of guessing.
-func (c *Call) resolveUser(raw string) (string, *Error) {
-	if !strings.HasPrefix(raw, "@") {
-		return raw, nil
-	}
-	if len(c.Msg.Mentions) == 1 {
-		return c.Msg.Mentions[0], nil
-	}
-	return "", invalid(nil, "err.mention", short(raw))
 }
 
 func checkValue(a *Arg, typed, raw string) (string, *Error) {
@@ -117,14 +100,20 @@ func checkValue(a *Arg, typed, raw string) (string, *Error) {
 		}
 		return sc, nil
 	case KindUser:
-		return raw, nil // resolved against the message's mentions in check
+		if strings.HasPrefix(raw, "@") && len(raw) > 1 {
+			return raw, nil // resolved against the message's mentions by resolveMentions
+		}
+		if !ValidStaffID(raw) {
+			return "", invalid(nil, "err.bad_user", short(raw))
+		}
+		return raw, nil
 	case KindWho:
 		switch strings.ToLower(raw) {
 		case "me", "myself", "我", "自己", "本人":
 			return "me", nil
 		}
-		if strings.HasPrefix(raw, "@") {
-			return raw, nil // resolved against the message's mentions in check
+		if strings.HasPrefix(raw, "@") && len(raw) > 1 {
+			return raw, nil // resolved against the message's mentions by resolveMentions
 		}
 		return "", invalid(nil, "err.bad_who", short(raw))
 	case KindIDs:

@@ -155,13 +155,21 @@ const maxIDBytes = 256
 // IsText reports whether m is a text message, the only kind with commands.
 func (m *Message) IsText() bool { return m.MsgType == "text" }
 
-// UserID is the id permissions are keyed by: the staff id, or the encrypted
-// sender id for external members, who have none.
-func (m *Message) UserID() string {
+// UserID is the id permissions are keyed by: the staff id. It is empty for
+// a sender DingTalk does not identify (an external member, or any sender
+// before the robot is published), who is anonymous and holds nothing: the
+// senderId the body carries instead is never taken for an identity, since
+// the body is not signed and a forged one could name an admin's staff id
+// there.
+func (m *Message) UserID() string { return m.SenderStaffID }
+
+// RateKey is whom the rate limit counts a message against: the staff id,
+// or, for an anonymous sender, the sender id DingTalk gave.
+func (m *Message) RateKey() string {
 	if m.SenderStaffID != "" {
 		return m.SenderStaffID
 	}
-	return m.SenderID
+	return "anon:" + m.SenderID
 }
 
 // OneToOne reports whether m positively comes from a one-to-one chat

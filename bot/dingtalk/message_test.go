@@ -58,12 +58,13 @@ func TestDecodeMessage(t *testing.T) {
 	}
 
 	// createAt as a string, as the field table documents it; an external
-	// member has no staff id and is known by senderId.
+	// member has no staff id and is anonymous: the senderId the body
+	// carries is no identity.
 	ext, err := DecodeMessage(strings.NewReader(`{"msgId":"m","createAt":"1613630252678","senderId":"$:enc","conversationType":"1"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ext.CreateAt != 1613630252678 || ext.UserID() != "$:enc" || !ext.OneToOne() {
+	if ext.CreateAt != 1613630252678 || ext.UserID() != "" || ext.RateKey() != "anon:$:enc" || !ext.OneToOne() {
 		t.Errorf("external one-to-one message decoded as %+v", ext)
 	}
 }

@@ -195,10 +195,10 @@ return {1, 0}
 
 // Admit records a delivery of message id from sender with payload (the
 // message as it arrived, kept so that another process can finish it), and
-// in the same round trip counts it against the sender's rate limit and
-// reads the sender's scopes. A record from an older version of the bot (a
-// plain string) is honoured.
-func (l *Ledger) Admit(ctx context.Context, id, sender string, payload []byte) (Admission, error) {
+// in the same round trip counts it against the rate limit of rateKey and
+// reads the sender's scopes (none for an anonymous sender, ""). A record
+// from an older version of the bot (a plain string) is honoured.
+func (l *Ledger) Admit(ctx context.Context, id, sender, rateKey string, payload []byte) (Admission, error) {
 	l.mu.Lock()
 	l.admitting[id]++
 	l.mu.Unlock()
@@ -225,9 +225,11 @@ func (l *Ledger) Admit(ctx context.Context, id, sender string, payload []byte) (
 			p.ZAddNX(ctx, l.inflightKey(), redis.Z{Score: float64(time.Now().UnixMilli()), Member: id})
 		}
 		if l.s.opt.RatePerMin > 0 {
-			rate = rateScript.Eval(ctx, p, []string{l.s.key("rate", sender)}, l.s.opt.RatePerMin, id)
+			rate = rateScript.Eval(ctx, p, []string{l.s.key("rate", rateKey)}, l.s.opt.RatePerMin, id)
 		}
-		scopes = p.SMembers(ctx, l.s.permKey(sender))
+		if sender != "" {
+			scopes = p.SMembers(ctx, l.s.permKey(sender))
+		}
 		return nil
 	})
 	if err := failure(err); err != nil {
@@ -243,12 +245,12 @@ func (l *Ledger) Admit(ctx context.Context, id, sender string, payload []byte) (
 	switch res[0] {
 	case "fresh":
 		c := l.hold(newClaim(l, id, 1, payload))
-		a := Admission{Verdict: Run, Claim: c, Rate: RateDecision{Allowed: true}, Scopes: scopes.Val()}
-		if a.Scopes == nil {
-			a.Scopes = []string{}
+		a := Admission{Verdict: Run, Claim: c, Rate: RateDecision{Allowed: true}, Scopes: []string{}}
+		if scopes != nil && scopes.Val() != nil {
+			a.Scopes = scopes.Val()
 		}
 		if rate != nil {
-			if a.Rate, err = l.rateDecision(ctx, sender, rate); err != nil {
+			if a.Rate, err = l.rateDecision(ctx, rateKey, rate); err != nil {
 				// Nothing happened: give the message back for a re-delivery.
 				_ = c.settle(ctx, "release", nil, nil)
 				return Admission{}, err

@@ -68,7 +68,7 @@ func (p *procs) kill(name string) {
 
 func admit(t *testing.T, l *redisstore.Ledger, id string) redisstore.Admission {
 	t.Helper()
-	a, err := l.Admit(t.Context(), id, "sender", []byte(`{"id":"`+id+`"}`))
+	a, err := l.Admit(t.Context(), id, "sender", "sender", []byte(`{"id":"`+id+`"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestConcurrentAdmissionsRunOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a, err := ledgers[i%2].Admit(context.Background(), "same", "sender", []byte("{}"))
+			a, err := ledgers[i%2].Admit(context.Background(), "same", "sender", "sender", []byte("{}"))
 			if err != nil {
 				t.Error(err)
 				return

@@ -196,7 +196,7 @@ func TestAnOutageIsUnavailable(t *testing.T) {
 	ctx := t.Context()
 	l := redisstore.NewLedger(s, redisstore.LedgerOptions{Process: "p1", Lease: time.Second, WriteWindow: time.Second})
 	calls := map[string]func() error{
-		"admit":  func() error { _, err := l.Admit(ctx, "m", "u", []byte("{}")); return err },
+		"admit":  func() error { _, err := l.Admit(ctx, "m", "u", "u", []byte("{}")); return err },
 		"renew":  func() error { return l.Renew(ctx) },
 		"sweep":  func() error { _, err := l.Sweep(ctx); return err },
 		"scopes": func() error { _, err := s.Scopes(ctx, "u"); return err },
