@@ -100,3 +100,15 @@ func (h *harness) kill() {
 	h.t.Helper()
 	_ = h.signal(syscall.SIGKILL, 10*time.Second)
 }
+
+// freeze stops the process without ending it, as a long GC pause, a
+// throttled container or a VM migration does; thaw lets it go on.
+func (h *harness) freeze() {
+	h.t.Helper()
+	if err := h.proc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(h.thaw) // a stopped process never exits on SIGTERM
+}
+
+func (h *harness) thaw() { _ = h.proc.cmd.Process.Signal(syscall.SIGCONT) }

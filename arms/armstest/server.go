@@ -72,6 +72,8 @@ type fault struct {
 	// drop commits the action, then cuts the connection without answering,
 	// as when a response is lost after ARMS did the work.
 	drop bool
+	// delay holds the call this long before ARMS acts on it and answers.
+	delay time.Duration
 }
 
 // Server is a running stand-in. Its methods are safe for concurrent use.
@@ -191,6 +193,15 @@ func (s *Server) DropResponse(action string, n int) {
 	s.faults = append(s.faults, &fault{action: action, drop: true, times: n})
 }
 
+// Delay makes the next n calls of action wait d before ARMS acts on them
+// and answers (or until the caller hangs up: ARMS still acts), as a slow
+// ARMS does: a write sent now lands d later.
+func (s *Server) Delay(action string, d time.Duration, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, &fault{action: action, delay: d, times: n})
+}
+
 // Reset forgets every contact, group and recorded call, as a new stand-in
 // would, keeping the ids counting up: runs of a load test each start from
 // an empty ARMS.
@@ -299,6 +310,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f := s.takeFault(action)
 	s.mu.Unlock()
 
+	if f != nil && f.delay > 0 {
+		latency, f = max(latency, f.delay), nil
+	}
 	if latency > 0 {
 		t := time.NewTimer(latency)
 		select {
