@@ -375,14 +375,15 @@ func (c *Client) DeleteContact(ctx context.Context, id string) (commands.Receipt
 	req := deleteContactRequest(id)
 	resp := sdkarms.CreateDeleteAlertContactResponse()
 	unknown, err := c.doRetrying(ctx, "DeleteAlertContact", req, resp, (*Error).retrySafe)
-	if err != nil {
+	nothing, err := nothingDeleted(err, resp.DeleteAlertContactIsSuccess)
+	switch {
+	case err != nil:
 		return commands.Receipt{}, err
+	case nothing && !unknown:
+		return commands.Receipt{RequestID: resp.RequestId}, fmt.Errorf("delete contact %s: %w", id, commands.ErrNotFound)
 	}
 	// After an attempt whose answer was lost, "nothing to delete" means
 	// that attempt deleted it.
-	if !resp.DeleteAlertContactIsSuccess && !unknown {
-		return commands.Receipt{RequestID: resp.RequestId}, fmt.Errorf("delete contact %s: %w", id, commands.ErrNotFound)
-	}
 	return commands.Receipt{ContactID: id, RequestID: resp.RequestId}, nil
 }
 
@@ -452,11 +453,26 @@ func (c *Client) DeleteGroup(ctx context.Context, id string) (commands.Receipt, 
 	req := deleteGroupRequest(id)
 	resp := sdkarms.CreateDeleteAlertContactGroupResponse()
 	unknown, err := c.doRetrying(ctx, "DeleteAlertContactGroup", req, resp, (*Error).retrySafe)
-	if err != nil {
+	nothing, err := nothingDeleted(err, resp.DeleteAlertContactGroupIsSuccess)
+	switch {
+	case err != nil:
 		return commands.Receipt{}, err
-	}
-	if !resp.DeleteAlertContactGroupIsSuccess && !unknown {
+	case nothing && !unknown:
 		return commands.Receipt{RequestID: resp.RequestId}, fmt.Errorf("delete group %s: %w", id, commands.ErrNotFound)
 	}
 	return commands.Receipt{GroupID: id, RequestID: resp.RequestId}, nil
+}
+
+// nothingDeleted reads a delete's outcome: ARMS says there was nothing to
+// delete with HTTP 200 and IsSuccess false, or refuses with a 400 that
+// says so; any other error stands.
+func nothingDeleted(err error, success bool) (bool, error) {
+	var e *Error
+	if errors.As(err, &e) && e.missing() {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !success, nil
 }

@@ -338,3 +338,39 @@ func TestNewRejectsBadConfig(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// ARMS may say "nothing to delete" with HTTP 200 and IsSuccess false, or
+// refuse with a 400 that says the id does not exist; either way, after an
+// attempt whose answer was lost it means that attempt deleted it, and
+// otherwise it is ErrNotFound, never a refusal shown to the sender.
+func TestDeleteOfAMissingIDInEitherForm(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		t.Run(map[bool]string{false: "IsSuccess false", true: "HTTP 400"}[refuse], func(t *testing.T) {
+			srv := armstest.NewServer()
+			defer srv.Close()
+			srv.RefuseMissingDeletes(refuse)
+			c := newClient(t, srv.URL, nil)
+			id := strconv.FormatInt(srv.AddContact(armstest.Contact{ContactName: "D", Email: "d@example.com"}), 10)
+			gid := strconv.FormatInt(srv.AddGroup("G"), 10)
+			srv.DropResponse("DeleteAlertContact", 1)
+			srv.DropResponse("DeleteAlertContactGroup", 1)
+			if _, err := c.DeleteContact(t.Context(), id); err != nil {
+				t.Errorf("contact delete after a lost answer: %v", err)
+			}
+			if _, err := c.DeleteGroup(t.Context(), gid); err != nil {
+				t.Errorf("group delete after a lost answer: %v", err)
+			}
+			if _, err := c.DeleteContact(t.Context(), id); !errors.Is(err, commands.ErrNotFound) {
+				t.Errorf("deleting a missing contact: %v, want ErrNotFound", err)
+			}
+			if _, err := c.DeleteGroup(t.Context(), gid); !errors.Is(err, commands.ErrNotFound) {
+				t.Errorf("deleting a missing group: %v, want ErrNotFound", err)
+			}
+			// Another refusal stays a refusal.
+			srv.Fail("DeleteAlertContact", "Forbidden.RAM", 403, 1)
+			if _, err := c.DeleteContact(t.Context(), id); errors.Is(err, commands.ErrNotFound) || err == nil {
+				t.Errorf("a refused delete: %v, want the refusal", err)
+			}
+		})
+	}
+}

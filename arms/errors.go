@@ -66,6 +66,18 @@ func (e *Error) Fault() commands.Fault {
 // whether it took effect (a lost response, a timeout, a server error).
 func (e *Error) OutcomeUnknown() bool { return e.sent && (e.code == "" || e.status >= 500) }
 
+// missing reports that ARMS refused the call because what it names does not
+// exist. ARMS documents no code for it (a delete of a missing id may also
+// answer HTTP 200 with IsSuccess false), so its words decide.
+func (e *Error) missing() bool {
+	if e.status != 400 && e.status != 404 {
+		return false
+	}
+	code, msg := strings.ToLower(e.code), strings.ToLower(e.message)
+	return strings.Contains(code, "notexist") || strings.Contains(code, "notfound") ||
+		strings.Contains(msg, "not exist") || strings.Contains(msg, "not found") || strings.Contains(e.message, "不存在")
+}
+
 // retrySafe reports whether a call that may be repeated (a read, a
 // full-replace update, a delete) may be sent again after e: throttling,
 // server errors and transport failures.

@@ -153,6 +153,9 @@ func (s *Server) deleteGroup(p url.Values, rid string) (any, *apiError) {
 		return nil, &apiError{400, "ParameterMissing", "ContactGroupId is mandatory for this action."}
 	}
 	if _, ok := s.groups[id]; !ok {
+		if s.missing400 {
+			return nil, &apiError{400, "InvalidParameter", "The contact group " + strconv.FormatInt(id, 10) + " does not exist."}
+		}
 		return map[string]any{"IsSuccess": false, "RequestId": rid}, nil
 	}
 	delete(s.groups, id)

@@ -103,6 +103,10 @@ type Server struct {
 	latency   time.Duration
 	release   chan struct{}
 	max       int
+	// missing400: a delete of an id that does not exist is refused with
+	// HTTP 400, as real ARMS may answer (findings-3 §4 M5), rather than
+	// HTTP 200 with IsSuccess false.
+	missing400 bool
 }
 
 // Option configures a Server.
@@ -191,6 +195,16 @@ func (s *Server) DropResponse(action string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, &fault{action: action, drop: true, times: n})
+}
+
+// RefuseMissingDeletes makes a delete of a contact or group that does not
+// exist answer HTTP 400 "does not exist" (on) or HTTP 200 with IsSuccess
+// false (off, the default): ARMS documents neither, and the bot must read
+// both as "nothing to delete".
+func (s *Server) RefuseMissingDeletes(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.missing400 = on
 }
 
 // Delay makes the next n calls of action wait d before ARMS acts on them
@@ -574,6 +588,9 @@ func (s *Server) delete(p url.Values, rid string) (any, *apiError) {
 	}
 	c, ok := s.contacts[id]
 	if !ok {
+		if s.missing400 {
+			return nil, &apiError{400, "InvalidParameter", "The contact " + strconv.FormatInt(id, 10) + " does not exist."}
+		}
 		return map[string]any{"IsSuccess": false, "RequestId": rid}, nil
 	}
 	s.unindex(c)
