@@ -192,10 +192,23 @@ func TestAddMeFromTheDirectory(t *testing.T) {
 	contains(t, "no channel", h.say(adminID, "/contact add @x").Markdown.Text, "Nobody is @-mentioned")
 	h.say(adminID, "/perm grant nomail-1 contact.add.self")
 	contains(t, "no mobile or email", h.say("nomail-1", "/contact add me").Markdown.Text, "no mobile number or email for No Mail", "one-to-one chat")
+	// Without the field permissions the directory leaves mobile and email
+	// out: the reply names the permission, not "has none".
+	h.session.SetPerson("member-4", dingtalktest.Person{Name: "Member Four", Mobile: "13600004444", Email: "m4@example.com"})
+	h.session.SetPerson("member-5", dingtalktest.Person{Name: "Member Five", Mobile: "13600005555", Email: "m5@example.com"})
+	h.say(adminID, "/perm grant member-4 contact.add.self")
+	h.say(adminID, "/perm grant member-5 contact.add.self")
+	h.session.WithholdFields("mobile")
+	contains(t, "mobile withheld", h.say("member-4", "/contact add me").Markdown.Text, "Created alert contact **Member Four**",
+		"did not return Member Four's mobile number", "cannot call or text it", "企业员工手机号信息")
+	h.session.WithholdFields("mobile", "email")
+	contains(t, "both withheld", h.say("member-5", "/contact add me").Markdown.Text, "did not return a mobile number or email for Member Five",
+		"企业员工手机号信息", "邮箱等个人信息")
+	h.session.WithholdFields()
 	h.session.DenyDirectory("qyapi_get_member")
 	contains(t, "no permission", h.say(adminID, "/contact add me").Markdown.Text, "grant the app the permission qyapi_get_member")
-	if n := len(h.arms.Contacts()); n != 3 {
-		t.Errorf("%d contacts, want 3", n)
+	if n := len(h.arms.Contacts()); n != 4 {
+		t.Errorf("%d contacts, want 4", n)
 	}
 }
 

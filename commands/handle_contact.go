@@ -66,8 +66,10 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 	// Whether the sender may add this person, with these channels, into
 	// this group, the runner checked (access.go).
 	who := c.Get("who")
+	var notes []string // what the directory could not give
 	if who != "" {
-		if err := r.fromDirectory(ctx, c, who, &ct); err != nil {
+		var err error
+		if notes, err = r.fromDirectory(ctx, c, who, &ct); err != nil {
 			return Result{}, err
 		}
 	}
@@ -160,6 +162,7 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 	if rc.RequestID != "" {
 		lines = append(lines, r.lang.T("field.request_id")+": "+rc.RequestID)
 	}
+	lines = append(lines, notes...)
 	if who != "" && !c.Msg.Private {
 		lines = append(lines, r.lang.T("add.private_hint"))
 	}
@@ -201,20 +204,22 @@ func (r *Runner) joinGroup(ctx context.Context, c *Call, groupID string, ct Cont
 }
 
 // fromDirectory fills what the sender did not type from the organisation
-// directory: the name, the mobile number, the email. Typed keys win.
-func (r *Runner) fromDirectory(ctx context.Context, c *Call, staffID string, ct *Contact) error {
+// directory: the name, the mobile number, the email. Typed keys win. The
+// notes say which channel the directory withheld, for want of a
+// permission, from a contact that is created without it.
+func (r *Runner) fromDirectory(ctx context.Context, c *Call, staffID string, ct *Contact) (notes []string, err error) {
 	if r.directory == nil {
-		return &Error{Code: EINVALID, Key: "dir.unavailable", Args: []any{"no directory"}}
+		return nil, &Error{Code: EINVALID, Key: "dir.unavailable", Args: []any{"no directory"}}
 	}
 	p, err := r.person(ctx, c, staffID)
 	var de DirectoryError
 	switch {
 	case errors.As(err, &de) && de.Permission() != "":
-		return &Error{Code: EINVALID, Key: "dir.permission", Args: []any{de.Permission()}, Err: err}
+		return nil, &Error{Code: EINVALID, Key: "dir.permission", Args: []any{de.Permission()}, Err: err}
 	case errors.As(err, &de) && de.NotFound():
-		return &Error{Code: ENOTFOUND, Key: "dir.not_found", Args: []any{staffID}, Err: err}
+		return nil, &Error{Code: ENOTFOUND, Key: "dir.not_found", Args: []any{staffID}, Err: err}
 	case err != nil:
-		return &Error{Code: EINVALID, Key: "dir.unavailable", Args: []any{staffID}, Err: err}
+		return nil, &Error{Code: EINVALID, Key: "dir.unavailable", Args: []any{staffID}, Err: err}
 	}
 	if !c.Has("name") {
 		ct.Name = p.Name
@@ -234,12 +239,33 @@ func (r *Runner) fromDirectory(ctx context.Context, c *Call, staffID string, ct 
 		}
 	}
 	if ct.Name == "" {
-		return &Error{Code: EINVALID, Key: "dir.no_name", Args: []any{staffID}}
+		return nil, &Error{Code: EINVALID, Key: "dir.no_name", Args: []any{staffID}}
+	}
+	var withheld []Withheld
+	for _, w := range p.Withheld {
+		if !c.Has(w.Field) {
+			withheld = append(withheld, w)
+		}
 	}
 	if ct.Phone == "" && ct.Email == "" && ct.Webhook == "" {
-		return &Error{Code: EINVALID, Key: "dir.no_channel", Args: []any{ct.Name}}
+		if len(withheld) > 0 {
+			return nil, &Error{Code: EINVALID, Key: "dir.withheld", Args: []any{ct.Name, msgArg{"dir.permissions", []any{permissionNames(withheld)}}}}
+		}
+		return nil, &Error{Code: EINVALID, Key: "dir.no_channel", Args: []any{ct.Name}}
 	}
-	return nil
+	for _, w := range withheld {
+		notes = append(notes, r.lang.T("dir.withheld_"+w.Field, ct.Name, w.Permission))
+	}
+	return notes, nil
+}
+
+// permissionNames lists the permissions the withheld fields need.
+func permissionNames(ws []Withheld) string {
+	var names []string
+	for _, w := range ws {
+		names = append(names, "「"+w.Permission+"」")
+	}
+	return strings.Join(names, ", ")
 }
 
 // create calls CreateAlertContact without ever making two contacts. Each

@@ -153,6 +153,16 @@ type Person struct {
 	// StateCode is the mobile's country calling code ("86").
 	StateCode string
 	Email     string
+	// Withheld are fields the directory left out because the app may not
+	// read them, rather than because the person has none.
+	Withheld []Withheld
+}
+
+// Withheld is a field of a Person the directory did not return, and the
+// permission the app needs in the developer console to read it.
+type Withheld struct {
+	Field      string // "mobile", "email"
+	Permission string
 }
 
 // DirectoryError is what the core needs to know of a failed directory

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,12 +41,16 @@ func NewDirectory(base, appKey, appSecret string, client *http.Client, now func(
 	return d
 }
 
-// The directory's errcodes this package tells apart.
+// The directory's errcodes this package tells apart. The oapi host answers
+// them in two forms: on their own, as the documentation shows, or as
+// errcode 88 with the code in sub_code, as it answers in practice.
 const (
 	codeNoPermission = 60011 // the app lacks a permission, named in errmsg
 	codeNoUser       = 60121 // no such user
+	codeNoUserDoc    = 33012 // no such user, as user/get documents it
 	codeBadToken     = 40014 // invalid access token
 	codeTokenExpired = 42001
+	codeSubCode      = 88 // the real code is in sub_code
 )
 
 // DirectoryError is a failed lookup; it implements commands.DirectoryError.
@@ -64,7 +69,7 @@ func (e *DirectoryError) Error() string {
 func (e *DirectoryError) Permission() string { return e.permission }
 
 // NotFound: the organisation has no such user.
-func (e *DirectoryError) NotFound() bool { return e.Code == codeNoUser }
+func (e *DirectoryError) NotFound() bool { return e.Code == codeNoUser || e.Code == codeNoUserDoc }
 
 var _ commands.DirectoryError = (*DirectoryError)(nil)
 
@@ -77,6 +82,13 @@ var permissionRE = regexp.MustCompile(`\[([A-Za-z0-9_.]+)\]`)
 // memberReadPermission is what user/get needs when DingTalk names none.
 const memberReadPermission = "qyapi_get_member"
 
+// The field permissions without which user/get leaves a person's mobile
+// number or email out, as the developer console names them.
+const (
+	mobilePermission = "企业员工手机号信息"
+	emailPermission  = "邮箱等个人信息"
+)
+
 // Person returns what the directory says of the user staffID.
 func (d *Directory) Person(ctx context.Context, staffID string) (commands.Person, error) {
 	if d == nil || d.appKey == "" || d.appSecret == "" {
@@ -85,11 +97,14 @@ func (d *Directory) Person(ctx context.Context, staffID string) (commands.Person
 	var out struct {
 		codeBody
 		Result struct {
-			Name      string `json:"name"`
-			Mobile    string `json:"mobile"`
-			StateCode string `json:"state_code"`
-			Email     string `json:"email"`
-			OrgEmail  string `json:"org_email"`
+			Name string `json:"name"`
+			// Pointers: DingTalk leaves mobile and email out when the app
+			// lacks their field permission, and sends them empty when the
+			// person has none.
+			Mobile    *string `json:"mobile"`
+			StateCode string  `json:"state_code"`
+			Email     *string `json:"email"`
+			OrgEmail  string  `json:"org_email"`
 		} `json:"result"`
 	}
 	for attempt := 0; ; attempt++ {
@@ -100,18 +115,27 @@ func (d *Directory) Person(ctx context.Context, staffID string) (commands.Person
 		err = d.call(ctx, http.MethodPost, "/topapi/v2/user/get?access_token="+url.QueryEscape(tok),
 			map[string]string{"userid": staffID, "language": "zh_CN"}, &out)
 		var de *DirectoryError
-		if attempt == 0 && errors.As(err, &de) && (de.Code == codeBadToken || de.Code == codeTokenExpired) {
+		if attempt == 0 && errors.As(err, &de) && de.badToken() {
 			d.tokens.forget()
 			continue
 		}
 		if err != nil {
 			return commands.Person{}, err
 		}
-		email := out.Result.Email
-		if email == "" {
-			email = out.Result.OrgEmail
+		r := out.Result
+		p := commands.Person{Name: r.Name, StateCode: r.StateCode, Email: r.OrgEmail}
+		if r.Mobile != nil {
+			p.Mobile = *r.Mobile
+		} else {
+			p.Withheld = append(p.Withheld, commands.Withheld{Field: "mobile", Permission: mobilePermission})
 		}
-		return commands.Person{Name: out.Result.Name, Mobile: out.Result.Mobile, StateCode: out.Result.StateCode, Email: email}, nil
+		switch {
+		case r.Email != nil && *r.Email != "":
+			p.Email = *r.Email
+		case r.Email == nil && p.Email == "":
+			p.Withheld = append(p.Withheld, commands.Withheld{Field: "email", Permission: emailPermission})
+		}
+		return p, nil
 	}
 }
 
@@ -129,25 +153,40 @@ func (d *Directory) fetchToken(ctx context.Context) (string, time.Duration, erro
 	return out.AccessToken, time.Duration(out.ExpiresIn) * time.Second, nil
 }
 
-// codeBody is the errcode and errmsg every oapi answer carries.
+// codeBody is the errcode and errmsg every oapi answer carries, and the
+// sub_code and sub_msg that errcode 88 comes with.
 type codeBody struct {
 	ErrCode int    `json:"errcode"`
 	ErrMsg  string `json:"errmsg"`
+	SubCode string `json:"sub_code"`
+	SubMsg  string `json:"sub_msg"`
 }
 
 func (c codeBody) err() error {
 	if c.ErrCode == 0 {
 		return nil
 	}
-	e := &DirectoryError{Code: c.ErrCode, Message: c.ErrMsg}
-	if c.ErrCode == codeNoPermission {
+	code, msg := c.ErrCode, c.ErrMsg
+	if c.ErrCode == codeSubCode {
+		if n, err := strconv.Atoi(c.SubCode); err == nil {
+			code = n
+		}
+		if c.SubMsg != "" {
+			msg = c.SubMsg + " (" + c.ErrMsg + ")"
+		}
+	}
+	e := &DirectoryError{Code: code, Message: msg}
+	if code == codeNoPermission {
 		e.permission = memberReadPermission
-		if m := permissionRE.FindStringSubmatch(c.ErrMsg); m != nil {
+		if m := permissionRE.FindStringSubmatch(msg); m != nil {
 			e.permission = m[1]
 		}
 	}
 	return e
 }
+
+// badToken: the access token was refused; a new one may do.
+func (e *DirectoryError) badToken() bool { return e.Code == codeBadToken || e.Code == codeTokenExpired }
 
 // call sends one request and decodes its answer into out, whose first
 // field is a codeBody. The URL carries the app secret or the token: it

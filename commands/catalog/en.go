@@ -214,4 +214,8 @@ var en = map[string]string{
 	"err.mention_mismatch":     "Nobody @-mentioned in this message is called %s in the DingTalk directory; write their staff id instead.",
 	"err.mention_several":      "Several people @-mentioned in this message are called %s; write the staff id of the one you mean.",
 	"err.mention_unchecked":    "Cannot check whom %s means: the DingTalk directory did not answer (%s). Write their staff id instead.",
+	"dir.withheld":             "The DingTalk directory did not return a mobile number or email for %s: the bot's DingTalk app may not read them. Ask an admin of the developer console to grant the app %s.",
+	"dir.permissions":          "the permission(s) %s",
+	"dir.withheld_mobile":      "The DingTalk directory did not return %s's mobile number, so the contact has none and ARMS cannot call or text it: the bot's DingTalk app needs the permission 「%s」 in the developer console.",
+	"dir.withheld_email":       "The DingTalk directory did not return %s's email, so the contact has none: the bot's DingTalk app needs the permission 「%s」 in the developer console.",
 }

@@ -214,4 +214,8 @@ var zh = map[string]string{
 	"err.mention_mismatch":     "这条消息 @ 的人中，钉钉通讯录里没有叫 %s 的；请直接写对方的 staff id。",
 	"err.mention_several":      "这条消息 @ 的人中有多人叫 %s；请写你所指的那个人的 staff id。",
 	"err.mention_unchecked":    "无法确认 %s 指的是谁：钉钉通讯录没有回答（%s）。请直接写对方的 staff id。",
+	"dir.withheld":             "钉钉通讯录没有返回 %s 的手机号或邮箱：机器人所属的钉钉应用无权读取。请开发者后台的管理员为应用开通%s。",
+	"dir.permissions":          "权限 %s",
+	"dir.withheld_mobile":      "钉钉通讯录没有返回 %s 的手机号，因此该联系人没有手机号，ARMS 无法电话或短信通知：机器人所属的钉钉应用需要在开发者后台开通权限「%s」。",
+	"dir.withheld_email":       "钉钉通讯录没有返回 %s 的邮箱，因此该联系人没有邮箱：机器人所属的钉钉应用需要在开发者后台开通权限「%s」。",
 }

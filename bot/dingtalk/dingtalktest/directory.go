@@ -3,6 +3,7 @@ package dingtalktest
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -14,6 +15,41 @@ type Person struct {
 	StateCode string
 	Email     string
 	OrgEmail  string
+}
+
+// WithholdFields makes user/get leave these fields ("mobile", "email")
+// out of every answer, as DingTalk does when the app lacks their field
+// permission; none restores them.
+func (s *Server) WithholdFields(fields ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.withheld = fields
+}
+
+// DocumentedErrorForms makes the directory answer errors as its
+// documentation shows them (errcode 40014, 60011, 60121) instead of as
+// the oapi host answers in practice (errcode 88 with the code in
+// sub_code, and 33012 for an unknown user).
+func (s *Server) DocumentedErrorForms(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.documented = on
+}
+
+// dirError answers errcode code with msg, in the form the server is set to.
+func (s *Server) dirError(w http.ResponseWriter, code int, msg string) {
+	s.mu.Lock()
+	documented := s.documented
+	s.mu.Unlock()
+	if documented {
+		writeJSON(w, map[string]any{"errcode": code, "errmsg": msg, "request_id": newID()})
+		return
+	}
+	if code == 60121 {
+		writeJSON(w, map[string]any{"errcode": 33012, "errmsg": "无效的USERID", "request_id": newID()})
+		return
+	}
+	writeJSON(w, map[string]any{"errcode": 88, "errmsg": "鉴权异常", "sub_code": strconv.Itoa(code), "sub_msg": msg, "request_id": newID()})
 }
 
 // SetPerson puts staffID in the directory.
@@ -68,15 +104,19 @@ func (s *Server) userGet(w http.ResponseWriter, r *http.Request, body map[string
 	s.mu.Unlock()
 	switch {
 	case !ok || time.Now().After(exp):
-		writeJSON(w, map[string]any{"errcode": 40014, "errmsg": "不合法的access_token", "request_id": newID()})
+		s.dirError(w, 40014, "不合法的access_token")
 	case deny != "":
-		writeJSON(w, map[string]any{"errcode": 60011, "errmsg": "应用尚未开通所需的权限：[" + deny + "]", "request_id": newID()})
+		s.dirError(w, 60011, "应用尚未开通所需的权限：["+deny+"]")
 	case !found:
-		writeJSON(w, map[string]any{"errcode": 60121, "errmsg": "找不到该用户", "request_id": newID()})
+		s.dirError(w, 60121, "找不到该用户")
 	default:
-		writeJSON(w, map[string]any{"errcode": 0, "errmsg": "ok", "request_id": newID(), "result": map[string]any{
-			"userid": id, "name": p.Name, "mobile": p.Mobile, "state_code": p.StateCode, "email": p.Email, "org_email": p.OrgEmail,
-			"active": true,
-		}})
+		result := map[string]any{"userid": id, "name": p.Name, "mobile": p.Mobile, "state_code": p.StateCode, "email": p.Email,
+			"org_email": p.OrgEmail, "active": true}
+		s.mu.Lock()
+		for _, f := range s.withheld {
+			delete(result, f)
+		}
+		s.mu.Unlock()
+		writeJSON(w, map[string]any{"errcode": 0, "errmsg": "ok", "request_id": newID(), "result": result})
 	}
 }

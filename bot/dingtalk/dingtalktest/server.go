@@ -58,10 +58,14 @@ type Server struct {
 	// delivered (invalid, flowControlled, filtered), the next n times.
 	oto map[string]otoOutcome
 	// The organisation directory (directory.go).
-	people    map[string]Person
-	deny      string
-	lookups   int
-	oapiValid map[string]time.Time
+	people map[string]Person
+	deny   string
+	// withheld fields are left out of user/get answers; documented makes
+	// errors take their documented form (directory.go).
+	withheld   []string
+	documented bool
+	lookups    int
+	oapiValid  map[string]time.Time
 
 	gw *gateway // the Stream gateway (stream.go)
 }
