@@ -128,7 +128,7 @@ func serveSide(name, addr string, h http.Handler, log *slog.Logger) (func(), err
 	if err != nil {
 		return nil, fmt.Errorf("%s listener %s: %w", name, addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	log.Info(name+" listening", "addr", ln.Addr().String())
 	return func() { _ = srv.Close() }, nil

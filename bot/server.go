@@ -151,9 +151,11 @@ func handleWebhook(log *slog.Logger, hook *webhook, mt *metrics) echo.HandlerFun
 		if err := hook.verify.VerifyRequest(r.Header); err != nil {
 			mt.webhooks.WithLabelValues("bad_signature").Inc()
 			log.Warn("webhook rejected", "outcome", "bad_signature", "reason", err.Error(), "remote", c.RealIP())
+			refuseUnread(c)
 			return echo.NewHTTPError(http.StatusUnauthorized, "invalid signature")
 		}
 		if media, _, err := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType)); err != nil || media != echo.MIMEApplicationJSON {
+			refuseUnread(c)
 			return reject(http.StatusUnsupportedMediaType, "bad_request", "content type "+strconv.Quote(r.Header.Get(echo.HeaderContentType)), "Content-Type must be application/json")
 		}
 		// The connection's own read deadline gives way to the body's.
@@ -199,6 +201,16 @@ func handleWebhook(log *slog.Logger, hook *webhook, mt *metrics) echo.HandlerFun
 	}
 }
 
+// refuseUnread readies a refusal of a request whose body is not read: Go's
+// server would otherwise read what is left of the body before answering,
+// so that the connection can take another request, and a caller that
+// stops sending would hold the connection, unanswered, until the read
+// timeout. The answer goes out at once and the connection is closed.
+func refuseUnread(c echo.Context) {
+	c.Response().Header().Set(echo.HeaderConnection, "close")
+	_ = http.NewResponseController(c.Response().Writer).SetReadDeadline(time.Now())
+}
+
 func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
@@ -208,6 +220,9 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		var he *echo.HTTPError
 		if errors.As(err, &he) {
 			code = he.Code
+			if code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
+				refuseUnread(c) // no route reads a body it does not serve
+			}
 			if s, ok := he.Message.(string); ok {
 				msg = s
 			} else {

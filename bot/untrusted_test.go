@@ -113,6 +113,37 @@ func TestStalledBodyGets408(t *testing.T) {
 	}
 }
 
+// A request that is not signed, or not signed right, is refused at once:
+// its body is never waited for, and the connection is closed.
+func TestUnsignedRequestIsRefusedWithoutWaitingForItsBody(t *testing.T) {
+	h := startBot(t, nil)
+	req, err := dingtalk.NewCallbackRequest(context.Background(), h.base+"/dingtalk/webhook", "wrong-secret", time.Now(), []byte("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, headers string }{
+		{"unsigned", ""},
+		{"badly signed", "Timestamp: " + req.Header.Get("Timestamp") + "\r\nSign: " + req.Header.Get("Sign") + "\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			fmt.Fprintf(conn, "POST /dingtalk/webhook HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\nContent-Length: 500\r\n%s\r\n{\"msgId\":", tc.headers)
+			_ = conn.SetReadDeadline(time.Now().Add(time.Second)) // the answer must come within 1 s
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer within 1 s to an unsigned request whose body stalls: %v", err)
+			}
+			if resp.StatusCode != http.StatusUnauthorized || !resp.Close {
+				t.Errorf("answered %d (close=%v), want 401 and the connection closed", resp.StatusCode, resp.Close)
+			}
+		})
+	}
+}
+
 // A nickname is the sender's to choose: it is shown inert, in a reply and
 // in the OpenAPI's byline.
 func TestNicknamesAreInert(t *testing.T) {
