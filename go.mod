@@ -9,6 +9,7 @@ require (
 	github.com/ergochat/readline v0.1.3
 	github.com/go-json-experiment/json v1.27.2
 	github.com/gorilla/websocket v1.5.0
+	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/labstack/echo-contrib v0.50.1
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/open-dingtalk/dingtalk-stream-sdk-go v0.9.2-beta.1

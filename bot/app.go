@@ -86,6 +86,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		log:          log,
 		budget:       cfg.SyncBudget,
 		cmdTimeout:   cfg.CommandTimeout,
+		seen:         newSeen(time.Now),
 	}
 	a.dispatcher.startWorkers(cfg.Workers, cfg.QueueSize)
 	a.metrics.queueDepth(a.dispatcher)

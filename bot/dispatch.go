@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/armsbot/armsbot/bot/dingtalk"
 	"github.com/armsbot/armsbot/bot/redisstore"
 	"github.com/armsbot/armsbot/commands"
@@ -23,6 +25,7 @@ type messageLedger interface {
 	Renew(ctx context.Context) error
 	Sweep(ctx context.Context) ([]*redisstore.Claim, error)
 	HandOver(ctx context.Context) (int, error)
+	Forgo(ctx context.Context, id string) error
 }
 
 // auditLog appends to the audit trail what is not settled through a claim:
@@ -54,6 +57,11 @@ type dispatcher struct {
 	retryBase    time.Duration
 	replyTimeout time.Duration
 
+	// seen are the messages this process admitted, parked or told to send
+	// again, lately: while Redis cannot be reached, a delivery of one of
+	// them is a copy, whatever its age.
+	seen *seenIDs
+
 	jobs     chan func() // bounded queue in front of a fixed set of workers
 	inflight sync.WaitGroup
 	stopOnce sync.Once
@@ -71,6 +79,34 @@ const stateTimeout = 3 * time.Second
 // redeliveryAge: a message older than this when it arrives may be DingTalk
 // delivering it again (it does so 16 to 60 seconds later).
 const redeliveryAge = 10 * time.Second
+
+// How many message ids, and for how long, a process remembers having seen:
+// DingTalk's re-deliveries and a message's copies over the other ingress
+// come within minutes.
+const (
+	seenSize = 1 << 16
+	seenTTL  = 15 * time.Minute
+)
+
+// seenIDs are message ids with when this process saw them. (The library's
+// expiring cache runs a goroutine that never ends; the age is checked on
+// lookup instead.)
+type seenIDs struct {
+	ids *lru.Cache[string, time.Time]
+	now func() time.Time
+}
+
+func newSeen(now func() time.Time) *seenIDs {
+	ids, _ := lru.New[string, time.Time](seenSize) // fails only for a size below 1
+	return &seenIDs{ids: ids, now: now}
+}
+
+func (s *seenIDs) add(id string) { s.ids.Add(id, s.now()) }
+
+func (s *seenIDs) contains(id string) bool {
+	at, ok := s.ids.Peek(id)
+	return ok && s.now().Sub(at) < seenTTL
+}
 
 func replyBody(rep commands.Reply, m *dingtalk.Message) []byte {
 	return dingtalk.MarkdownReply(rep.Title, rep.Text, m.SenderStaffID)
@@ -130,6 +166,7 @@ func (d *dispatcher) dispatch(ctx context.Context, m *dingtalk.Message, reqID st
 	if err != nil {
 		return d.blip(log, m, e, err)
 	}
+	d.seen.add(m.MsgID)
 	switch adm.Verdict {
 	case redisstore.Busy, redisstore.Delivered, redisstore.Carry:
 		return d.duplicate(ctx, log, m, e, adm)
@@ -186,14 +223,25 @@ func (d *dispatcher) rateLimited(ctx context.Context, log *slog.Logger, m *dingt
 }
 
 // blip answers a delivery that could not be admitted: the state store is
-// unreachable. A message that just arrived has not run anywhere, so its
-// sender may safely send it again. One that may be a re-delivery may have
-// run already: its sender is never asked to retry it; it is admitted when
-// the store is back.
+// unreachable. Copies are told apart by message id: a delivery of a message
+// this process has seen (admitted, parked, or told to send again) is a copy,
+// and gets an empty answer; whoever owns the message finishes it. One this
+// process has not seen and that is old enough to be DingTalk delivering it
+// again may have run elsewhere: it is parked, admitted when the store is
+// back, and finished then. Any other has run nowhere, as far as this
+// process can know: its sender is asked to send it again, and once the
+// store is back the message is recorded as answered, so that a later
+// delivery does not run beside the sender's retry.
 func (d *dispatcher) blip(log *slog.Logger, m *dingtalk.Message, e commands.AuditEntry, err error) answer {
+	if d.seen.contains(m.MsgID) {
+		log.Info("state store unavailable; a copy of a message this process has seen gets an empty answer", "err", err.Error())
+		return answer{body: dingtalk.EmptyReply(), outcome: "duplicate"}
+	}
+	d.seen.add(m.MsgID)
 	if m.CreateAt == 0 || d.now().Sub(m.CreateAt.Time()) < redeliveryAge {
 		rep := d.runner.Unavailable(err)
 		log.Error("message handled", "outcome", rep.Outcome, "err", err.Error())
+		_ = d.persist(log, func(ctx context.Context) error { return d.ledger.Forgo(ctx, m.MsgID) })
 		return answer{body: replyBody(rep, m), outcome: rep.Outcome}
 	}
 	log.Warn("state store unavailable for a possible re-delivery; admitting it when it is back", "err", err.Error())

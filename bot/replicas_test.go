@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -70,51 +71,92 @@ func TestRateLimitIsSharedByReplicas(t *testing.T) {
 	contains(t, "other user", a.say("calm-1", "/whoami").Markdown.Text, "calm-1")
 }
 
-// A Redis outage never turns into an ARMS call, makes /readyz 503 while
-// /healthz stays 200, and heals by itself when Redis returns.
-func TestRedisOutageAndRecovery(t *testing.T) {
+// ownRedis is a redis-server of the test's own, which it can stop and
+// start again (keeping nothing: --save "" --appendonly no).
+type ownRedis struct {
+	t    *testing.T
+	bin  string
+	port int
+	cmd  *exec.Cmd
+	URL  string
+}
+
+func startOwnRedis(t *testing.T) *ownRedis {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Skip("redis-server is not installed; the outage test needs a server it can stop")
+		t.Skip("redis-server is not installed; this test needs a server it can stop")
 	}
-	port := freePort(t)
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, func() bool {
-			c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		})
-		return cmd
-	}
-	stop := func(cmd *exec.Cmd) {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}
-	srv := start()
-	t.Cleanup(func() { stop(srv) })
+	r := &ownRedis{t: t, bin: bin, port: freePort(t)}
+	r.URL = "redis://127.0.0.1:" + strconv.Itoa(r.port) + "/0"
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
 
-	url := "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port)})
-	t.Cleanup(func() { client.Close() })
-	h := &harness{t: t, arms: armstest.NewServer(), session: newDingTalk(t),
-		redis: &redistest.Redis{URL: url, Prefix: "armsbot-outage:", Client: client}}
-	t.Cleanup(h.arms.Close)
+func (r *ownRedis) start() {
+	r.t.Helper()
+	r.cmd = exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	waitFor(r.t, func() bool {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(r.port))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+func (r *ownRedis) stop() {
+	if r.cmd != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+// world is h's world with r for its Redis.
+func (r *ownRedis) world() *harness {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(r.port)})
+	r.t.Cleanup(func() { client.Close() })
+	h := &harness{t: r.t, arms: armstest.NewServer(), session: newDingTalk(r.t),
+		redis: &redistest.Redis{URL: r.URL, Prefix: "armsbot-own:", Client: client}}
+	r.t.Cleanup(h.arms.Close)
+	return h
+}
+
+// A Redis outage never turns into an ARMS call, makes /readyz 503 while
+// /healthz stays 200, and heals by itself when Redis returns. Copies of a
+// message that arrive meanwhile are told apart by message id, not age: a
+// copy of one that ran gets an empty answer, not "please try again", and a
+// message whose sender was told to try again does not run when a copy of
+// it arrives after the outage.
+func TestRedisOutageAndRecovery(t *testing.T) {
+	srv := startOwnRedis(t)
+	h := srv.world()
 	h.launch(nil)
 	if got := h.status("/readyz"); got != http.StatusOK {
 		t.Fatalf("/readyz = %d with Redis up", got)
 	}
+	ran := h.message(adminID, "/contact add name=Before email=before@example.com")
+	if _, r := h.post(ran); !strings.Contains(r.Markdown.Text, "ContactId") {
+		t.Fatalf("before the outage: %s", r.Markdown.Text)
+	}
 
-	stop(srv)
-	r := h.say(adminID, "/contact add name=Out email=out@example.com")
+	srv.stop()
+	if code, r := h.post(ran); code != http.StatusOK || r.MsgType != "empty" {
+		t.Errorf("a copy of a message that ran answered %d %q during the outage, want an empty answer", code, r.MsgType)
+	}
+	told := h.message(adminID, "/contact add name=Out email=out@example.com")
+	_, r := h.post(told)
 	contains(t, "outage reply", r.Markdown.Text, "temporarily unavailable")
-	if n := len(h.arms.Calls("")); n != 0 {
-		t.Fatalf("ARMS was called %d times while Redis was down", n)
+	if code, r := h.post(told); code != http.StatusOK || r.MsgType != "empty" {
+		t.Errorf("a copy of a message told to try again answered %d %q, want an empty answer", code, r.MsgType)
+	}
+	if n := len(h.arms.Calls("")); n != 1 {
+		t.Fatalf("ARMS was called %d times while Redis was down", n-1)
 	}
 	if got := h.status("/readyz"); got != http.StatusServiceUnavailable {
 		t.Errorf("/readyz = %d with Redis down, want 503", got)
@@ -136,12 +178,25 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	}
 	contains(t, "send output", out.String(), "outcome: error", "temporarily unavailable")
 
-	srv = start()
+	srv.start()
 	waitFor(t, func() bool { return h.status("/readyz") == http.StatusOK })
 	r = h.say(adminID, "/contact add name=Back email=back@example.com")
 	contains(t, "after recovery", r.Markdown.Text, "ContactId")
-	if n := len(h.creates()); n != 1 {
-		t.Errorf("%d creates after recovery, want 1", n)
+	// DingTalk delivers the message whose sender was told to try again once
+	// more: it is a duplicate now, whichever process gets it.
+	waitFor(t, func() bool {
+		n, _ := h.redis.Client.Exists(context.Background(), h.redis.Prefix+"msg:"+told.MsgID).Result()
+		return n == 1
+	})
+	other := h.replica(nil)
+	if code, r := other.post(told); code != http.StatusOK || r.MsgType != "empty" {
+		t.Errorf("a copy after the outage of a message told to try again answered %d %q, want an empty answer", code, r.MsgType)
+	}
+	if n := h.createsOf("out@example.com"); n != 0 {
+		t.Errorf("the message whose sender was told to try again ran %d times", n)
+	}
+	if n := len(h.creates()); n != 2 {
+		t.Errorf("%d creates, want 2", n)
 	}
 }
 

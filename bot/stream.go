@@ -64,11 +64,12 @@ func (d *dispatcher) receive(ctx context.Context, m *dingtalk.Message, o dingtal
 	ctx = context.WithoutCancel(ctx)
 	adm, err := d.admit(ctx, m)
 	if err != nil {
-		if a := d.blip(log, m, e, err); a.outcome != "parked" {
+		if a := d.blip(log, m, e, err); !dingtalk.IsEmptyReply(a.body) {
 			d.later(log, m, a.body) // it ran nowhere: the sender may send it again
 		}
 		return nil
 	}
+	d.seen.add(m.MsgID)
 	switch adm.Verdict {
 	case redisstore.Busy, redisstore.Delivered, redisstore.Carry:
 		if a := d.duplicate(ctx, log, m, e, adm); !dingtalk.IsEmptyReply(a.body) {

@@ -998,6 +998,24 @@ func (c *Claim) HandOver(ctx context.Context) error {
 	return nil
 }
 
+var forgoScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 's', 'delivered', 'o', '', 't', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`)
+
+// Forgo records that message id was answered, and never run, while Redis
+// could not be reached ("please try again"): a delivery of it once Redis is
+// back is a duplicate, so that it does not run beside the sender's retry.
+// A record another process made meanwhile stands.
+func (l *Ledger) Forgo(ctx context.Context, id string) error {
+	if err := forgoScript.Eval(ctx, l.s.rdb, []string{l.recordKey(id)}, l.claimTTL).Err(); err != nil {
+		return unavailable("forgo", err)
+	}
+	return nil
+}
+
 // Release forgets the message, which had no effect, so that a re-delivery
 // runs it; e is its audit entry.
 func (c *Claim) Release(ctx context.Context, e commands.AuditEntry) error {
