@@ -341,14 +341,18 @@ func (c *Client) SearchContacts(ctx context.Context, q commands.ContactQuery) (c
 	pb := resp.PageBean
 	page := commands.ContactPage{Total: pb.TotalCount, Page: pb.PageNumber, PageSize: pb.PageSize, RequestID: resp.RequestId}
 	for _, ct := range pb.Contacts {
-		page.Contacts = append(page.Contacts, commands.Contact{
+		c := commands.Contact{
 			ID:        strconv.FormatInt(ct.ContactId, 10),
 			Name:      ct.ContactName,
 			Phone:     ct.Phone,
 			Email:     ct.Email,
 			Webhook:   ct.DingRobot,
 			SystemNoc: ct.SystemNoc,
-		})
+		}
+		if ct.CreateTime > 0 {
+			c.Created = time.UnixMilli(ct.CreateTime)
+		}
+		page.Contacts = append(page.Contacts, c)
 	}
 	return page, nil
 }

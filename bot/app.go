@@ -22,6 +22,7 @@ import (
 type app struct {
 	metrics    *metrics
 	store      *redisstore.Store
+	ledger     *redisstore.Ledger
 	dispatcher *dispatcher
 	stopLeases func() // stops renewing and sweeping; idempotent
 	closers    []func()
@@ -62,12 +63,13 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	}
 	a.closers = append(a.closers, client.Close)
 	httpClient := &http.Client{Timeout: 15 * time.Second}
-	runner := commands.NewRunner(commands.Settings{Lang: cfg.Lang, Admins: cfg.Admins, WriteConversations: cfg.WriteConvs},
+	runner := commands.NewRunner(commands.Settings{Lang: cfg.Lang, Admins: cfg.Admins, WriteConversations: cfg.WriteConvs, WriteWindow: cfg.ARMS.Timeout},
 		commands.Ports{Permissions: a.store, Confirmations: a.store, Audit: a.store, Contacts: client, Groups: client, Planner: client,
 			Directory: dingtalk.NewDirectory(cfg.OAPIBase, cfg.AppKey, cfg.AppSecret, httpClient, time.Now)}, log)
 	ledger := redisstore.NewLedger(store, redisstore.LedgerOptions{
-		Process: processID(), Lease: cfg.Lease, WriteWindow: cfg.ARMS.Timeout,
+		Process: processID(), Lease: cfg.Lease, WriteWindow: cfg.ARMS.Timeout, Log: log,
 	})
+	a.ledger = ledger
 	run, stopRun := context.WithCancel(context.Background())
 	a.dispatcher = &dispatcher{
 		ledger:       ledger,
@@ -97,6 +99,16 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a.stopLeases = func() { stopLeases(); <-leasesDone }
 	a.closers = append(a.closers, a.stopLeases)
 	return a, nil
+}
+
+// redisData fails once Redis is known to have lost its data while this
+// process ran (its start marker vanished), until the process restarts.
+func (a *app) redisData(context.Context) error {
+	if at, lost := a.ledger.DataLost(); lost {
+		return fmt.Errorf("Redis lost its data at %s (the start marker vanished): messages handled before then may run again when re-delivered, and /perm grants are gone; restart the bot once Redis persists its data",
+			at.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // processID names this process in the ledger: the host, for whoever reads

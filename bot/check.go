@@ -27,7 +27,7 @@ func warnPersistence(ctx context.Context, store *redisstore.Store, embedded bool
 	case !ok:
 		fmt.Fprintf(stdout, "skip %-9s persistence unknown (CONFIG GET not allowed): make sure appendonly is on\n", "redis")
 	case mode == "none":
-		fmt.Fprintf(stdout, "warn %-9s persists nothing (appendonly no, no snapshots): %s\n", "redis", consequence)
+		fmt.Fprintf(stdout, "warn %-9s persists nothing (appendonly no, no snapshots): %s; serve refuses it unless BOT_REDIS_EPHEMERAL=true\n", "redis", consequence)
 	case mode == "snapshots":
 		fmt.Fprintf(stdout, "warn %-9s keeps snapshots only: a restart loses what changed since the last one; enable appendonly (README, Redis)\n", "redis")
 	default:

@@ -35,7 +35,7 @@ func TestComposeTrial(t *testing.T) {
 	}
 	h := world(t)
 	// What only docker provides: the addresses.
-	vars := map[string]string{"REDIS_URL": h.redis.URL, "BOT_REDIS_PREFIX": h.redis.Prefix}
+	vars := map[string]string{"REDIS_URL": h.redis.URL, "BOT_REDIS_PREFIX": h.redis.Prefix, "BOT_REDIS_EPHEMERAL": "true"}
 	for k, v := range env {
 		if k != "REDIS_URL" {
 			vars[k] = v

@@ -27,6 +27,7 @@ type Config struct {
 	SessionPrefixes []string
 	RedisURL        string
 	RedisPrefix     string
+	RedisEphemeral  bool // the operator accepts a Redis that keeps nothing
 	ClaimTTL        time.Duration
 	Admins          []string
 	Lang            catalog.Lang
@@ -182,6 +183,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.list(&c.SessionPrefixes, "session-webhook-prefixes", "DINGTALK_SESSION_WEBHOOK_PREFIXES", dingtalk.DefaultSessionPrefix, "comma-separated URL prefixes a sessionWebhook must start with")
 	b.str(&c.RedisURL, "redis-url", "REDIS_URL", "", "Redis URL; empty runs an embedded, non-persistent store")
 	b.str(&c.RedisPrefix, "redis-prefix", "BOT_REDIS_PREFIX", "armsbot:", "prefix of every Redis key")
+	b.bool(&c.RedisEphemeral, "redis-ephemeral", "BOT_REDIS_EPHEMERAL", false, "serve even when Redis keeps nothing across a restart (no AOF, no snapshots); the README says what is lost")
 	b.dur(&c.ClaimTTL, "dedupe-ttl", "BOT_DEDUPE_TTL", redisstore.MinClaimTTL, "how long a message id is remembered")
 	b.list(&c.Admins, "admins", "BOT_ADMINS", "", "comma-separated staff ids holding every permission")
 	b.str(&lang, "lang", "BOT_LANG", "zh", "reply language, zh or en")

@@ -187,8 +187,8 @@ func TestKubernetesVariants(t *testing.T) {
 			if r := dig(dep, "spec", "replicas"); r != 2 {
 				t.Errorf("replicas = %v, want 2", r)
 			}
-			if p := dig(c, "readinessProbe", "httpGet", "path"); p != "/readyz?exclude=redis" {
-				t.Errorf("readiness probe %v: want /readyz?exclude=redis, so that a Redis outage keeps pods answering", p)
+			if p := dig(c, "readinessProbe", "httpGet", "path"); p != "/readyz?exclude=redis,redis-data" {
+				t.Errorf("readiness probe %v: want /readyz?exclude=redis,redis-data, so that a Redis outage or data loss keeps pods answering", p)
 			}
 			if p := dig(c, "livenessProbe", "httpGet", "path"); p != "/healthz" {
 				t.Errorf("liveness probe path %v, want /healthz", p)

@@ -166,7 +166,9 @@ func (d *dispatcher) dispatch(ctx context.Context, m *dingtalk.Message, reqID st
 	if err != nil {
 		return d.blip(log, m, e, err)
 	}
-	d.seen.add(m.MsgID)
+	if d.forgottenCopy(log, m, &adm) {
+		return d.duplicate(ctx, log, m, e, adm)
+	}
 	switch adm.Verdict {
 	case redisstore.Busy, redisstore.Delivered, redisstore.Carry:
 		return d.duplicate(ctx, log, m, e, adm)
@@ -189,6 +191,23 @@ func (d *dispatcher) admit(ctx context.Context, m *dingtalk.Message) (redisstore
 	sctx, cancel := context.WithTimeout(ctx, stateTimeout)
 	defer cancel()
 	return d.ledger.Admit(sctx, m.MsgID, m.UserID(), m.RateKey(), payload)
+}
+
+// forgottenCopy notes that this process has seen m, and reports whether m
+// is a copy of a message it handled before Redis lost its data: admitted
+// as new only because its record is gone. Such a copy's record is made
+// anew, as delivered, and adm becomes a duplicate's.
+func (d *dispatcher) forgottenCopy(log *slog.Logger, m *dingtalk.Message, adm *redisstore.Admission) bool {
+	seen := d.seen.contains(m.MsgID)
+	d.seen.add(m.MsgID)
+	if adm.Verdict != redisstore.Run || !seen || adm.DataLost.IsZero() {
+		return false
+	}
+	log.Warn("a message this process handled before Redis lost its data was delivered again; it is not run again")
+	c := adm.Claim
+	_ = d.persist(log, func(ctx context.Context) error { return c.Delivered(ctx) })
+	*adm = redisstore.Admission{Verdict: redisstore.Delivered}
+	return true
 }
 
 // duplicate answers a delivery of a message that another delivery owns or
@@ -404,7 +423,7 @@ func (d *dispatcher) runCommand(ctx context.Context, m *dingtalk.Message, c *red
 		d.metrics.commandTime.WithLabelValues(commandLabel(rep.Command)).Observe(time.Since(start).Seconds())
 	}()
 	ctx = withLogAttrs(ctx, slog.String("msg_id", m.MsgID))
-	return d.runner.Handle(ctx, commands.Message{
+	msg := commands.Message{
 		ID:             m.MsgID,
 		SenderID:       m.UserID(),
 		SenderNick:     m.SenderNick,
@@ -413,7 +432,13 @@ func (d *dispatcher) runCommand(ctx context.Context, m *dingtalk.Message, c *red
 		Text:           m.Command(),
 		Mentions:       m.Mentions(),
 		Grants:         grants,
-	}, c)
+		Sent:           m.CreateAt.Time(),
+	}
+	if lost := c.DataLost(); !lost.IsZero() {
+		// Redis lost its data after this message may have been handled.
+		msg.MayHaveRun = m.CreateAt == 0 || msg.Sent.Before(lost)
+	}
+	return d.runner.Handle(ctx, msg, c)
 }
 
 // settle records how the message ended and logs it: delivered when its
@@ -422,7 +447,15 @@ func (d *dispatcher) runCommand(ctx context.Context, m *dingtalk.Message, c *red
 // the worker queue was full) is released, so that a re-delivery can run
 // it. It reports whether this process still owns the message.
 func (d *dispatcher) settle(log *slog.Logger, c *redisstore.Claim, e commands.AuditEntry, r result, delivered bool) bool {
-	err := d.persist(log, func(ctx context.Context) error {
+	// A reply about to be sent waits for its record a while: a process
+	// that sent it unrecorded, while Redis was away, could not know
+	// whether another delivery of the message, finding no record when
+	// Redis came back, runs it and replies too.
+	wait := time.Duration(0)
+	if !delivered {
+		wait = recordWait
+	}
+	err := d.persistWaiting(log, wait, func(ctx context.Context) error {
 		switch {
 		case r.rep.Outcome == "resumed": // settled by the owner that made it
 			if delivered {
@@ -470,9 +503,28 @@ func (d *dispatcher) finishLater(log *slog.Logger, m *dingtalk.Message, c *redis
 // again in the background until the reply timeout), so that a re-delivery
 // does not run the message again. It returns op's first error.
 func (d *dispatcher) persist(log *slog.Logger, op func(ctx context.Context) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
-	err := op(ctx)
-	cancel()
+	return d.persistWaiting(log, 0, op)
+}
+
+// recordWait is how long a reply waits for its record while the store is
+// unreachable, before it is sent unrecorded.
+const recordWait = 10 * time.Second
+
+// persistWaiting is persist that first tries again for up to wait, and
+// returns the outcome of the last try.
+func (d *dispatcher) persistWaiting(log *slog.Logger, wait time.Duration, op func(ctx context.Context) error) error {
+	try := func(parent context.Context) error {
+		ctx, cancel := context.WithTimeout(parent, stateTimeout)
+		defer cancel()
+		return op(ctx)
+	}
+	err := try(context.Background())
+	deadline := time.Now().Add(wait)
+	backoff := d.retryBase
+	for errors.Is(err, commands.ErrUnavailable) && time.Until(deadline) > 0 && sleep(d.run, min(backoff, time.Until(deadline))) {
+		err = try(d.run)
+		backoff = min(2*backoff, 2*time.Second)
+	}
 	if err == nil || !errors.Is(err, commands.ErrUnavailable) {
 		return err
 	}
@@ -483,9 +535,7 @@ func (d *dispatcher) persist(log *slog.Logger, op func(ctx context.Context) erro
 		defer cancel()
 		backoff := d.retryBase
 		for sleep(rctx, backoff) {
-			ctx, cancel := context.WithTimeout(rctx, stateTimeout)
-			err := op(ctx)
-			cancel()
+			err := try(rctx)
 			if err == nil || !errors.Is(err, commands.ErrUnavailable) {
 				log.Info("recorded once the state store was back", "err", fmt.Sprint(err))
 				return

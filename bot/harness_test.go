@@ -75,6 +75,7 @@ func (h *harness) vars(env map[string]string) map[string]string {
 		"DINGTALK_APP_SECRET":               appSecret,
 		"REDIS_URL":                         h.redis.URL,
 		"BOT_REDIS_PREFIX":                  h.redis.Prefix,
+		"BOT_REDIS_EPHEMERAL":               "true", // CI's Redis keeps nothing
 		"ALIBABA_CLOUD_ACCESS_KEY_ID":       armstest.AccessKeyID,
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET":   armstest.AccessKeySecret,
 		"ARMS_ENDPOINT":                     h.arms.URL,

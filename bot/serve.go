@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,13 +22,16 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	defer a.close()
+	if err := requirePersistence(ctx, cfg, a, log); err != nil {
+		return err
+	}
 	v := dingtalk.NewVerifier(cfg.AppSecret, time.Now)
 	o := dingtalk.Origin{CorpID: cfg.CorpID, RobotCode: cfg.RobotCode}
 	var stream *dingtalk.Stream
 	if cfg.Ingress != "http" {
 		stream = newStream(cfg, a.metrics, log)
 	}
-	r := routes{metrics: a.metrics, scrape: cfg.MetricsListen == "", ready: []readyCheck{{"redis", a.store.Ping}}}
+	r := routes{metrics: a.metrics, scrape: cfg.MetricsListen == "", ready: []readyCheck{{"redis", a.store.Ping}, {"redis-data", a.redisData}}}
 	if cfg.Ingress == "stream" {
 		// With both ingresses a replica whose stream is down still takes
 		// webhooks: it stays in the load balancer.
@@ -107,6 +111,33 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	defer hcancel()
 	a.dispatcher.drain(hctx)
 	log.Info("stopped")
+	return nil
+}
+
+// requirePersistence refuses to serve against a Redis that keeps nothing
+// across a restart, unless the operator said so with BOT_REDIS_EPHEMERAL:
+// such a restart forgets which messages ran and every grant. Snapshots
+// only, or a Redis that does not say (managed ones refuse CONFIG), get a
+// warning.
+func requirePersistence(ctx context.Context, cfg *Config, a *app, log *slog.Logger) error {
+	if cfg.RedisURL == "" {
+		return nil // the embedded store: its warning was given
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	mode, ok := a.store.Persistence(pctx)
+	switch {
+	case !ok:
+		log.Warn("could not ask Redis whether it persists its data (CONFIG GET refused or Redis unreachable): make sure appendonly is on (README, Redis)")
+	case mode == "none" && !cfg.RedisEphemeral:
+		return errors.New("Redis at " + redactURL(cfg.RedisURL) + " keeps nothing across a restart (appendonly no, no snapshots): " +
+			"a restart would forget which messages ran, who finishes them, and every /perm grant. " +
+			"Turn appendonly on (README, Redis), or set BOT_REDIS_EPHEMERAL=true to accept that")
+	case mode == "none":
+		log.Warn("Redis keeps nothing across a restart (BOT_REDIS_EPHEMERAL=true): a restart forgets which messages ran and every /perm grant; the bot notices and says so")
+	case mode == "snapshots":
+		log.Warn("Redis keeps snapshots only: a restart loses what changed since the last one; turn appendonly on (README, Redis)")
+	}
 	return nil
 }
 

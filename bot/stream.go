@@ -69,7 +69,7 @@ func (d *dispatcher) receive(ctx context.Context, m *dingtalk.Message, o dingtal
 		}
 		return nil
 	}
-	d.seen.add(m.MsgID)
+	d.forgottenCopy(log, m, &adm)
 	switch adm.Verdict {
 	case redisstore.Busy, redisstore.Delivered, redisstore.Carry:
 		if a := d.duplicate(ctx, log, m, e, adm); !dingtalk.IsEmptyReply(a.body) {

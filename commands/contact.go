@@ -1,5 +1,7 @@
 package commands
 
+import "time"
+
 // Contact is an ARMS alert contact as this bot sees it.
 type Contact struct {
 	ID        string
@@ -8,6 +10,9 @@ type Contact struct {
 	Email     string
 	Webhook   string // DingTalk custom-robot URL
 	SystemNoc bool
+	// Created is when ARMS created it, as a search reports it; zero
+	// otherwise.
+	Created time.Time `json:"-"`
 }
 
 // Validate enforces ARMS's rule that a contact has at least one channel.

@@ -103,8 +103,9 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 		}
 	}
 	var (
-		rc        Receipt
-		recovered bool
+		rc            Receipt
+		recovered     bool
+		recoveredNote string // why an existing contact is this message's result
 	)
 	// An earlier owner of this message may have created the contact before
 	// it died or handed the message over: that contact is this message's
@@ -132,13 +133,20 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 		// in the way of is one ARMS call, and a refused one is looked into
 		// afterwards (explainRefusal). A robot-only contact has no value
 		// ARMS keeps unique, and a dry run sends nothing: those search
-		// first.
-		if searchFirst {
-			if err := r.refuseExisting(ctx, c, ct); err != nil {
-				return Result{}, err
+		// first. A contact in the way that this message's own earlier
+		// delivery made, before Redis lost its record, is its result.
+		var err error
+		if searchFirst && c.Msg.MayHaveRun && !c.Bool("dry-run") {
+			// Nothing in ARMS keeps a robot-only contact unique: what an
+			// earlier delivery may have sent is waited for first.
+			if _, _, err = r.landed(ctx, ct, r.window); err != nil {
+				return Result{}, fmt.Errorf("look for what an earlier delivery created: %w", err)
 			}
 		}
-		if c.Bool("dry-run") {
+		if searchFirst {
+			err = r.refuseExisting(ctx, c, ct)
+		}
+		if err == nil && c.Bool("dry-run") {
 			ws := []Write{{Action: "create", Contact: ct}}
 			if groupID != "" {
 				ws = append(ws, Write{Action: "group update", Group: Group{ID: group.ID, Name: group.Name,
@@ -146,9 +154,17 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 			}
 			return r.dryRun(c, ws, Result{GroupID: groupID})
 		}
-		var err error
-		if rc, recovered, err = r.create(ctx, c.Journal, ct, hold...); err != nil {
-			return Result{}, r.explainRefusal(ctx, c, ct, fmt.Errorf("create contact: %w", err))
+		if err == nil {
+			if rc, recovered, err = r.create(ctx, c.Journal, ct, hold...); err != nil {
+				err = r.explainRefusal(ctx, c, ct, fmt.Errorf("create contact: %w", err))
+			}
+		}
+		var own *ownCreate
+		switch {
+		case errors.As(err, &own):
+			rc, recoveredNote = Receipt{ContactID: own.ID}, "add.found_after_loss"
+		case err != nil:
+			return Result{}, err
 		}
 	}
 	ct.ID = rc.ContactID
@@ -157,7 +173,10 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 		strings.Join(r.contactLines(ct, !c.Msg.Private), "\n"),
 	}
 	if recovered {
-		lines = append(lines, r.lang.T("add.recovered"))
+		recoveredNote = "add.recovered"
+	}
+	if recoveredNote != "" {
+		lines = append(lines, r.lang.T(recoveredNote))
 	}
 	if rc.RequestID != "" {
 		lines = append(lines, r.lang.T("field.request_id")+": "+rc.RequestID)
@@ -366,12 +385,37 @@ func (r *Runner) explainRefusal(ctx context.Context, c *Call, ct Contact, err er
 		return err
 	}
 	if exists := r.refuseExisting(ctx, c, ct); exists != nil {
-		var e *Error
-		if errors.As(exists, &e) && e.Code == ECONFLICT {
+		var (
+			e   *Error
+			own *ownCreate
+		)
+		if errors.As(exists, &e) && e.Code == ECONFLICT || errors.As(exists, &own) {
 			return exists
 		}
 	}
 	return err
+}
+
+// ownCreate: the contact in the way of a create is this message's own,
+// made by an earlier delivery of it whose record Redis lost.
+type ownCreate struct{ Contact }
+
+func (e *ownCreate) Error() string {
+	return "contact " + e.ID + " was created by this message before its record was lost"
+}
+
+// createdSlack allows for the clocks of DingTalk and ARMS when a contact's
+// creation is compared with when a message was sent.
+const createdSlack = time.Minute
+
+// ownEarlier reports whether o, which holds what ct would, is what an
+// earlier delivery of this message created before Redis lost the
+// message's record: the message may have run, o is ct in every field, and
+// ARMS created it after the message was sent.
+func ownEarlier(c *Call, ct, o Contact) bool {
+	return c.Msg.MayHaveRun && !c.Bool("dry-run") && o.Name == ct.Name && strings.EqualFold(o.Email, ct.Email) && o.Phone == ct.Phone &&
+		o.Webhook == ct.Webhook && o.SystemNoc == ct.SystemNoc &&
+		(c.Msg.Sent.IsZero() || o.Created.IsZero() || !o.Created.Before(c.Msg.Sent.Add(-createdSlack)))
 }
 
 // refuseExisting fails with ECONFLICT-style advice when a contact already
@@ -414,6 +458,9 @@ func (r *Runner) refuseExisting(ctx context.Context, c *Call, ct Contact) error 
 			return fmt.Errorf("look for an existing contact: %w", err)
 		}
 		for _, o := range results[i].page.Contacts {
+			if ch.value != "" && ch.same(o) && ownEarlier(c, ct, o) {
+				return &ownCreate{o}
+			}
 			if ch.value != "" && ch.same(o) {
 				if ch.field == "webhook" {
 					return &Error{Code: ECONFLICT, Key: "add.exists_robot", Args: []any{o.Name, o.ID, o.ID}}

@@ -1,5 +1,7 @@
 package commands
 
+import "time"
+
 // Message is what a handler knows of one chat message, whatever the chat
 // platform's wire format.
 type Message struct {
@@ -16,6 +18,12 @@ type Message struct {
 	// Grants are the sender's permission scopes when they were read with
 	// the message (in the same round trip as its claim); nil when not.
 	Grants []string
+	// Sent is when the sender sent the message, as DingTalk says.
+	Sent time.Time
+	// MayHaveRun: the shared state lost its data after this message may
+	// have been handled, so an earlier delivery may have run it and left
+	// no record: what it would create may be its own doing.
+	MayHaveRun bool
 }
 
 // Result is what a handler produced on success.

@@ -19,6 +19,10 @@ type Settings struct {
 	// WriteConversations, when not empty, are the only conversations where
 	// commands that change something may run.
 	WriteConversations []string
+	// WriteWindow is how long after its intent an ARMS write may still be
+	// sent (ARMS_TIMEOUT): what a lost record's message may have written
+	// can land until then.
+	WriteWindow time.Duration
 }
 
 // Ports are the runner's dependencies on the outside world.
@@ -45,6 +49,7 @@ type Runner struct {
 	groups    Groups
 	planner   Planner
 	directory Directory
+	window    time.Duration // Settings.WriteWindow
 	log       *slog.Logger
 	// pause waits d or until ctx ends: how a handler waits for an earlier
 	// write to become visible. Tests replace it.
@@ -66,7 +71,7 @@ func pause(ctx context.Context, d time.Duration) error {
 func NewRunner(s Settings, p Ports, log *slog.Logger) *Runner {
 	return &Runner{specs: Commands(), lang: s.Lang, admins: s.Admins, writable: s.WriteConversations,
 		perms: p.Permissions, confirms: p.Confirmations, audit: p.Audit, arms: p.Contacts, groups: p.Groups,
-		planner: p.Planner, directory: p.Directory, log: log, pause: pause}
+		planner: p.Planner, directory: p.Directory, window: s.WriteWindow, log: log, pause: pause}
 }
 
 // Handle runs one message to completion and never returns without a reply.

@@ -405,3 +405,38 @@ func TestRobotOnlyAddRefusesTheSameNameAndRobot(t *testing.T) {
 		t.Errorf("another name on the same robot: %+v", rep)
 	}
 }
+
+// After Redis lost its data, a delivery of a message sent before the loss
+// may be one whose earlier delivery created the contact: a contact that is
+// the add in every field, created after the message was sent, is its
+// result; anything else in the way is "already exists", as ever.
+func TestAddAfterTheStateWasLost(t *testing.T) {
+	sent := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name       string
+		existing   Contact
+		mayHaveRun bool
+		want       string
+	}{
+		{"its own earlier create", Contact{Name: "Lee", Email: "lee@example.com", Created: sent.Add(2 * time.Second)}, true, "found the contact this message had created"},
+		{"a robot-only one", Contact{Name: "Lee", Webhook: "https://oapi.dingtalk.com/robot/send?access_token=lee", Created: sent.Add(time.Second)}, true, "found the contact this message had created"},
+		{"created before the message was sent", Contact{Name: "Lee", Email: "lee@example.com", Created: sent.Add(-time.Hour)}, true, "already"},
+		{"someone else's", Contact{Name: "Other", Email: "lee@example.com", Created: sent.Add(time.Second)}, true, "already"},
+		{"the state was not lost", Contact{Name: "Lee", Email: "lee@example.com", Created: sent.Add(time.Second)}, false, "already"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, arms, _ := testRunner(t, nil)
+			id := arms.add(tc.existing)
+			text := "/contact add name=Lee email=lee@example.com"
+			if tc.existing.Webhook != "" {
+				text = "/contact add name=Lee webhook=" + tc.existing.Webhook
+			}
+			rep := r.Handle(t.Context(), Message{ID: "m", SenderID: "boss", ConversationID: "cid", Text: text, Sent: sent, MayHaveRun: tc.mayHaveRun}, &fakeJournal{})
+			contains(t, "reply", rep.Text, tc.want, id)
+			if n := len(arms.contacts); n != 1 {
+				t.Errorf("%d contacts, want 1", n)
+			}
+		})
+	}
+}

@@ -1,12 +1,15 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -55,6 +58,9 @@ type LedgerOptions struct {
 	WriteWindow time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Log gets the ledger's own news: Redis lost its data, a record
+	// vanished. Discarded when nil.
+	Log *slog.Logger
 }
 
 // Ledger owns message records. It is safe for concurrent use.
@@ -80,6 +86,12 @@ type Ledger struct {
 	// renewed for a whole lease, and so, in that time, has every process
 	// that lives and reaches Redis.
 	healthy time.Time
+	// epoch is the value of the epoch key this process found or wrote when
+	// it first reached Redis; lostAt is when it found the key gone or
+	// changed: Redis lost its data (a restart without persistence, a
+	// failover to a replica that had not caught up, a FLUSHALL).
+	epoch  string
+	lostAt time.Time
 }
 
 // NewLedger keeps records in s on behalf of the process opt.Process.
@@ -90,12 +102,79 @@ func NewLedger(s *Store, opt LedgerOptions) *Ledger {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
 	return &Ledger{s: s, opt: opt, proc: opt.Process, claimTTL: s.opt.ClaimTTL.Milliseconds(), owned: map[string]*Claim{}, doubtful: map[string]bool{}, admitting: map[string]int{}}
 }
 
 func (l *Ledger) recordKey(id string) string { return l.s.key("msg", id) }
 func (l *Ledger) procKey(pid string) string  { return l.s.key("proc", pid) }
 func (l *Ledger) inflightKey() string        { return l.s.key("inflight") }
+func (l *Ledger) epochKey() string           { return l.s.key("epoch") }
+
+// epochScript returns the epoch, writing ARGV[1] first when there is none.
+var epochScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+`)
+
+// observeEpoch compares the epoch key's value, as a pipeline read it (nil
+// when the key is missing), with the one this process knows. The first
+// time, it learns it (writing one when there is none); afterwards a
+// missing or different value means Redis lost its data since: that is
+// logged once, as an ERROR, and reported by DataLost until the process
+// ends.
+func (l *Ledger) observeEpoch(ctx context.Context, got *redis.StringCmd) {
+	v, err := got.Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return // unknown: the next read decides
+	}
+	l.mu.Lock()
+	known := l.epoch
+	l.mu.Unlock()
+	if known != "" && v == known {
+		return
+	}
+	if v == "" {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		if v, err = epochScript.Eval(ctx, l.s.rdb, []string{l.epochKey()}, hex.EncodeToString(b)).Text(); err != nil {
+			return
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.epoch == "" {
+		l.epoch = v
+		return
+	}
+	if l.epoch == v {
+		return
+	}
+	l.epoch = v
+	if l.lostAt.IsZero() {
+		l.lostAt = l.opt.Now()
+		l.opt.Log.Error("Redis lost its data: the start marker this process wrote is gone. Messages handled before now may run again when DingTalk re-delivers them (creates are checked against ARMS), unfinished ones of other processes are not finished, and every /perm grant is gone (BOT_ADMINS remain). Give Redis persistence (appendonly yes) and restart the bot; /readyz reports this until then.",
+			"epoch_key", l.epochKey())
+	}
+}
+
+// DataLost reports whether, and since when, this process knows that Redis
+// lost its data while it ran.
+func (l *Ledger) DataLost() (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lostAt, !l.lostAt.IsZero()
+}
+
+// checkEpoch reads the epoch now: when a record this process owns has
+// vanished, whether Redis lost everything decides what is logged.
+func (l *Ledger) checkEpoch(ctx context.Context) {
+	l.observeEpoch(ctx, l.s.rdb.Get(ctx, l.epochKey()))
+}
 
 // lockKey hashes the value: a phone number or an email address does not
 // belong in a key name, where SCAN and MONITOR show it.
@@ -132,6 +211,10 @@ type Admission struct {
 	// Scopes are the sender's permission scopes (Run), read in the same
 	// round trip as the claim.
 	Scopes []string
+	// DataLost, when not zero, is when this process found that Redis had
+	// lost its data: a message sent before then and admitted as new may
+	// have run already, its record lost.
+	DataLost time.Time
 }
 
 // RateDecision is the outcome of a rate-limit check.
@@ -214,6 +297,7 @@ func (l *Ledger) Admit(ctx context.Context, id, sender, rateKey string, payload 
 		claim  *redis.Cmd
 		rate   *redis.Cmd
 		scopes *redis.StringSliceCmd
+		epoch  *redis.StringCmd
 	)
 	keys := []string{key}
 	if !l.s.clustered {
@@ -230,6 +314,7 @@ func (l *Ledger) Admit(ctx context.Context, id, sender, rateKey string, payload 
 		if sender != "" {
 			scopes = p.SMembers(ctx, l.s.permKey(sender))
 		}
+		epoch = p.Get(ctx, l.epochKey())
 		return nil
 	})
 	if err := failure(err); err != nil {
@@ -242,10 +327,20 @@ func (l *Ledger) Admit(ctx context.Context, id, sender, rateKey string, payload 
 	if err != nil || len(res) == 0 {
 		return Admission{}, unavailable("admit", fmt.Errorf("unexpected claim answer %v: %w", res, err))
 	}
+	l.observeEpoch(ctx, epoch)
 	switch res[0] {
 	case "fresh":
+		if l.running(id) {
+			// Redis forgot the record of a message this process is
+			// running: it is not run twice here. The record just made goes
+			// again, and the running claim makes its own anew.
+			_ = forgetScript.Eval(ctx, l.s.rdb, []string{key}, l.proc).Err()
+			return Admission{Verdict: Busy}, nil
+		}
 		c := l.hold(newClaim(l, id, 1, payload))
 		a := Admission{Verdict: Run, Claim: c, Rate: RateDecision{Allowed: true}, Scopes: []string{}}
+		a.DataLost, _ = l.DataLost()
+		c.dataLost = a.DataLost
 		if scopes != nil && scopes.Val() != nil {
 			a.Scopes = scopes.Val()
 		}
@@ -410,6 +505,13 @@ func (l *Ledger) hold(c *Claim) *Claim {
 	return c
 }
 
+// running reports whether this process holds a claim on the message.
+func (l *Ledger) running(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.owned[id] != nil
+}
+
 // holdsOrAdmits reports whether this process holds the message or is
 // admitting another delivery of it, which may be the one that claimed it.
 func (l *Ledger) holdsOrAdmits(id string) bool {
@@ -459,8 +561,10 @@ func (l *Ledger) Renew(ctx context.Context) error {
 	}
 	clear(l.doubtful)
 	l.mu.Unlock()
+	var epoch *redis.StringCmd
 	_, err := l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, l.procKey(l.opt.Process), 1, l.opt.Lease)
+		epoch = p.Get(ctx, l.epochKey())
 		now := float64(time.Now().UnixMilli())
 		for _, c := range claims {
 			p.ZAddNX(ctx, l.inflightKey(), redis.Z{Score: now, Member: c.id})
@@ -473,6 +577,9 @@ func (l *Ledger) Renew(ctx context.Context) error {
 		}
 		return nil
 	})
+	if failure(err) == nil {
+		l.observeEpoch(ctx, epoch)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := failure(err); err != nil {
@@ -593,11 +700,51 @@ func (l *Ledger) Sweep(ctx context.Context) ([]*Claim, error) {
 
 // fenced opens every script that changes a record its caller owns: it does
 // nothing, and answers 0, unless the record's owner and token are ARGV[1]
-// and ARGV[2].
+// and ARGV[2], or -2 when there is no record at all (Redis lost it).
 const fenced = `
 local r = redis.call('HMGET', KEYS[1], 'o', 't')
+if not r[2] then return -2 end
 if r[1] ~= ARGV[1] or r[2] ~= ARGV[2] then return 0 end
 `
+
+// vanished is what a fenced script answers when the record is gone.
+const vanished = -2
+
+// reclaimScript makes the record of a message anew, owned by this claim,
+// when there is none (Redis lost it while the message ran): 1 when made, 0
+// when another delivery made one meanwhile. On a single Redis it also puts
+// the message back in the in-flight index (KEYS[2]).
+var reclaimScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local t = redis.call('TIME')
+local now = string.format('%.0f', t[1] * 1000 + math.floor(t[2] / 1000))
+redis.call('HSET', KEYS[1], 's', 'active', 'o', ARGV[1], 't', ARGV[2], 'p', ARGV[3], 'a', now)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if KEYS[2] then redis.call('ZADD', KEYS[2], 'NX', now, ARGV[5]) end
+return 1
+`)
+
+// reclaim makes the claim's record anew after Redis lost it, rather than
+// taking the loss for another process's take-over: no other process owns
+// a message whose record is gone. It reports false, and the claim is
+// dropped, when another delivery of the message has made a record since.
+func (c *Claim) reclaim(ctx context.Context) (bool, error) {
+	keys := []string{c.l.recordKey(c.id)}
+	if !c.l.s.clustered {
+		keys = append(keys, c.l.inflightKey())
+	}
+	n, err := reclaimScript.Eval(ctx, c.l.s.rdb, keys, c.l.proc, c.token, c.payload, c.l.claimTTL, c.id).Int()
+	if err != nil {
+		return false, unavailable("reclaim", err)
+	}
+	c.l.checkEpoch(ctx)
+	if n != 1 {
+		c.l.drop(c)
+		return false, nil
+	}
+	c.l.opt.Log.Warn("the record of a running message vanished from Redis; made it anew", "msg_id", c.id)
+	return true, nil
+}
 
 var handOverScript = redis.NewScript(fenced + `
 redis.call('HSET', KEYS[1], 'o', '')
@@ -638,6 +785,9 @@ type Claim struct {
 
 	prior     *commands.Write // what a previous owner was about to write
 	priorWait time.Duration   // until that write can no longer land, as of the take-over
+	// dataLost is when this process found Redis had lost its data, if it
+	// had when the message was admitted as new.
+	dataLost time.Time
 
 	mu    sync.Mutex
 	locks []string // lock keys held, with their value
@@ -654,6 +804,11 @@ func (c *Claim) ID() string { return c.id }
 
 // Payload is the message as it was admitted.
 func (c *Claim) Payload() []byte { return c.payload }
+
+// DataLost is when this process found that Redis had lost its data, when
+// it had by the time the message was admitted as new (zero otherwise): a
+// message sent before then may have run already, its record lost.
+func (c *Claim) DataLost() time.Time { return c.dataLost }
 
 // Reply is the reply a previous owner had ready but not delivered, if any.
 func (c *Claim) Reply() []byte { return c.reply }
@@ -850,6 +1005,15 @@ func (c *Claim) intend(ctx context.Context, b []byte, take []string) (sendBy tim
 		// harmless, it is released at settle.
 		return time.Time{}, false, nil
 	case 1:
+	case vanished:
+		made, err := c.reclaim(ctx)
+		switch {
+		case err != nil:
+			return time.Time{}, false, err
+		case !made:
+			return time.Time{}, false, commands.ErrLostOwnership
+		}
+		return c.intend(ctx, b, take)
 	default:
 		c.l.drop(c)
 		return time.Time{}, false, commands.ErrLostOwnership
@@ -955,7 +1119,14 @@ func (c *Claim) settle(ctx context.Context, state string, reply []byte, e *comma
 	c.mu.Lock()
 	c.locks = nil
 	c.mu.Unlock()
-	if n, _ := moved.Int(); n != 1 {
+	switch n, _ := moved.Int(); n {
+	case 1:
+	case vanished:
+		if made, err := c.reclaim(ctx); err != nil || !made {
+			return cmp.Or(err, commands.ErrLostOwnership)
+		}
+		return c.settle(ctx, state, reply, nil) // the audit entry went out already
+	default:
 		c.l.drop(c)
 		return commands.ErrLostOwnership
 	}
@@ -988,6 +1159,12 @@ func (c *Claim) Undeliverable(ctx context.Context) error {
 // another process's sweep or a re-delivery finishes it.
 func (c *Claim) HandOver(ctx context.Context) error {
 	n, err := handOverScript.Eval(ctx, c.l.s.rdb, []string{c.l.recordKey(c.id)}, c.l.proc, c.token).Int()
+	if err == nil && n == vanished {
+		var made bool
+		if made, err = c.reclaim(ctx); err == nil && made {
+			n, err = handOverScript.Eval(ctx, c.l.s.rdb, []string{c.l.recordKey(c.id)}, c.l.proc, c.token).Int()
+		}
+	}
 	c.l.drop(c)
 	if err != nil {
 		return unavailable("hand over", err)

@@ -225,7 +225,7 @@ func (b *bench) runBot(ctx context.Context) (*result, error) {
 	}
 	cmd := exec.CommandContext(ctx, o.botBin, "serve")
 	cmd.Env = append(os.Environ(),
-		"BOT_LISTEN="+addr, "DINGTALK_APP_SECRET="+secret, "REDIS_URL="+o.redisURL, "BOT_REDIS_PREFIX=loadgen-"+run+":",
+		"BOT_LISTEN="+addr, "DINGTALK_APP_SECRET="+secret, "REDIS_URL="+o.redisURL, "BOT_REDIS_PREFIX=loadgen-"+run+":", "BOT_REDIS_EPHEMERAL=true",
 		"ALIBABA_CLOUD_ACCESS_KEY_ID="+armstest.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+armstest.AccessKeySecret,
 		"ARMS_ENDPOINT="+b.arms.url, "BOT_ADMINS="+strings.Join(admins, ","), "BOT_RATE_LIMIT=100000000",
 		"BOT_SYNC_REPLY_BUDGET="+o.budget.String(), "BOT_WORKERS="+strconv.Itoa(o.workers), "BOT_QUEUE_SIZE=4096",

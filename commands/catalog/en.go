@@ -218,4 +218,5 @@ var en = map[string]string{
 	"dir.permissions":          "the permission(s) %s",
 	"dir.withheld_mobile":      "The DingTalk directory did not return %s's mobile number, so the contact has none and ARMS cannot call or text it: the bot's DingTalk app needs the permission 「%s」 in the developer console.",
 	"dir.withheld_email":       "The DingTalk directory did not return %s's email, so the contact has none: the bot's DingTalk app needs the permission 「%s」 in the developer console.",
+	"add.found_after_loss":     "(The bot's state store lost its record of this message; the bot checked ARMS and found the contact this message had created.)",
 }

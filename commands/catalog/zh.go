@@ -218,4 +218,5 @@ var zh = map[string]string{
 	"dir.permissions":          "权限 %s",
 	"dir.withheld_mobile":      "钉钉通讯录没有返回 %s 的手机号，因此该联系人没有手机号，ARMS 无法电话或短信通知：机器人所属的钉钉应用需要在开发者后台开通权限「%s」。",
 	"dir.withheld_email":       "钉钉通讯录没有返回 %s 的邮箱，因此该联系人没有邮箱：机器人所属的钉钉应用需要在开发者后台开通权限「%s」。",
+	"add.found_after_loss":     "（机器人的状态存储丢失了这条消息的记录；机器人已在 ARMS 中核对，找到了这条消息之前创建的联系人。）",
 }
