@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -92,6 +93,9 @@ type Ledger struct {
 	// failover to a replica that had not caught up, a FLUSHALL).
 	epoch  string
 	lostAt time.Time
+	// lostSince is the latest loss any process found (lostAt, or one
+	// published in the epoch key): messages sent before it may have run.
+	lostSince time.Time
 }
 
 // NewLedger keeps records in s on behalf of the process opt.Process.
@@ -113,50 +117,84 @@ func (l *Ledger) procKey(pid string) string  { return l.s.key("proc", pid) }
 func (l *Ledger) inflightKey() string        { return l.s.key("inflight") }
 func (l *Ledger) epochKey() string           { return l.s.key("epoch") }
 
+// The epoch key holds a random value the first process writes, then, once
+// a process has found Redis's data lost, "<value>|<when, in ms>": so that a
+// process that starts after the loss learns when it was, and treats the
+// messages sent before then as ones that may have run.
+
 // epochScript returns the epoch, writing ARGV[1] first when there is none.
+// With ARGV[2] (the value a process knows) and ARGV[3] (when it found the
+// data lost, in ms), it also publishes that time, unless a later one is
+// there already.
 var epochScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
-if v then return v end
-redis.call('SET', KEYS[1], ARGV[1])
-return ARGV[1]
+if not v then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return ARGV[1]
+end
+if ARGV[2] then
+  local rnd, ms = string.match(v, '^([^|]*)|?(%d*)$')
+  if rnd == ARGV[2] and (ms == '' or tonumber(ms) < tonumber(ARGV[3])) then
+    v = rnd .. '|' .. ARGV[3]
+    redis.call('SET', KEYS[1], v)
+  end
+end
+return v
 `)
 
-// observeEpoch compares the epoch key's value, as a pipeline read it (nil
-// when the key is missing), with the one this process knows. The first
-// time, it learns it (writing one when there is none); afterwards a
-// missing or different value means Redis lost its data since: that is
-// logged once, as an ERROR, and reported by DataLost until the process
-// ends.
+// splitEpoch parses the epoch key's value.
+func splitEpoch(v string) (value string, lost time.Time) {
+	value, ms, ok := strings.Cut(v, "|")
+	if n, err := strconv.ParseInt(ms, 10, 64); ok && err == nil && n > 0 {
+		lost = time.UnixMilli(n)
+	}
+	return value, lost
+}
+
+// observeEpoch compares the epoch key's value, as a pipeline read it, with
+// the one this process knows. The first time, it learns it (writing one
+// when there is none). Afterwards a missing or different value means Redis
+// lost its data since: that is logged once, as an ERROR, reported by
+// DataLost until the process ends, and published in the key for the other
+// processes, and those started later.
 func (l *Ledger) observeEpoch(ctx context.Context, got *redis.StringCmd) {
-	v, err := got.Result()
+	raw, err := got.Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return // unknown: the next read decides
 	}
-	l.mu.Lock()
-	known := l.epoch
-	l.mu.Unlock()
-	if known != "" && v == known {
-		return
-	}
-	if v == "" {
+	if raw == "" {
 		b := make([]byte, 8)
 		_, _ = rand.Read(b)
-		if v, err = epochScript.Eval(ctx, l.s.rdb, []string{l.epochKey()}, hex.EncodeToString(b)).Text(); err != nil {
+		if raw, err = epochScript.Eval(ctx, l.s.rdb, []string{l.epochKey()}, hex.EncodeToString(b)).Text(); err != nil {
 			return
 		}
 	}
+	v, lost := splitEpoch(raw)
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.epoch == "" {
-		l.epoch = v
-		return
+	if lost.After(l.lostSince) {
+		l.lostSince = lost // another process found the loss
 	}
-	if l.epoch == v {
+	switch {
+	case l.epoch == "":
+		l.epoch = v
+		l.mu.Unlock()
+		return
+	case l.epoch == v:
+		l.mu.Unlock()
 		return
 	}
 	l.epoch = v
-	if l.lostAt.IsZero() {
+	first := l.lostAt.IsZero()
+	if first {
 		l.lostAt = l.opt.Now()
+		if l.lostAt.After(l.lostSince) {
+			l.lostSince = l.lostAt
+		}
+	}
+	at := l.lostAt
+	l.mu.Unlock()
+	_ = epochScript.Eval(ctx, l.s.rdb, []string{l.epochKey()}, v, v, at.UnixMilli()).Err()
+	if first {
 		l.opt.Log.Error("Redis lost its data: the start marker this process wrote is gone. Messages handled before now may run again when DingTalk re-delivers them (creates are checked against ARMS), unfinished ones of other processes are not finished, and every /perm grant is gone (BOT_ADMINS remain). Give Redis persistence (appendonly yes) and restart the bot; /readyz reports this until then.",
 			"epoch_key", l.epochKey())
 	}
@@ -211,9 +249,9 @@ type Admission struct {
 	// Scopes are the sender's permission scopes (Run), read in the same
 	// round trip as the claim.
 	Scopes []string
-	// DataLost, when not zero, is when this process found that Redis had
-	// lost its data: a message sent before then and admitted as new may
-	// have run already, its record lost.
+	// DataLost, when not zero, is when this process, or another, found
+	// that Redis had lost its data: a message sent before then and admitted
+	// as new may have run already, its record lost.
 	DataLost time.Time
 }
 
@@ -339,7 +377,9 @@ func (l *Ledger) Admit(ctx context.Context, id, sender, rateKey string, payload 
 		}
 		c := l.hold(newClaim(l, id, 1, payload))
 		a := Admission{Verdict: Run, Claim: c, Rate: RateDecision{Allowed: true}, Scopes: []string{}}
-		a.DataLost, _ = l.DataLost()
+		l.mu.Lock()
+		a.DataLost = l.lostSince
+		l.mu.Unlock()
 		c.dataLost = a.DataLost
 		if scopes != nil && scopes.Val() != nil {
 			a.Scopes = scopes.Val()
@@ -785,8 +825,8 @@ type Claim struct {
 
 	prior     *commands.Write // what a previous owner was about to write
 	priorWait time.Duration   // until that write can no longer land, as of the take-over
-	// dataLost is when this process found Redis had lost its data, if it
-	// had when the message was admitted as new.
+	// dataLost is when Redis was last found to have lost its data, as
+	// known when the message was admitted as new.
 	dataLost time.Time
 
 	mu    sync.Mutex
@@ -805,9 +845,10 @@ func (c *Claim) ID() string { return c.id }
 // Payload is the message as it was admitted.
 func (c *Claim) Payload() []byte { return c.payload }
 
-// DataLost is when this process found that Redis had lost its data, when
-// it had by the time the message was admitted as new (zero otherwise): a
-// message sent before then may have run already, its record lost.
+// DataLost is when Redis was last found to have lost its data, by this
+// process or another, as known when the message was admitted as new (zero
+// otherwise): a message sent before then may have run already, its record
+// lost.
 func (c *Claim) DataLost() time.Time { return c.dataLost }
 
 // Reply is the reply a previous owner had ready but not delivered, if any.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"reflect"
 	"strings"
 	"sync"
@@ -614,4 +616,104 @@ func onEachTopology(t *testing.T, test func(t *testing.T, p *procs)) {
 			test(t, p)
 		})
 	}
+}
+
+// lose deletes every key of the test's, as a Redis restarted without
+// persistence forgets them.
+func (p *procs) lose() {
+	p.t.Helper()
+	ctx := p.t.Context()
+	keys, err := p.rd.Client.Keys(ctx, p.rd.Prefix+"*").Result()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if len(keys) > 0 {
+		if err := p.rd.Client.Del(ctx, keys...).Err(); err != nil {
+			p.t.Fatal(err)
+		}
+	}
+}
+
+// When Redis loses its data, the ledger notices at its next renewal or
+// admission, once; a running message's record is made anew instead of
+// being taken for another process's; a new delivery of a message this
+// process runs is not run twice; a record another delivery made in the
+// meantime wins.
+func TestDataLoss(t *testing.T) {
+	p := newProcs(t, redisstore.Options{})
+	ctx := t.Context()
+	var logs strings.Builder
+	log := slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, nil))
+	a := redisstore.NewLedger(p.s, redisstore.LedgerOptions{Process: "a", Lease: lease, WriteWindow: 3 * time.Second, Now: p.clock, Log: log})
+	if err := a.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	running := admit(t, a, "m1").Claim
+	other := admit(t, a, "m2").Claim
+	if _, lost := a.DataLost(); lost {
+		t.Fatal("data lost before anything was lost")
+	}
+
+	p.lose()
+	// A new delivery of m1 finds no record; this process runs m1.
+	wantVerdict(t, "a delivery of a running message whose record is gone", admit(t, a, "m1"), redisstore.Busy)
+	if _, lost := a.DataLost(); !lost {
+		t.Fatal("the admission did not notice that Redis lost its data")
+	}
+	if err := a.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), `"level":"ERROR","msg":"Redis lost its data`); n != 1 {
+		t.Errorf("%d ERROR lines about the loss, want 1:\n%s", n, logs.String())
+	}
+	// m1 goes on: its intent and its settle make the record anew.
+	if _, err := running.Intend(ctx, commands.Write{Action: "create", Contact: commands.Contact{Email: "a@example.com"}}, "email:a@example.com"); err != nil {
+		t.Fatalf("intent after the loss: %v", err)
+	}
+	if err := running.Finish(ctx, []byte("reply"), true, commands.AuditEntry{MsgID: "m1"}); err != nil {
+		t.Fatalf("settle after the loss: %v", err)
+	}
+	wantVerdict(t, "m1 after it was settled", admit(t, a, "m1"), redisstore.Delivered)
+
+	// m2's record was made by another delivery meanwhile (another replica
+	// found no record and admitted it as new): that one owns it now.
+	b := p.start("b")
+	fresh := admit(t, b, "m2")
+	wantVerdict(t, "m2 on another replica", fresh, redisstore.Run)
+	if fresh.DataLost.IsZero() {
+		t.Error("b admitted m2 without saying that Redis had lost its data")
+	}
+	if err := other.Finish(ctx, []byte("reply"), true, commands.AuditEntry{MsgID: "m2"}); !errors.Is(err, commands.ErrLostOwnership) {
+		t.Errorf("settling m2 after another delivery made its record: %v, want ErrLostOwnership", err)
+	}
+}
+
+// A message answered "temporarily unavailable" while Redis was away is
+// recorded as answered when it is back: a later delivery is a duplicate.
+func TestForgoneMessageIsADuplicate(t *testing.T) {
+	p := newProcs(t, redisstore.Options{})
+	a := p.start("a")
+	if err := a.Forgo(t.Context(), "told"); err != nil {
+		t.Fatal(err)
+	}
+	wantVerdict(t, "a delivery after the outage", admit(t, a, "told"), redisstore.Delivered)
+	// A record made meanwhile stands.
+	running := admit(t, a, "ran")
+	if err := a.Forgo(t.Context(), "ran"); err != nil {
+		t.Fatal(err)
+	}
+	if err := running.Claim.Finish(t.Context(), []byte("reply"), true, commands.AuditEntry{MsgID: "ran"}); err != nil {
+		t.Errorf("a message admitted before Forgo lost its record: %v", err)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
 }
