@@ -89,6 +89,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		budget:       cfg.SyncBudget,
 		cmdTimeout:   cfg.CommandTimeout,
 		seen:         newSeen(time.Now),
+		maxParked:    4 * max(cfg.QueueSize, cfg.Workers),
 	}
 	a.dispatcher.startWorkers(cfg.Workers, cfg.QueueSize)
 	a.metrics.queueDepth(a.dispatcher)

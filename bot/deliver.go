@@ -17,6 +17,21 @@ import (
 func (d *dispatcher) deliverLater(log *slog.Logger, m *dingtalk.Message, body []byte) bool {
 	ctx, cancel := context.WithTimeout(d.run, d.replyTimeout)
 	defer cancel()
+	return d.deliverWithin(ctx, log, m, body)
+}
+
+// deliverNow delivers body within a few seconds, even while the process
+// stops: the last word on a message nobody else will answer.
+func (d *dispatcher) deliverNow(log *slog.Logger, m *dingtalk.Message, body []byte) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return d.deliverWithin(ctx, log, m, body)
+}
+
+// deliverWithin delivers body to the message's sessionWebhook, or through
+// the OpenAPI when that has expired, retrying transient failures until ctx
+// ends.
+func (d *dispatcher) deliverWithin(ctx context.Context, log *slog.Logger, m *dingtalk.Message, body []byte) bool {
 	useSession := m.SessionUsable(d.now())
 	backoff := d.retryBase
 	for attempt := 1; ; attempt++ {

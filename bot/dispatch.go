@@ -61,6 +61,10 @@ type dispatcher struct {
 	// again, lately: while Redis cannot be reached, a delivery of one of
 	// them is a copy, whatever its age.
 	seen *seenIDs
+	// parked counts messages waiting for the store to come back, at most
+	// maxParked.
+	parked    atomic.Int64
+	maxParked int
 
 	jobs     chan func() // bounded queue in front of a fixed set of workers
 	inflight sync.WaitGroup
@@ -75,10 +79,6 @@ type dispatcher struct {
 // stateTimeout bounds each step on the shared state, so that a Redis outage
 // costs the webhook seconds, not minutes.
 const stateTimeout = 3 * time.Second
-
-// redeliveryAge: a message older than this when it arrives may be DingTalk
-// delivering it again (it does so 16 to 60 seconds later).
-const redeliveryAge = 10 * time.Second
 
 // How many message ids, and for how long, a process remembers having seen:
 // DingTalk's re-deliveries and a message's copies over the other ingress
@@ -242,38 +242,41 @@ func (d *dispatcher) rateLimited(ctx context.Context, log *slog.Logger, m *dingt
 }
 
 // blip answers a delivery that could not be admitted: the state store is
-// unreachable. Copies are told apart by message id: a delivery of a message
-// this process has seen (admitted, parked, or told to send again) is a copy,
-// and gets an empty answer; whoever owns the message finishes it. One this
-// process has not seen and that is old enough to be DingTalk delivering it
-// again may have run elsewhere: it is parked, admitted when the store is
-// back, and finished then. Any other has run nowhere, as far as this
-// process can know: its sender is asked to send it again, and once the
-// store is back the message is recorded as answered, so that a later
-// delivery does not run beside the sender's retry.
+// unreachable, so nothing says whether the message ran (another delivery
+// of it may be running on another replica), and no answer may say it did
+// not. Deliveries are told apart by message id, never by age: one of a
+// message this process has seen (admitted, parked, answered) is a copy and
+// gets an empty answer; any other is parked, also with an empty answer,
+// and admitted once the store is back, when its record says whether it
+// runs here or is somebody else's. Only when too many are parked already
+// is the sender asked to send it again (and it is recorded as answered,
+// once the store is back, so that no later copy runs beside the retry).
 func (d *dispatcher) blip(log *slog.Logger, m *dingtalk.Message, e commands.AuditEntry, err error) answer {
 	if d.seen.contains(m.MsgID) {
 		log.Info("state store unavailable; a copy of a message this process has seen gets an empty answer", "err", err.Error())
 		return answer{body: dingtalk.EmptyReply(), outcome: "duplicate"}
 	}
 	d.seen.add(m.MsgID)
-	if m.CreateAt == 0 || d.now().Sub(m.CreateAt.Time()) < redeliveryAge {
+	if d.parked.Add(1) > int64(d.maxParked) {
+		d.parked.Add(-1)
 		rep := d.runner.Unavailable(err)
-		log.Error("message handled", "outcome", rep.Outcome, "err", err.Error())
+		log.Error("message handled", "outcome", rep.Outcome, "err", err.Error(), "parked", d.maxParked)
 		_ = d.persist(log, func(ctx context.Context) error { return d.ledger.Forgo(ctx, m.MsgID) })
 		return answer{body: replyBody(rep, m), outcome: rep.Outcome}
 	}
-	log.Warn("state store unavailable for a possible re-delivery; admitting it when it is back", "err", err.Error())
+	log.Warn("state store unavailable; the message is admitted when it is back", "err", err.Error())
 	d.inflight.Add(1)
 	go func() {
 		defer d.inflight.Done()
+		defer d.parked.Add(-1)
 		d.park(log, m, e)
 	}()
 	return answer{body: dingtalk.EmptyReply(), outcome: "parked"}
 }
 
 // park admits m once the store answers again, within the reply timeout, and
-// finishes it asynchronously.
+// finishes it asynchronously. When the store does not come back in time,
+// or the process stops first, the sender is told the message was not run.
 func (d *dispatcher) park(log *slog.Logger, m *dingtalk.Message, e commands.AuditEntry) {
 	ctx, cancel := context.WithTimeout(d.run, d.replyTimeout)
 	defer cancel()
@@ -290,7 +293,13 @@ func (d *dispatcher) park(log *slog.Logger, m *dingtalk.Message, e commands.Audi
 			return
 		}
 		if !sleep(ctx, backoff) {
-			log.Error("message dropped: the state store did not come back in time", "after", d.replyTimeout.String(), "err", err.Error())
+			log.Error("message not run: the state store did not come back in time", "after", d.replyTimeout.String(), "err", err.Error())
+			rep := d.runner.NotRun(time.Since(m.CreateAt.Time()))
+			body := replyBody(rep, m)
+			if !d.deliverNow(log, m, body) {
+				return
+			}
+			_ = d.persist(log, func(ctx context.Context) error { return d.ledger.Forgo(ctx, m.MsgID) })
 			return
 		}
 		backoff = min(2*backoff, 5*time.Second)

@@ -138,6 +138,12 @@ func (r *Runner) TextOnly() Reply {
 	return Reply{Title: r.lang.T("title.help"), Text: r.lang.T("hint.text_only"), Outcome: "hint"}
 }
 
+// NotRun is the reply to a message that waited for the bot's state store
+// for wait and was never run.
+func (r *Runner) NotRun(wait time.Duration) Reply {
+	return Reply{Title: r.lang.T("title.error"), Text: r.lang.T("err.not_run", wait.Round(time.Second).String()), Outcome: string(EUNAVAILABLE)}
+}
+
 // Unavailable is the reply when the bot's own state store cannot be used.
 func (r *Runner) Unavailable(err error) Reply {
 	return r.errorReply(nil, fmt.Errorf("%w: %w", ErrUnavailable, err))
