@@ -69,8 +69,12 @@ func (r *Runner) helpFor(words []string) (Result, error) {
 	if s.Scope != "" {
 		lines = append(lines, l.T("help.scope", s.Scope))
 	}
-	for _, n := range s.Needs {
-		lines = append(lines, l.T("help.also")+" "+l.T(n.Doc))
+	if len(s.Needs) > 0 {
+		var also []string
+		for _, n := range s.Needs {
+			also = append(also, "- "+l.T(n.Doc))
+		}
+		lines = append(lines, l.T("help.also")+"\n"+strings.Join(also, "\n"))
 	}
 	lines = append(lines, l.T("example", s.Example))
 	return Result{Text: strings.Join(lines, "\n\n")}, nil
