@@ -7,7 +7,6 @@ package arms
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,7 +15,6 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,8 +30,34 @@ import (
 	"github.com/armsbot/armsbot/commands"
 )
 
+// Family is a family of ARMS's contact APIs; both are in API version
+// 2019-08-08 and signed alike.
+type Family string
+
+const (
+	// Legacy is CreateAlertContact and its kin, which ARMS no longer
+	// maintains.
+	Legacy Family = "legacy"
+	// AlertManagement is CreateOrUpdateContact and its kin, behind the
+	// console's Alert Management → Notification Objects.
+	AlertManagement Family = "alert-management"
+)
+
+// ParseFamily reads ARMS_CONTACT_API.
+func ParseFamily(s string) (Family, error) {
+	switch f := Family(strings.ToLower(strings.TrimSpace(s))); f {
+	case "", Legacy:
+		return Legacy, nil
+	case AlertManagement:
+		return f, nil
+	}
+	return "", fmt.Errorf("%q is not legacy or alert-management", s)
+}
+
 // Config holds what the client needs; Run fills it from the environment.
 type Config struct {
+	// Family is the contact API family to use: Legacy when empty.
+	Family          Family
 	Region          string
 	Endpoint        string // full URL overriding the regional endpoint; its scheme decides http/https
 	AccessKeyID     string
@@ -56,6 +80,7 @@ type Config struct {
 // a pool of SDK clients, each with its own transport, and lends one to each
 // call.
 type Client struct {
+	family    Family
 	pool      *pool
 	timeout   time.Duration
 	retryBase time.Duration
@@ -152,7 +177,10 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	default:
 		cred = credentials.NewAccessKeyCredential(cfg.AccessKeyID, cfg.AccessKeySecret)
 	}
-	c := &Client{pool: newPool(cfg.Clients), timeout: cfg.Timeout, retryBase: 200 * time.Millisecond, observe: cfg.Observe, log: log, creds: creds}
+	if cfg.Family == "" {
+		cfg.Family = Legacy
+	}
+	c := &Client{family: cfg.Family, pool: newPool(cfg.Clients), timeout: cfg.Timeout, retryBase: 200 * time.Millisecond, observe: cfg.Observe, log: log, creds: creds}
 	if c.observe == nil {
 		c.observe = func(string, string, time.Duration) {}
 	}
@@ -290,22 +318,6 @@ func (c *Client) doRetrying(ctx context.Context, action string, req requests.Acs
 // maxAttempts bounds retries of repeatable calls.
 const maxAttempts = 4
 
-// CreateContact calls CreateAlertContact. It retries only throttling, which
-// the gateway answers before ARMS does anything; whether any other failed
-// create may have happened is reported by the error's OutcomeUnknown.
-func (c *Client) CreateContact(ctx context.Context, ct commands.Contact) (commands.Receipt, error) {
-	req := createContactRequest(ct)
-	resp := sdkarms.CreateCreateAlertContactResponse()
-	if _, err := c.doRetrying(ctx, "CreateAlertContact", req, resp, (*Error).throttled); err != nil {
-		return commands.Receipt{}, err
-	}
-	if resp.ContactId == "" {
-		return commands.Receipt{}, &Error{action: "CreateAlertContact", requestID: resp.RequestId, sent: true,
-			cause: errors.New("response carries no ContactId")}
-	}
-	return commands.Receipt{ContactID: resp.ContactId, RequestID: resp.RequestId}, nil
-}
-
 // Close releases the pooled connections and their goroutines; the client
 // is not used afterwards.
 func (c *Client) Close() {
@@ -316,167 +328,79 @@ func (c *Client) Close() {
 	}
 }
 
-// SearchContacts calls SearchAlertContact. Filters may match partially, as
-// the console's search does; callers wanting exact matches filter further.
+// Traits are what the configured family promises and offers.
+func (c *Client) Traits() commands.Traits {
+	am := c.family == AlertManagement
+	return commands.Traits{Family: string(c.family), Unique: am, Robots: !am, Verification: am, Fallback: am}
+}
+
+// CreateContact creates ct. It retries only throttling, which the gateway
+// answers before ARMS does anything; whether any other failed create may
+// have happened is reported by the error's OutcomeUnknown.
+func (c *Client) CreateContact(ctx context.Context, ct commands.Contact) (commands.Receipt, error) {
+	if c.family == AlertManagement {
+		return c.amCreateContact(ctx, ct)
+	}
+	return c.legacyCreateContact(ctx, ct)
+}
+
+// SearchContacts finds contacts. Filters may match partially, as the
+// console's search does; callers wanting exact matches filter further.
 func (c *Client) SearchContacts(ctx context.Context, q commands.ContactQuery) (commands.ContactPage, error) {
-	req := sdkarms.CreateSearchAlertContactRequest()
-	req.ContactName = q.Name
-	req.Phone = q.Phone
-	req.Email = q.Email
-	if len(q.IDs) > 0 {
-		// A JSON array of strings, as Terraform sends it.
-		b, _ := json.Marshal(q.IDs)
-		req.ContactIds = string(b)
+	if c.family == AlertManagement {
+		return c.amSearchContacts(ctx, q)
 	}
-	if q.Page > 0 {
-		req.CurrentPage = strconv.Itoa(q.Page)
-	}
-	if q.PageSize > 0 {
-		req.PageSize = strconv.Itoa(q.PageSize)
-	}
-	resp := sdkarms.CreateSearchAlertContactResponse()
-	if _, err := c.doRetrying(ctx, "SearchAlertContact", req, resp, (*Error).retrySafe); err != nil {
-		return commands.ContactPage{}, err
-	}
-	pb := resp.PageBean
-	page := commands.ContactPage{Total: pb.TotalCount, Page: pb.PageNumber, PageSize: pb.PageSize, RequestID: resp.RequestId}
-	for _, ct := range pb.Contacts {
-		c := commands.Contact{
-			ID:        strconv.FormatInt(ct.ContactId, 10),
-			Name:      ct.ContactName,
-			Phone:     ct.Phone,
-			Email:     ct.Email,
-			Webhook:   ct.DingRobot,
-			SystemNoc: ct.SystemNoc,
-		}
-		if ct.CreateTime > 0 {
-			c.Created = time.UnixMilli(ct.CreateTime)
-		}
-		page.Contacts = append(page.Contacts, c)
-	}
-	return page, nil
+	return c.legacySearchContacts(ctx, q)
 }
 
-// UpdateContact calls UpdateAlertContact with every field of ct: ARMS clears
-// the channels an update leaves out, so callers pass the whole contact.
+// UpdateContact replaces every field of ct.ID with ct's: ARMS clears what
+// an update leaves out, so callers pass the whole contact.
 func (c *Client) UpdateContact(ctx context.Context, ct commands.Contact) (commands.Receipt, error) {
-	req := updateContactRequest(ct)
-	resp := sdkarms.CreateUpdateAlertContactResponse()
-	if _, err := c.doRetrying(ctx, "UpdateAlertContact", req, resp, (*Error).retrySafe); err != nil {
-		return commands.Receipt{}, err
+	if c.family == AlertManagement {
+		return c.amUpdateContact(ctx, ct)
 	}
-	// A 2xx answer can still say it did nothing.
-	if !resp.UpdateAlertContactIsSuccess {
-		return commands.Receipt{}, &Error{action: "UpdateAlertContact", code: "IsSuccess.False", requestID: resp.RequestId,
-			status: resp.GetHttpStatus(), sent: true, message: "ARMS answered IsSuccess=false"}
-	}
-	return commands.Receipt{ContactID: ct.ID, RequestID: resp.RequestId}, nil
+	return c.legacyUpdateContact(ctx, ct)
 }
 
-// DeleteContact calls DeleteAlertContact. It reports commands.ErrNotFound
-// when ARMS says there was nothing to delete.
+// DeleteContact deletes the contact id; commands.ErrNotFound when ARMS says
+// there was nothing to delete.
 func (c *Client) DeleteContact(ctx context.Context, id string) (commands.Receipt, error) {
-	req := deleteContactRequest(id)
-	resp := sdkarms.CreateDeleteAlertContactResponse()
-	unknown, err := c.doRetrying(ctx, "DeleteAlertContact", req, resp, (*Error).retrySafe)
-	nothing, err := nothingDeleted(err, resp.DeleteAlertContactIsSuccess)
-	switch {
-	case err != nil:
-		return commands.Receipt{}, err
-	case nothing && !unknown:
-		return commands.Receipt{RequestID: resp.RequestId}, fmt.Errorf("delete contact %s: %w", id, commands.ErrNotFound)
+	if c.family == AlertManagement {
+		return c.amDeleteContact(ctx, id)
 	}
-	// After an attempt whose answer was lost, "nothing to delete" means
-	// that attempt deleted it.
-	return commands.Receipt{ContactID: id, RequestID: resp.RequestId}, nil
+	return c.legacyDeleteContact(ctx, id)
 }
 
-// CreateGroup calls CreateAlertContactGroup. Like a contact's create, it
-// is retried only when ARMS surely did nothing.
+// CreateGroup creates a contact group; like a contact's create, it is
+// retried only when ARMS surely did nothing.
 func (c *Client) CreateGroup(ctx context.Context, name string, contactIDs []string) (commands.Receipt, error) {
-	req := createGroupRequest(commands.Group{Name: name, ContactIDs: contactIDs})
-	resp := sdkarms.CreateCreateAlertContactGroupResponse()
-	if _, err := c.doRetrying(ctx, "CreateAlertContactGroup", req, resp, (*Error).throttled); err != nil {
-		return commands.Receipt{}, err
+	if c.family == AlertManagement {
+		return c.amCreateGroup(ctx, name, contactIDs)
 	}
-	if resp.ContactGroupId == "" {
-		return commands.Receipt{}, &Error{action: "CreateAlertContactGroup", requestID: resp.RequestId, sent: true,
-			cause: errors.New("response carries no ContactGroupId")}
-	}
-	return commands.Receipt{GroupID: resp.ContactGroupId, RequestID: resp.RequestId}, nil
+	return c.legacyCreateGroup(ctx, name, contactIDs)
 }
 
-// SearchGroups calls SearchAlertContactGroup, which is not paged.
+// SearchGroups finds contact groups, every one that matches.
 func (c *Client) SearchGroups(ctx context.Context, q commands.GroupQuery) (commands.GroupList, error) {
-	req := sdkarms.CreateSearchAlertContactGroupRequest()
-	req.ContactGroupName = q.Name
-	if len(q.IDs) > 0 {
-		b, _ := json.Marshal(q.IDs) // a JSON array of strings, as Terraform sends it
-		req.ContactGroupIds = string(b)
+	if c.family == AlertManagement {
+		return c.amSearchGroups(ctx, q)
 	}
-	if q.ContactID != "" {
-		req.ContactId = requests.Integer(q.ContactID)
-	}
-	req.IsDetail = requests.NewBoolean(q.Detail)
-	resp := sdkarms.CreateSearchAlertContactGroupResponse()
-	if _, err := c.doRetrying(ctx, "SearchAlertContactGroup", req, resp, (*Error).retrySafe); err != nil {
-		return commands.GroupList{}, err
-	}
-	out := commands.GroupList{RequestID: resp.RequestId}
-	for _, g := range resp.ContactGroups {
-		group := commands.Group{ID: strconv.FormatInt(g.ContactGroupId, 10), Name: g.ContactGroupName}
-		for _, ct := range g.Contacts {
-			id := strconv.FormatInt(ct.ContactId, 10)
-			group.ContactIDs = append(group.ContactIDs, id)
-			group.Members = append(group.Members, commands.Contact{ID: id, Name: ct.ContactName, Phone: ct.Phone,
-				Email: ct.Email, Webhook: ct.DingRobot, SystemNoc: ct.SystemNoc})
-		}
-		out.Groups = append(out.Groups, group)
-	}
-	return out, nil
+	return c.legacySearchGroups(ctx, q)
 }
 
-// UpdateGroup calls UpdateAlertContactGroup with the group's name and its
-// complete member list: ARMS replaces both.
+// UpdateGroup replaces the group's name and its complete member list.
 func (c *Client) UpdateGroup(ctx context.Context, g commands.Group) (commands.Receipt, error) {
-	req := updateGroupRequest(g)
-	resp := sdkarms.CreateUpdateAlertContactGroupResponse()
-	if _, err := c.doRetrying(ctx, "UpdateAlertContactGroup", req, resp, (*Error).retrySafe); err != nil {
-		return commands.Receipt{}, err
+	if c.family == AlertManagement {
+		return c.amUpdateGroup(ctx, g)
 	}
-	if !resp.UpdateAlertContactGroupIsSuccess {
-		return commands.Receipt{}, &Error{action: "UpdateAlertContactGroup", code: "IsSuccess.False", requestID: resp.RequestId,
-			status: resp.GetHttpStatus(), sent: true, message: "ARMS answered IsSuccess=false"}
-	}
-	return commands.Receipt{GroupID: g.ID, RequestID: resp.RequestId}, nil
+	return c.legacyUpdateGroup(ctx, g)
 }
 
-// DeleteGroup calls DeleteAlertContactGroup; commands.ErrNotFound when ARMS
-// says there was nothing to delete.
+// DeleteGroup deletes the group id; commands.ErrNotFound when ARMS says
+// there was nothing to delete.
 func (c *Client) DeleteGroup(ctx context.Context, id string) (commands.Receipt, error) {
-	req := deleteGroupRequest(id)
-	resp := sdkarms.CreateDeleteAlertContactGroupResponse()
-	unknown, err := c.doRetrying(ctx, "DeleteAlertContactGroup", req, resp, (*Error).retrySafe)
-	nothing, err := nothingDeleted(err, resp.DeleteAlertContactGroupIsSuccess)
-	switch {
-	case err != nil:
-		return commands.Receipt{}, err
-	case nothing && !unknown:
-		return commands.Receipt{RequestID: resp.RequestId}, fmt.Errorf("delete group %s: %w", id, commands.ErrNotFound)
+	if c.family == AlertManagement {
+		return c.amDeleteGroup(ctx, id)
 	}
-	return commands.Receipt{GroupID: id, RequestID: resp.RequestId}, nil
-}
-
-// nothingDeleted reads a delete's outcome: ARMS says there was nothing to
-// delete with HTTP 200 and IsSuccess false, or refuses with a 400 that
-// says so; any other error stands.
-func nothingDeleted(err error, success bool) (bool, error) {
-	var e *Error
-	if errors.As(err, &e) && e.missing() {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return !success, nil
+	return c.legacyDeleteGroup(ctx, id)
 }

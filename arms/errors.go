@@ -49,6 +49,8 @@ func (e *Error) Fault() commands.Fault {
 		return commands.FaultForbidden
 	case strings.HasPrefix(code, "Throttling"):
 		return commands.FaultThrottled
+	case code == "AlertPhoneVerifyTooFrequently":
+		return commands.FaultTooFrequent
 	case code == "ARMSNotOpen":
 		return commands.FaultNotActivated
 	case strings.HasPrefix(code, "InvalidAccessKeyId") || code == "SignatureDoesNotMatch" ||

@@ -14,6 +14,8 @@ import (
 // panickingContacts stands in for an ARMS client with a bug.
 type panickingContacts struct{}
 
+func (panickingContacts) Traits() commands.Traits { return commands.Traits{Family: "legacy", Robots: true} }
+
 func (panickingContacts) CreateContact(context.Context, commands.Contact) (commands.Receipt, error) {
 	panic("bug in create")
 }

@@ -76,6 +76,7 @@ const (
 	FaultNotActivated Fault = "not_activated" // ARMS is not activated for the account
 	FaultUnavailable  Fault = "unavailable"   // ARMS failed on its side
 	FaultInvalid      Fault = "invalid"       // ARMS rejected the parameters
+	FaultTooFrequent  Fault = "too_frequent"  // asked too often (verification links): later
 )
 
 // ARMSError is what the core needs to know of a failed ARMS call; the arms

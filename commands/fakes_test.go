@@ -32,6 +32,15 @@ type fakeARMS struct {
 	// (committed) or not.
 	createErr func(c Contact) (committed bool, err error)
 	searchErr error
+	// traits are the contact family's; the legacy family's when zero.
+	traits Traits
+}
+
+func (f *fakeARMS) Traits() Traits {
+	if f.traits.Family == "" {
+		return Traits{Family: "legacy", Robots: true}
+	}
+	return f.traits
 }
 
 func (f *fakeARMS) called(op string) int {

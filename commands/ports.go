@@ -12,12 +12,36 @@ import (
 
 // Contacts is what the handlers need of ARMS.
 type Contacts interface {
+	// Traits are what the configured contact family promises and offers.
+	Traits() Traits
 	CreateContact(ctx context.Context, c Contact) (Receipt, error)
 	SearchContacts(ctx context.Context, q ContactQuery) (ContactPage, error)
 	// UpdateContact replaces every field of the contact c.ID.
 	UpdateContact(ctx context.Context, c Contact) (Receipt, error)
 	// DeleteContact returns ErrNotFound when there was nothing to delete.
 	DeleteContact(ctx context.Context, id string) (Receipt, error)
+}
+
+// Traits are what a contact family of ARMS promises and offers; the arms
+// package knows which family is configured and what it documents.
+type Traits struct {
+	Family string // as ARMS_CONTACT_API names it
+	// Unique: ARMS documents that a phone or email belongs to one contact
+	// only, and refuses a second.
+	Unique bool
+	// Robots: a contact may be a DingTalk robot's webhook.
+	Robots bool
+	// Verification: ARMS says whether a phone is verified, and sends the
+	// link that verifies it (PhoneVerifier).
+	Verification bool
+	// Fallback: what happens to an unanswered call can be set.
+	Fallback bool
+}
+
+// PhoneVerifier sends a contact's phone ARMS's verification link: ARMS
+// calls and texts only verified numbers.
+type PhoneVerifier interface {
+	SendVerification(ctx context.Context, contactID, phone string) (Receipt, error)
 }
 
 // Groups is what the handlers need of ARMS's contact groups: alerts reach

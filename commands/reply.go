@@ -138,6 +138,8 @@ func armsText(l catalog.Lang, e ARMSError) string {
 		return l.T("arms.unavailable", code, rid)
 	case FaultInvalid:
 		return l.T("arms.invalid", code, e.Message(), rid)
+	case FaultTooFrequent:
+		return l.T("arms.too_frequent", rid)
 	}
 	return l.T("arms.other", code, e.Message(), rid)
 }

@@ -1,9 +1,10 @@
 // Package armstest runs a local stand-in for the ARMS OpenAPI gateway, in the
 // spirit of net/http/httptest. It verifies the RPC signature as the gateway
 // does (HMAC-SHA1, timestamp window, nonce reuse), keeps alert contacts and
-// contact groups in memory, implements CreateAlertContact,
-// SearchAlertContact, UpdateAlertContact, DeleteAlertContact and the four
-// AlertContactGroup operations with their documented bodies, and can be told
+// contact groups in memory, implements both contact families with their
+// documented bodies: the legacy one (CreateAlertContact, SearchAlertContact,
+// UpdateAlertContact, DeleteAlertContact and the four AlertContactGroup
+// operations) and Alert Management's (alertmanagement.go), and can be told
 // to fail or be slow. sts.go is a stand-in for STS's AssumeRoleWithOIDC.
 package armstest
 
@@ -61,7 +62,15 @@ type Contact struct {
 	UpdateTime  int64  `json:"UpdateTime"`
 	UserID      string `json:"UserId"`
 
-	emailKey string // lower-cased Email, for searches
+	// The Alert Management family's fields, which SearchAlertContact does
+	// not answer.
+	IsVerify          bool   `json:"-"` // the phone's owner opened a verification link
+	IsEmailVerify     bool   `json:"-"`
+	ReissueSendNotice int64  `json:"-"` // 0 none, 1 call again, 2 SMS, 3 the account's default
+	CorpUserID        string `json:"-"` // the person's id in the enterprise's IM, for @-mentions
+
+	emailKey string    // lower-cased Email, for searches
+	lastLink time.Time // the last verification link sent
 }
 
 type fault struct {
@@ -107,6 +116,12 @@ type Server struct {
 	// HTTP 400, as real ARMS may answer (findings-3 §4 M5), rather than
 	// HTTP 200 with IsSuccess false.
 	missing400 bool
+	// allowDup: the legacy family takes a phone or email another contact
+	// has (alertmanagement.go).
+	allowDup bool
+	// verifyEvery, links: verification links (alertmanagement.go).
+	verifyEvery time.Duration
+	links       []VerifyLink
 }
 
 // Option configures a Server.
@@ -150,16 +165,17 @@ func NewUnstartedServer(opts ...Option) *Server { return newServer(opts...) }
 
 func newServer(opts ...Option) *Server {
 	s := &Server{
-		now:       time.Now,
-		keys:      map[string]string{AccessKeyID: AccessKeySecret},
-		nonces:    map[string]time.Time{},
-		contacts:  map[int64]*Contact{},
-		owners:    map[string]int64{},
-		nextID:    10200 + rand.Int64N(100),
-		groups:    map[int64]*Group{},
-		nextGroup: 700 + rand.Int64N(100),
-		release:   make(chan struct{}),
-		max:       maxContacts,
+		now:         time.Now,
+		keys:        map[string]string{AccessKeyID: AccessKeySecret},
+		nonces:      map[string]time.Time{},
+		contacts:    map[int64]*Contact{},
+		owners:      map[string]int64{},
+		nextID:      10200 + rand.Int64N(100),
+		groups:      map[int64]*Group{},
+		nextGroup:   700 + rand.Int64N(100),
+		release:     make(chan struct{}),
+		max:         maxContacts,
+		verifyEvery: DefaultVerifyInterval,
 	}
 	for _, o := range opts {
 		o(s)
@@ -226,6 +242,7 @@ func (s *Server) Reset() {
 	clear(s.owners)
 	clear(s.groups)
 	s.calls = nil
+	s.links = nil
 }
 
 // SetLatency delays every answer by d.
@@ -449,11 +466,14 @@ func (s *Server) authenticate(r *http.Request) (url.Values, string, *apiError) {
 	switch action {
 	case "CreateAlertContact", "SearchAlertContact", "UpdateAlertContact", "DeleteAlertContact",
 		"CreateAlertContactGroup", "SearchAlertContactGroup", "UpdateAlertContactGroup", "DeleteAlertContactGroup":
+		// The legacy family documents RegionId as required.
+		if params.Get("RegionId") == "" {
+			return reject(&apiError{400, "ParameterRegionIdMissing", "RegionId is mandatory."})
+		}
+	case "CreateOrUpdateContact", "DescribeContacts", "DeleteContact", "SendTTSVerifyLink",
+		"CreateOrUpdateContactGroup", "DescribeContactGroups", "DeleteContactGroup":
 	default:
 		return reject(&apiError{404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."})
-	}
-	if params.Get("RegionId") == "" {
-		return reject(&apiError{400, "ParameterRegionIdMissing", "RegionId is mandatory."})
 	}
 	return params, action, nil
 }
@@ -478,6 +498,20 @@ func (s *Server) dispatch(action string, p url.Values, rid string) (any, *apiErr
 		return s.updateGroup(p, rid)
 	case "DeleteAlertContactGroup":
 		return s.deleteGroup(p, rid)
+	case "CreateOrUpdateContact":
+		return s.createOrUpdateContact(p, rid)
+	case "DescribeContacts":
+		return s.describeContacts(p, rid)
+	case "DeleteContact":
+		return s.deleteContact(p, rid)
+	case "SendTTSVerifyLink":
+		return s.sendTTSVerifyLink(p, rid)
+	case "CreateOrUpdateContactGroup":
+		return s.createOrUpdateContactGroup(p, rid)
+	case "DescribeContactGroups":
+		return s.describeContactGroups(p, rid)
+	case "DeleteContactGroup":
+		return s.deleteContactGroup(p, rid)
 	}
 	return nil, &apiError{404, "InvalidAction.NotFound", "Specified api is not found."}
 }
@@ -513,6 +547,9 @@ func (s *Server) checkContact(c Contact, self int64) *apiError {
 	}
 	if c.ContactName == "" {
 		return &apiError{400, "ParameterMissing", "ContactName is mandatory for this action."}
+	}
+	if s.allowDup {
+		return nil
 	}
 	if id, ok := s.owners["p:"+c.Phone]; ok && c.Phone != "" && id != self {
 		return &apiError{400, "ParameterIllegal", "The phone number is already used by another contact."}

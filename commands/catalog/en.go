@@ -220,4 +220,5 @@ var en = map[string]string{
 	"dir.withheld_email":       "The DingTalk directory did not return %s's email, so the contact has none: the bot's DingTalk app needs the permission 「%s」 in the developer console.",
 	"add.found_after_loss":     "(The bot's state store lost its record of this message; the bot checked ARMS and found the contact this message had created.)",
 	"err.not_run":              "The bot could not reach its state store for %s, so this message was not run. Please send it again.",
+	"arms.too_frequent":        "ARMS sends verification links to a number only every so often, and one went out lately: wait a few minutes, then send /contact verify again. RequestId: %s",
 }

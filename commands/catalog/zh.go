@@ -220,4 +220,5 @@ var zh = map[string]string{
 	"dir.withheld_email":       "钉钉通讯录没有返回 %s 的邮箱，因此该联系人没有邮箱：机器人所属的钉钉应用需要在开发者后台开通权限「%s」。",
 	"add.found_after_loss":     "（机器人的状态存储丢失了这条消息的记录；机器人已在 ARMS 中核对，找到了这条消息之前创建的联系人。）",
 	"err.not_run":              "机器人已有 %s 无法访问内部存储，这条消息没有执行。请重新发送。",
+	"arms.too_frequent":        "ARMS 限制向同一号码发送验证链接的频率，刚刚已经发送过：请过几分钟再发送 /contact verify。RequestId：%s",
 }
