@@ -36,6 +36,9 @@ var (
 	// needs that command's scope still (it may have been revoked since the
 	// code was issued); confirmScopes says which.
 	needConfirmed = Need{Doc: "need.confirmed"}
+	// needVerify: sending a contact's verification link is an update of
+	// it, unless the contact is the sender's own.
+	needVerify = Need{Doc: "need.verify"}
 )
 
 // The needs of /contact add. contact.add.self adds the sender alone, with

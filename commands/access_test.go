@@ -37,6 +37,7 @@ var accessMatrix = []struct {
 	{text: "/contact list", needs: []string{"contact.read"}},
 	{text: "/contact show 10001", needs: []string{"contact.read"}},
 	{text: "/contact update 10001 name=Renamed", needs: []string{"contact.update"}},
+	{text: "/contact verify 10001", needs: []string{"contact.update"}},
 	{text: "/contact delete 10001", needs: []string{"contact.delete"}},
 	{text: "/contact history 10001", needs: []string{"contact.read", "audit"}},
 	{text: "/group list", needs: []string{"group.read"}},
@@ -195,7 +196,7 @@ func TestAddSelfCreatesOnlyTheSenderFromTheDirectory(t *testing.T) {
 	state.scopes = map[string][]string{"member": {"contact.add.self"}}
 	r.directory.(*fakeDirectory).people = map[string]Person{"member": {Name: "Member", Mobile: "13700001111", Email: "member@example.com"}}
 	say(r, "member", "/contact add me")
-	if want := []Contact{{ID: arms.contacts[0].ID, Name: "Member", Phone: "13700001111", Email: "member@example.com"}}; !slices.Equal(arms.contacts, want) {
+	if want := []Contact{{ID: arms.contacts[0].ID, Name: "Member", Phone: "13700001111", Email: "member@example.com", CorpUserID: "member"}}; !slices.Equal(arms.contacts, want) {
 		t.Errorf("ARMS holds %+v, want %+v", arms.contacts, want)
 	}
 }

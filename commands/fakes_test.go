@@ -34,11 +34,33 @@ type fakeARMS struct {
 	searchErr error
 	// traits are the contact family's; the legacy family's when zero.
 	traits Traits
+	links  []string // contact ids a verification link was sent for
+	// linkErr, when set, fails SendVerification.
+	linkErr error
+}
+
+// alertManagement are the Alert Management family's traits.
+var alertManagement = Traits{Family: "alert-management", Unique: true, Verification: true, Fallback: true}
+
+func (f *fakeARMS) SendVerification(_ context.Context, id, phone string) (Receipt, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.count("verify")
+	if f.linkErr != nil {
+		return Receipt{}, f.linkErr
+	}
+	for _, c := range f.contacts {
+		if c.ID == id && c.Phone == phone {
+			f.links = append(f.links, id)
+			return Receipt{ContactID: id, RequestID: "rid-verify"}, nil
+		}
+	}
+	return Receipt{}, &armsFault{fault: FaultInvalid, code: "ParameterIllegal"}
 }
 
 func (f *fakeARMS) Traits() Traits {
 	if f.traits.Family == "" {
-		return Traits{Family: "legacy", Robots: true}
+		return Traits{Family: "legacy", Robots: true, SystemNoc: true}
 	}
 	return f.traits
 }
@@ -59,6 +81,9 @@ func (f *fakeARMS) count(op string) {
 func (f *fakeARMS) add(c Contact) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.traits.Verification && c.Phone != "" && c.Verified == VerifyUnknown {
+		c.Verified = PhoneUnverified
+	}
 	f.next++
 	c.ID = strconv.Itoa(10000 + f.next)
 	f.contacts = append(f.contacts, c)
@@ -120,6 +145,11 @@ func (f *fakeARMS) UpdateContact(_ context.Context, c Contact) (Receipt, error) 
 	f.updated = append(f.updated, c)
 	for i := range f.contacts {
 		if f.contacts[i].ID == c.ID {
+			if f.traits.Verification && c.Phone != "" && c.Phone != f.contacts[i].Phone {
+				c.Verified = PhoneUnverified // a new number is not verified
+			} else {
+				c.Verified = f.contacts[i].Verified
+			}
 			f.contacts[i] = c
 		}
 	}
@@ -286,14 +316,32 @@ func (e *armsFault) Message() string      { return "explained by ARMS" }
 func (e *armsFault) RequestID() string    { return "rid-failed" }
 func (e *armsFault) OutcomeUnknown() bool { return e.unknown }
 
-// fakeState is the Redis store's part: scopes, pending confirmations and
-// the audit trail. err, when set, makes every call fail as an outage does.
+// fakeState is the Redis store's part: scopes, pending confirmations, the
+// audit trail and whose contacts are whose. err, when set, makes every
+// call fail as an outage does.
 type fakeState struct {
 	mu      sync.Mutex
 	scopes  map[string][]string
 	pending map[string]Pending
 	audit   []AuditEntry
+	owners  map[string]string
 	err     error
+}
+
+func (s *fakeState) SetOwner(_ context.Context, contactID, staffID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owners == nil {
+		s.owners = map[string]string{}
+	}
+	s.owners[contactID] = staffID
+	return s.err
+}
+
+func (s *fakeState) Owner(_ context.Context, contactID string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owners[contactID], s.err
 }
 
 func (s *fakeState) Scopes(_ context.Context, user string) ([]string, error) {
@@ -439,15 +487,24 @@ func (j *fakeJournal) intents() []Write {
 	return slices.Clone(j.writes)
 }
 
-// testRunner is a Runner in English with admin "boss" over the fakes.
+// testRunner is a Runner in English with admin "boss" over the fakes,
+// with the legacy contact family.
 func testRunner(t *testing.T, mod func(*Settings)) (*Runner, *fakeARMS, *fakeState) {
 	t.Helper()
-	arms, state, dir := &fakeARMS{}, &fakeState{}, &fakeDirectory{people: map[string]Person{}}
-	s := Settings{Lang: catalog.EN, Admins: []string{"boss"}}
+	return testRunnerOf(t, Traits{}, mod)
+}
+
+// testRunnerOf is testRunner with a contact family's traits (the legacy
+// family's when zero).
+func testRunnerOf(t *testing.T, family Traits, mod func(*Settings)) (*Runner, *fakeARMS, *fakeState) {
+	t.Helper()
+	arms, state, dir := &fakeARMS{traits: family}, &fakeState{}, &fakeDirectory{people: map[string]Person{}}
+	s := Settings{Lang: catalog.EN, Admins: []string{"boss"}, VerifyAuto: true}
 	if mod != nil {
 		mod(&s)
 	}
-	r := NewRunner(s, Ports{Permissions: state, Confirmations: state, Audit: state, Contacts: arms, Groups: arms, Planner: arms, Directory: dir},
+	r := NewRunner(s, Ports{Permissions: state, Confirmations: state, Audit: state, Contacts: arms, Groups: arms, Planner: arms, Directory: dir,
+		Verifier: arms, Owners: state},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	r.pause = func(context.Context, time.Duration) error { return nil } // time passes at once
 	return r, arms, state

@@ -87,7 +87,7 @@ func (c *Call) auditArgs() string {
 			} else {
 				v = MaskText(v)
 			}
-		case KindID, KindIDs, KindGroupID, KindInt, KindBool, KindCode, KindScope:
+		case KindID, KindIDs, KindGroupID, KindInt, KindBool, KindCode, KindScope, KindFallback:
 			// A valid one is no personal data: a ContactId stays readable.
 			if ok, err := checkValue(&a, a.Name, strings.TrimSpace(v)); err == nil {
 				v = ok

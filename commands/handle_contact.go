@@ -62,12 +62,16 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 		Email:     c.Get("email"),
 		Webhook:   c.Get("webhook"),
 		SystemNoc: c.Bool("systemnoc"),
+		Fallback:  c.Get("fallback"),
 	}
 	// Whether the sender may add this person, with these channels, into
 	// this group, the runner checked (access.go).
 	who := c.Get("who")
 	var notes []string // what the directory could not give
 	if who != "" {
+		// The person's DingTalk user id, so that ARMS's alert cards
+		// @-mention them (a family without the field ignores it).
+		ct.CorpUserID = who
 		var err error
 		if notes, err = r.fromDirectory(ctx, c, who, &ct); err != nil {
 			return Result{}, err
@@ -87,7 +91,10 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 	// the create (no group, no earlier attempt, no search first), the keys
 	// are taken with the create's intent, in the same round trip.
 	_, _, prior := c.Journal.Prior()
-	searchFirst := ct.Email == "" && ct.Phone == "" || c.Bool("dry-run")
+	// Where ARMS does not document that it refuses a second contact with
+	// the same phone or email (the legacy family), the add looks first,
+	// under the values' locks.
+	searchFirst := ct.Email == "" && ct.Phone == "" || c.Bool("dry-run") || !r.arms.Traits().Unique
 	var hold []string
 	if groupID == "" && !prior && !searchFirst {
 		hold = keys
@@ -168,9 +175,19 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 		}
 	}
 	ct.ID = rc.ContactID
+	if who != "" && r.owners != nil {
+		// Whose contact it is: they may verify its phone themselves.
+		if err := r.owners.SetOwner(ctx, ct.ID, who); err != nil {
+			r.log.Warn("whose contact it is was not recorded", "contact_id", ct.ID, "err", err.Error())
+		}
+	}
+	verifyLine, pending := r.newPhone(ctx, c, &ct)
 	lines := []string{
 		r.lang.T("add.created", ct.Name, ct.ID),
 		strings.Join(r.contactLines(ct, !c.Msg.Private), "\n"),
+	}
+	if verifyLine != "" {
+		lines = append(lines, verifyLine)
 	}
 	if recovered {
 		recoveredNote = "add.recovered"
@@ -185,7 +202,7 @@ func (r *Runner) contactAdd(ctx context.Context, c *Call) (Result, error) {
 	if who != "" && !c.Msg.Private {
 		lines = append(lines, r.lang.T("add.private_hint"))
 	}
-	res := Result{ContactID: rc.ContactID, RequestID: rc.RequestID, GroupID: groupID}
+	res := Result{ContactID: rc.ContactID, RequestID: rc.RequestID, GroupID: groupID, VerifyPending: pending}
 	if groupID != "" {
 		if line, err := r.joinGroup(ctx, c, groupID, ct); err != nil {
 			// The contact exists: say so, and how to finish.
@@ -493,7 +510,15 @@ func (r *Runner) contactList(ctx context.Context, c *Call) (Result, error) {
 	if c.Has("page") {
 		page, _ = strconv.Atoi(c.Get("page"))
 	}
-	res, err := r.arms.SearchContacts(ctx, ContactQuery{Name: c.Get("name"), Page: page, PageSize: listPageSize})
+	var (
+		res ContactPage
+		err error
+	)
+	if c.Has("verified") {
+		res, err = r.listByVerification(ctx, c.Get("name"), c.Bool("verified"), page)
+	} else {
+		res, err = r.arms.SearchContacts(ctx, ContactQuery{Name: c.Get("name"), Page: page, PageSize: listPageSize})
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("list contacts: %w", err)
 	}
@@ -513,15 +538,52 @@ func (r *Runner) contactList(ctx context.Context, c *Call) (Result, error) {
 	}
 	lines = append(lines, strings.Join(items, "\n"))
 	if page < pages {
-		next := "/contact list page=" + strconv.Itoa(page+1)
+		next := "/contact list"
 		if n := c.Get("name"); n != "" {
-			next = "/contact list name=" + quoteIfNeeded(n) + " page=" + strconv.Itoa(page+1)
+			next += " name=" + quoteIfNeeded(n)
 		}
-		lines = append(lines, l.T("list.next", next))
+		if c.Has("verified") {
+			next += " verified=" + map[bool]string{true: "yes", false: "no"}[c.Bool("verified")]
+		}
+		lines = append(lines, l.T("list.next", next+" page="+strconv.Itoa(page+1)))
 	}
 	lines = append(lines, l.T("list.show_hint"))
 	return Result{Text: strings.Join(lines, "\n\n"), RequestID: res.RequestID}, nil
 }
+
+// listByVerification is one page of the contacts whose phone is verified
+// (or not): ARMS cannot filter by it, so every contact is read, a full
+// page at a time (an account holds at most a few hundred).
+func (r *Runner) listByVerification(ctx context.Context, name string, verified bool, page int) (ContactPage, error) {
+	want := PhoneUnverified
+	if verified {
+		want = PhoneVerified
+	}
+	var match []Contact
+	out := ContactPage{Page: page, PageSize: listPageSize}
+	for p := 1; ; p++ {
+		res, err := r.arms.SearchContacts(ctx, ContactQuery{Name: name, Page: p, PageSize: scanPageSize})
+		if err != nil {
+			return ContactPage{}, err
+		}
+		out.RequestID = res.RequestID
+		for _, ct := range res.Contacts {
+			if ct.Verified == want {
+				match = append(match, ct)
+			}
+		}
+		if len(res.Contacts) < scanPageSize || p*scanPageSize >= res.Total {
+			break
+		}
+	}
+	out.Total = len(match)
+	from := min((page-1)*listPageSize, len(match))
+	out.Contacts = match[from:min(from+listPageSize, len(match))]
+	return out, nil
+}
+
+// scanPageSize is the page size for reading every contact.
+const scanPageSize = 100
 
 func quoteIfNeeded(s string) string {
 	if strings.ContainsAny(s, " \t\"'") {
@@ -534,7 +596,7 @@ func quoteIfNeeded(s string) string {
 func (r *Runner) channelSummary(ct Contact, masked bool) string {
 	var parts []string
 	if ct.Phone != "" {
-		parts = append(parts, r.shown("phone", ct.Phone, masked))
+		parts = append(parts, r.shown("phone", ct.Phone, masked)+r.verification(ct.Verified))
 	}
 	if ct.Email != "" {
 		parts = append(parts, r.shown("email", ct.Email, masked))
@@ -591,7 +653,7 @@ func (r *Runner) contactShow(ctx context.Context, c *Call) (Result, error) {
 // channel an update omits, so the rest are read first and sent again.
 func (r *Runner) contactUpdate(ctx context.Context, c *Call) (Result, error) {
 	changes := 0
-	for _, k := range []string{"name", "phone", "email", "webhook", "systemnoc"} {
+	for _, k := range []string{"name", "phone", "email", "webhook", "systemnoc", "fallback"} {
 		if c.Has(k) {
 			changes++
 		}
@@ -613,11 +675,22 @@ func (r *Runner) contactUpdate(ctx context.Context, c *Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	oldPhone := ct.Phone
+	if r.arms.Traits().Verification && r.owners != nil {
+		// ARMS does not say whose contact it is, and an update replaces
+		// the whole contact: the person's id goes again, from the record.
+		if ct.CorpUserID, err = r.owners.Owner(ctx, ct.ID); err != nil {
+			return Result{}, err
+		}
+	}
 	if c.Has("name") {
 		ct.Name = c.Get("name")
 	}
 	if c.Has("phone") {
 		ct.Phone = c.Get("phone")
+	}
+	if c.Has("fallback") {
+		ct.Fallback = c.Get("fallback")
 	}
 	if c.Has("email") {
 		ct.Email = c.Get("email")
@@ -646,12 +719,19 @@ func (r *Runner) contactUpdate(ctx context.Context, c *Call) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("update contact %s: %w", ct.ID, err)
 	}
+	var verifyLine, pending string
+	if ct.Phone != oldPhone {
+		verifyLine, pending = r.newPhone(ctx, c, &ct)
+	}
 	lines := []string{
 		r.lang.T("update.done", ct.Name, ct.ID),
 		strings.Join(r.contactLines(ct, !c.Msg.Private), "\n"),
-		r.lang.T("field.request_id") + ": " + rc.RequestID,
 	}
-	return Result{Text: strings.Join(lines, "\n\n"), ContactID: ct.ID, RequestID: rc.RequestID}, nil
+	if verifyLine != "" {
+		lines = append(lines, verifyLine)
+	}
+	lines = append(lines, r.lang.T("field.request_id")+": "+rc.RequestID)
+	return Result{Text: strings.Join(lines, "\n\n"), ContactID: ct.ID, RequestID: rc.RequestID, VerifyPending: pending}, nil
 }
 
 // contactDelete never deletes at once: it shows what would go, and the
@@ -731,12 +811,12 @@ func (r *Runner) changes(e AuditEntry) bool {
 }
 
 // contactLines renders a contact's channels, masked unless the chat is
-// private.
+// private, with whether ARMS will call the phone where the family says.
 func (r *Runner) contactLines(ct Contact, masked bool) []string {
 	l := r.lang
 	var out []string
 	if ct.Phone != "" {
-		out = append(out, "- "+l.T("field.phone")+": "+r.shown("phone", ct.Phone, masked))
+		out = append(out, "- "+l.T("field.phone")+": "+r.shown("phone", ct.Phone, masked)+r.verification(ct.Verified))
 	}
 	if ct.Email != "" {
 		out = append(out, "- "+l.T("field.email")+": "+r.shown("email", ct.Email, masked))
@@ -744,10 +824,16 @@ func (r *Runner) contactLines(ct Contact, masked bool) []string {
 	if ct.Webhook != "" {
 		out = append(out, "- "+l.T("field.webhook")+": "+r.shown("webhook", ct.Webhook, masked))
 	}
-	noc := l.T("no")
-	if ct.SystemNoc {
-		noc = l.T("yes")
+	t := r.arms.Traits()
+	if t.SystemNoc {
+		noc := l.T("no")
+		if ct.SystemNoc {
+			noc = l.T("yes")
+		}
+		out = append(out, "- "+l.T("field.systemnoc")+": "+noc)
 	}
-	out = append(out, "- "+l.T("field.systemnoc")+": "+noc)
+	if t.Fallback && ct.Fallback != "" {
+		out = append(out, "- "+l.T("field.fallback")+": "+l.T("fallback."+ct.Fallback))
+	}
 	return out
 }

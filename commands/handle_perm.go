@@ -116,6 +116,7 @@ func (r *Runner) whoami(ctx context.Context, c *Call) (Result, error) {
 		r.lang.T("whoami.granted", r.scopeList(c.Msg.SenderID, g)),
 		r.lang.T("whoami.effective", eff),
 		r.lang.T("whoami.conversation", c.Msg.ConversationID),
+		r.lang.T("whoami.family", r.arms.Traits().Family),
 	}
 	return Result{Text: strings.Join(lines, "\n\n")}, nil
 }

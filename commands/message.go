@@ -34,6 +34,9 @@ type Result struct {
 	GroupID   string
 	RequestID string
 	DryRun    bool // nothing was written: the reply shows what would be
+	// VerifyPending is a contact whose phone ARMS will not call until it
+	// is verified, and whose adder is to be reminded.
+	VerifyPending string
 }
 
 // Reply is the outcome of handling one message, ready to send and to log.
@@ -47,5 +50,8 @@ type Reply struct {
 	Contacts  []string
 	GroupID   string
 	RequestID string
-	Err       error // the full cause, for logs only
+	// VerifyPending: remind the sender, in this conversation, while this
+	// contact's phone stays unverified (BOT_VERIFY_REMIND).
+	VerifyPending string
+	Err           error // the full cause, for logs only
 }

@@ -36,6 +36,8 @@ type Traits struct {
 	Verification bool
 	// Fallback: what happens to an unanswered call can be set.
 	Fallback bool
+	// SystemNoc: a contact may receive ARMS's system notifications.
+	SystemNoc bool
 }
 
 // PhoneVerifier sends a contact's phone ARMS's verification link: ARMS
@@ -198,6 +200,15 @@ type DirectoryError interface {
 	Permission() string
 	// NotFound: no such person in the organisation.
 	NotFound() bool
+}
+
+// Owners remembers whose contact a contact is: the person /contact add me
+// or @someone added, who may verify their own contact's phone without
+// contact.update.
+type Owners interface {
+	SetOwner(ctx context.Context, contactID, staffID string) error
+	// Owner is "" when nobody is known.
+	Owner(ctx context.Context, contactID string) (string, error)
 }
 
 // Permissions keeps per-user scopes.

@@ -23,6 +23,10 @@ type Settings struct {
 	// sent (ARMS_TIMEOUT): what a lost record's message may have written
 	// can land until then.
 	WriteWindow time.Duration
+	// VerifyAuto: after a contact gets a phone, the bot sends ARMS's
+	// verification link itself (BOT_VERIFY_PHONES=auto); otherwise
+	// /contact verify does.
+	VerifyAuto bool
 }
 
 // Ports are the runner's dependencies on the outside world.
@@ -34,6 +38,8 @@ type Ports struct {
 	Groups        Groups
 	Planner       Planner   // what a dry run shows
 	Directory     Directory // the organisation directory, for /contact add me
+	Verifier      PhoneVerifier
+	Owners        Owners
 }
 
 // Runner parses, authorises and runs commands. It is safe for concurrent use.
@@ -49,7 +55,10 @@ type Runner struct {
 	groups    Groups
 	planner   Planner
 	directory Directory
+	verifier  PhoneVerifier
+	owners    Owners
 	window    time.Duration // Settings.WriteWindow
+	autoLink  bool          // Settings.VerifyAuto
 	log       *slog.Logger
 	// pause waits d or until ctx ends: how a handler waits for an earlier
 	// write to become visible. Tests replace it.
@@ -71,7 +80,8 @@ func pause(ctx context.Context, d time.Duration) error {
 func NewRunner(s Settings, p Ports, log *slog.Logger) *Runner {
 	return &Runner{specs: Commands(), lang: s.Lang, admins: s.Admins, writable: s.WriteConversations,
 		perms: p.Permissions, confirms: p.Confirmations, audit: p.Audit, arms: p.Contacts, groups: p.Groups,
-		planner: p.Planner, directory: p.Directory, window: s.WriteWindow, log: log, pause: pause}
+		planner: p.Planner, directory: p.Directory, verifier: p.Verifier, owners: p.Owners, window: s.WriteWindow, autoLink: s.VerifyAuto,
+		log: log, pause: pause}
 }
 
 // Handle runs one message to completion and never returns without a reply.
@@ -107,6 +117,9 @@ func (r *Runner) run(ctx context.Context, call *Call) Reply {
 	if err := call.check(); err != nil {
 		return r.errorReply(call, err)
 	}
+	if err := r.familyAllows(call); err != nil {
+		return r.errorReply(call, err)
+	}
 	if err := r.authorizeNeeds(ctx, call); err != nil {
 		return r.errorReply(call, err)
 	}
@@ -118,14 +131,15 @@ func (r *Runner) run(ctx context.Context, call *Call) Reply {
 		return r.errorReply(call, err)
 	}
 	rep := Reply{
-		Title:     r.lang.T("title.ok"),
-		Text:      res.Text,
-		Command:   call.Spec.Name(),
-		Outcome:   "ok",
-		ContactID: res.ContactID,
-		Contacts:  res.Contacts,
-		GroupID:   res.GroupID,
-		RequestID: res.RequestID,
+		Title:         r.lang.T("title.ok"),
+		Text:          res.Text,
+		Command:       call.Spec.Name(),
+		Outcome:       "ok",
+		ContactID:     res.ContactID,
+		Contacts:      res.Contacts,
+		GroupID:       res.GroupID,
+		RequestID:     res.RequestID,
+		VerifyPending: res.VerifyPending,
 	}
 	if res.DryRun {
 		rep.Title, rep.Outcome = r.lang.T("title.dry_run"), "dry_run"

@@ -60,24 +60,41 @@ func TestAddRefusesAnExistingEmailOrPhoneExactly(t *testing.T) {
 	}
 }
 
-// An add that nothing stands in the way of is one ARMS call: the create.
-// A refused create is looked into; a robot-only contact, which ARMS does
-// not keep unique, is searched for first.
-func TestAddIsOneARMSCall(t *testing.T) {
-	r, arms, _ := testRunner(t, nil)
-	if rep := say(r, "boss", "/contact add name=One email=one@example.com phone=13811112222"); rep.Outcome != "ok" {
-		t.Fatalf("%+v", rep)
-	}
-	if c, s := arms.called("create"), arms.called("search"); c != 1 || s != 0 {
-		t.Errorf("an add made %d creates and %d searches, want 1 and 0", c, s)
-	}
-	say(r, "boss", "/contact add name=Two email=ONE@example.com")
-	if c, s := arms.called("create"), arms.called("search"); c != 2 || s == 0 {
-		t.Errorf("a refused add made %d creates and %d searches: it must be looked into", c, s)
-	}
-	say(r, "boss", "/contact add name=Robot webhook=https://oapi.dingtalk.com/robot/send?access_token=abc")
-	if s := arms.called("search"); s < 2 {
-		t.Errorf("a robot-only add was not searched for first (%d searches)", s)
+// Where ARMS documents that a phone or email belongs to one contact (Alert
+// Management), an add that nothing stands in the way of is one ARMS call,
+// the create, and a refused one is looked into. Where it does not (the
+// legacy family), the add looks first, under the values' locks. A
+// robot-only contact, which nothing keeps unique, is searched for first.
+func TestAddIsOneARMSCallWhereARMSKeepsContactsUnique(t *testing.T) {
+	for _, tc := range []struct {
+		family                     Traits
+		creates, searches          int // of a first add
+		refusedCreates, refusedMin int // of a second add of the same email
+	}{
+		{alertManagement, 1, 0, 2, 1},
+		{Traits{}, 1, 2, 1, 3},
+	} {
+		t.Run(tc.family.Family, func(t *testing.T) {
+			r, arms, _ := testRunnerOf(t, tc.family, nil)
+			if rep := say(r, "boss", "/contact add name=One email=one@example.com phone=13811112222"); rep.Outcome != "ok" {
+				t.Fatalf("%+v", rep)
+			}
+			if c, s := arms.called("create"), arms.called("search"); c != tc.creates || s != tc.searches {
+				t.Errorf("an add made %d creates and %d searches, want %d and %d", c, s, tc.creates, tc.searches)
+			}
+			rep := say(r, "boss", "/contact add name=Two email=ONE@example.com")
+			if c, s := arms.called("create"), arms.called("search"); c != tc.refusedCreates || s < tc.refusedMin {
+				t.Errorf("a second add of the email made %d creates and %d searches in all", c, s)
+			}
+			contains(t, "the second add", rep.Text, "ContactId "+arms.contacts[0].ID)
+			if arms.Traits().Robots {
+				before := arms.called("search")
+				say(r, "boss", "/contact add name=Robot webhook=https://oapi.dingtalk.com/robot/send?access_token=abc")
+				if arms.called("search") == before {
+					t.Error("a robot-only add was not searched for first")
+				}
+			}
+		})
 	}
 }
 

@@ -16,14 +16,15 @@ const (
 	KindPhone
 	KindEmail
 	KindWebhook
-	KindID      // an ARMS ContactId: digits
-	KindCode    // a confirmation code: letters and digits
-	KindUser    // a staff id, or an @mention resolved through the message's atUsers
-	KindScope   // a permission scope
-	KindCommand // the rest of the words name a command (for /help)
-	KindWho     // whom /contact add is for: me, or an @mention
-	KindIDs     // ContactIds: digits, separated by spaces or commas
-	KindGroupID // an ARMS ContactGroupId: digits
+	KindID       // an ARMS ContactId: digits
+	KindCode     // a confirmation code: letters and digits
+	KindUser     // a staff id, or an @mention resolved through the message's atUsers
+	KindScope    // a permission scope
+	KindCommand  // the rest of the words name a command (for /help)
+	KindWho      // whom /contact add is for: me, or an @mention
+	KindIDs      // ContactIds: digits, separated by spaces or commas
+	KindGroupID  // an ARMS ContactGroupId: digits
+	KindFallback // what ARMS does about an unanswered call: one of Fallbacks
 )
 
 // Arg declares one key a command accepts.
@@ -159,6 +160,7 @@ var (
 	membersArg   = Arg{Name: "contacts", Aliases: []string{"contactids", "members", "成员"}, Kind: KindIDs, Required: true, Positional: true, Variadic: true, Example: "10211 10212", Help: "arg.members"}
 	groupNameArg = Arg{Name: "name", Aliases: []string{"groupname", "contactgroupname", "组名", "名字"}, Kind: KindName, Example: "SRE-oncall", Help: "arg.group_name"}
 	dryRunArg    = Arg{Name: "dry-run", Aliases: []string{"dryrun", "试运行", "预演"}, Kind: KindBool, Example: "true", Help: "arg.dry_run"}
+	fallbackArg  = Arg{Name: "fallback", Aliases: []string{"reissue", "reissuesendnotice", "未接通", "补发"}, Kind: KindFallback, Example: "sms", Help: "arg.fallback"}
 )
 
 func required(a Arg) Arg  { a.Required = true; return a }
@@ -185,7 +187,7 @@ func Commands() []*Spec {
 			Scope:   "contact.add.self",
 			Needs:   []Need{needAddOthers, needAddTypedChannels, needAddIntoGroup},
 			Writes:  true,
-			Args:    []Arg{whoArg, addNameArg, phoneArg, emailArg, webhookArg, systemnocArg, intoGroupArg, dryRunArg},
+			Args:    []Arg{whoArg, addNameArg, phoneArg, emailArg, webhookArg, systemnocArg, fallbackArg, intoGroupArg, dryRunArg},
 			Example: "/contact add name=JohnDoe email=someone@example.com phone=13811112222 systemnoc=true",
 			Rule:    contactAddRule,
 			Run:     (*Runner).contactAdd,
@@ -197,6 +199,7 @@ func Commands() []*Spec {
 			Scope:   "contact.read",
 			Args: []Arg{
 				{Name: "name", Aliases: []string{"contactname", "姓名", "名字"}, Kind: KindString, Example: "John", Help: "arg.name_filter"},
+				{Name: "verified", Aliases: []string{"已验证"}, Kind: KindBool, Example: "no", Help: "arg.verified_filter"},
 				{Name: "page", Aliases: []string{"页"}, Kind: KindInt, Example: "2", Help: "arg.page"},
 			},
 			Example: "/contact list name=John page=2",
@@ -217,9 +220,21 @@ func Commands() []*Spec {
 			Summary: "summary.contact.update",
 			Scope:   "contact.update",
 			Writes:  true,
-			Args:    []Arg{idArg, nameArg, clearable(phoneArg), clearable(emailArg), clearable(webhookArg), systemnocArg, dryRunArg},
+			Args:    []Arg{idArg, nameArg, clearable(phoneArg), clearable(emailArg), clearable(webhookArg), systemnocArg, fallbackArg, dryRunArg},
 			Example: "/contact update 10211 phone=13911112222 email=",
 			Run:     (*Runner).contactUpdate,
+		},
+		{
+			Path:    []string{"contact", "verify"},
+			Aliases: []string{"验证"},
+			Summary: "summary.contact.verify",
+			// contact.update, or the contact is the sender's own: the
+			// handler asks, since whose it is is kept in Redis.
+			Needs:   []Need{needVerify},
+			Writes:  true,
+			Args:    []Arg{idArg},
+			Example: "/contact verify 10211",
+			Run:     (*Runner).contactVerify,
 		},
 		{
 			Path:    []string{"contact", "delete"},

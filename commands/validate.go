@@ -135,6 +135,12 @@ func checkValue(a *Arg, typed, raw string) (string, *Error) {
 			return "", invalid(nil, "err.bad_group_id", short(raw))
 		}
 		return raw, nil
+	case KindFallback:
+		f, ok := fallbackWords[strings.ToLower(raw)]
+		if !ok {
+			return "", invalid(nil, "err.bad_fallback", short(raw))
+		}
+		return f, nil
 	case KindCode:
 		code := strings.ToUpper(raw)
 		if !confirmCode.MatchString(code) {
@@ -162,6 +168,15 @@ func checkValue(a *Arg, typed, raw string) (string, *Error) {
 		return raw, nil
 	}
 	return raw, nil
+}
+
+// fallbackWords are how people name what ARMS does about an unanswered
+// call (ReissueSendNotice).
+var fallbackWords = map[string]string{
+	"none": "none", "no": "none", "off": "none", "无": "none", "不处理": "none",
+	"call": "call", "recall": "call", "redial": "call", "重拨": "call", "再打": "call", "电话": "call",
+	"sms": "sms", "text": "sms", "短信": "sms",
+	"default": "default", "global": "default", "默认": "default",
 }
 
 func parseBool(s string) (bool, error) {
