@@ -14,7 +14,9 @@ import (
 // panickingContacts stands in for an ARMS client with a bug.
 type panickingContacts struct{}
 
-func (panickingContacts) Traits() commands.Traits { return commands.Traits{Family: "legacy", Robots: true, SystemNoc: true} }
+func (panickingContacts) Traits() commands.Traits {
+	return commands.Traits{Family: "legacy", Robots: true, SystemNoc: true}
+}
 
 func (panickingContacts) CreateContact(context.Context, commands.Contact) (commands.Receipt, error) {
 	panic("bug in create")
