@@ -7,6 +7,7 @@ package arms
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -277,6 +278,12 @@ func (c *Client) do(ctx context.Context, action string, req requests.AcsRequest,
 // requestIDOf is the RequestId ARMS put in its answer: every generated
 // response type has the field, and none has a method for it.
 func requestIDOf(resp responses.AcsResponse) string {
+	if cr, ok := resp.(*responses.CommonResponse); ok {
+		var body struct{ RequestID string `json:"RequestId"` }
+		if json.Unmarshal(cr.GetHttpContentBytes(), &body) == nil && body.RequestID != "" {
+			return body.RequestID
+		}
+	}
 	v := reflect.ValueOf(resp)
 	if v.Kind() == reflect.Pointer && !v.IsNil() {
 		if f := v.Elem().FieldByName("RequestId"); f.IsValid() && f.Kind() == reflect.String && f.String() != "" {

@@ -63,9 +63,11 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	}
 	a.closers = append(a.closers, client.Close)
 	httpClient := &http.Client{Timeout: 15 * time.Second}
-	runner := commands.NewRunner(commands.Settings{Lang: cfg.Lang, Admins: cfg.Admins, WriteConversations: cfg.WriteConvs, WriteWindow: cfg.ARMS.Timeout},
+	runner := commands.NewRunner(commands.Settings{Lang: cfg.Lang, Admins: cfg.Admins, WriteConversations: cfg.WriteConvs,
+		WriteWindow: cfg.ARMS.Timeout, VerifyAuto: cfg.VerifyAuto},
 		commands.Ports{Permissions: a.store, Confirmations: a.store, Audit: a.store, Contacts: client, Groups: client, Planner: client,
-			Directory: dingtalk.NewDirectory(cfg.OAPIBase, cfg.AppKey, cfg.AppSecret, httpClient, time.Now)}, log)
+			Directory: dingtalk.NewDirectory(cfg.OAPIBase, cfg.AppKey, cfg.AppSecret, httpClient, time.Now),
+			Verifier:  client, Owners: a.store}, log)
 	ledger := redisstore.NewLedger(store, redisstore.LedgerOptions{
 		Process: processID(), Lease: cfg.Lease, WriteWindow: cfg.ARMS.Timeout, Log: log,
 	})
@@ -89,6 +91,8 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		budget:       cfg.SyncBudget,
 		cmdTimeout:   cfg.CommandTimeout,
 		seen:         newSeen(time.Now),
+		reminders:    a.store,
+		remindEvery:  cfg.VerifyRemind,
 		maxParked:    4 * max(cfg.QueueSize, cfg.Workers),
 	}
 	a.dispatcher.startWorkers(cfg.Workers, cfg.QueueSize)
@@ -97,7 +101,9 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	leasesCtx, stopLeases := context.WithCancel(context.Background())
 	leasesDone := make(chan struct{})
 	go func() { defer close(leasesDone); a.dispatcher.keepLeases(leasesCtx) }()
-	a.stopLeases = func() { stopLeases(); <-leasesDone }
+	remindersDone := make(chan struct{})
+	go func() { defer close(remindersDone); a.dispatcher.keepReminding(leasesCtx) }()
+	a.stopLeases = func() { stopLeases(); <-leasesDone; <-remindersDone }
 	a.closers = append(a.closers, a.stopLeases)
 	return a, nil
 }

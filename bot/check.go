@@ -79,12 +79,12 @@ func check(ctx context.Context, cfg *Config, stdout io.Writer) error {
 		report("creds", cerr, name+": credentials issued")
 	}
 	if err == nil {
-		actx, cancel := context.WithTimeout(ctx, cfg.ARMS.Timeout+time.Second)
-		var page commands.ContactPage
-		page, err = client.SearchContacts(actx, commands.ContactQuery{PageSize: 1})
+		actx, cancel := context.WithTimeout(ctx, 4*(cfg.ARMS.Timeout+time.Second))
+		var ok string
+		ok, err = checkContacts(actx, client)
 		cancel()
 		if err == nil {
-			report("arms", nil, fmt.Sprintf("SearchAlertContact answered: %d contacts (RequestId %s)", page.Total, page.RequestID))
+			report("arms", nil, ok)
 		}
 	}
 	if err != nil {
@@ -118,4 +118,32 @@ func checkStream(ctx context.Context, cfg *Config, log *slog.Logger, report func
 	defer cancel()
 	s := dingtalk.NewStream(cfg.OpenAPIBase, cfg.AppKey, cfg.AppSecret, dingtalk.StreamOptions{}, log)
 	report("stream", s.Check(sctx), "registered at "+cfg.OpenAPIBase+" and connected to the stream gateway (closed again)")
+}
+
+// checkContacts reads the configured contact family once, harmlessly, and
+// in a family that verifies phones counts those ARMS will not call.
+func checkContacts(ctx context.Context, client *arms.Client) (string, error) {
+	t := client.Traits()
+	action := map[bool]string{true: "DescribeContacts", false: "SearchAlertContact"}[t.Verification]
+	page, err := client.SearchContacts(ctx, commands.ContactQuery{PageSize: 1})
+	if err != nil {
+		return "", err
+	}
+	ok := fmt.Sprintf("%s contacts (ARMS_CONTACT_API): %s answered: %d contacts (RequestId %s)", t.Family, action, page.Total, page.RequestID)
+	if !t.Verification {
+		return ok, nil
+	}
+	unverified := 0
+	for p := 1; (p-1)*100 < page.Total; p++ {
+		all, err := client.SearchContacts(ctx, commands.ContactQuery{Page: p, PageSize: 100})
+		if err != nil {
+			return "", err
+		}
+		for _, ct := range all.Contacts {
+			if ct.Verified == commands.PhoneUnverified {
+				unverified++
+			}
+		}
+	}
+	return ok + fmt.Sprintf("; %d with a phone ARMS will not call until it is verified (/contact list verified=no)", unverified), nil
 }

@@ -21,7 +21,7 @@ func TestCheckAgainstStandIns(t *testing.T) {
 	if err := bot.Run(context.Background(), []string{"bot", "check"}, func(k string) string { return vars[k] }, nil, &out, io.Discard); err != nil {
 		t.Fatalf("check: %v\n%s", err, out.String())
 	}
-	contains(t, "check", out.String(), "ok   config", "ok   redis", "ok   arms      SearchAlertContact answered", "ok   dingtalk", "ok   stream    registered")
+	contains(t, "check", out.String(), "ok   config", "ok   redis", "ok   arms      legacy contacts (ARMS_CONTACT_API): SearchAlertContact answered", "ok   dingtalk", "ok   stream    registered")
 	// It opened a stream connection, and closed it.
 	// The gateway counts a connection once its upgrade is written, which
 	// the client may see first.

@@ -27,7 +27,9 @@ type Config struct {
 	SessionPrefixes []string
 	RedisURL        string
 	RedisPrefix     string
-	RedisEphemeral  bool // the operator accepts a Redis that keeps nothing
+	RedisEphemeral  bool          // the operator accepts a Redis that keeps nothing
+	VerifyAuto      bool          // BOT_VERIFY_PHONES=auto
+	VerifyRemind    time.Duration // 0: no reminders
 	ClaimTTL        time.Duration
 	Admins          []string
 	Lang            catalog.Lang
@@ -194,6 +196,10 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.str(&c.ARMS.Endpoint, "arms-endpoint", "ARMS_ENDPOINT", "", "ARMS endpoint URL overriding https://arms.<region>.aliyuncs.com")
 	b.dur(&c.ARMS.Timeout, "arms-timeout", "ARMS_TIMEOUT", 10*time.Second, "timeout of one ARMS call")
 	b.int(&c.ARMS.Clients, "arms-clients", "ARMS_CLIENTS", 8, "ARMS calls that may run at once")
+	var family, verifyPhones string
+	b.str(&family, "arms-contact-api", "ARMS_CONTACT_API", string(arms.Legacy), "ARMS's contact API family: legacy (CreateAlertContact) or alert-management (CreateOrUpdateContact, with phone verification)")
+	b.str(&verifyPhones, "verify-phones", "BOT_VERIFY_PHONES", "auto", "alert-management: auto sends ARMS's verification link when a contact gets a phone; manual leaves it to /contact verify")
+	b.dur(&c.VerifyRemind, "verify-remind", "BOT_VERIFY_REMIND", 24*time.Hour, "alert-management: remind whoever added a contact, once per this period, while its phone is not verified; 0 turns reminders off")
 	var stsEndpoint string
 	b.str(&stsEndpoint, "sts-endpoint", "BOT_STS_ENDPOINT", "", "RRSA: the STS host[:port] to exchange the pod's OIDC token at (empty: the SDK's, by ALIBABA_CLOUD_STS_REGION)")
 	b.dur(&c.SyncBudget, "sync-reply-budget", "BOT_SYNC_REPLY_BUDGET", 1500*time.Millisecond, "how long the webhook waits for a command before replying later")
@@ -255,6 +261,18 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		}
 	}
 	var err error
+	if c.ARMS.Family, err = arms.ParseFamily(family); err != nil {
+		b.problems = append(b.problems, fmt.Errorf("ARMS_CONTACT_API: %w", err))
+	}
+	switch verifyPhones {
+	case "auto", "manual":
+		c.VerifyAuto = verifyPhones == "auto"
+	default:
+		b.problems = append(b.problems, fmt.Errorf("BOT_VERIFY_PHONES=%q must be auto or manual", verifyPhones))
+	}
+	if c.VerifyRemind < 0 {
+		b.problems = append(b.problems, errors.New("BOT_VERIFY_REMIND must not be negative (0 turns reminders off)"))
+	}
 	if c.Lang, err = catalog.Parse(lang); err != nil {
 		b.problems = append(b.problems, fmt.Errorf("BOT_LANG: %w", err))
 	}
@@ -380,6 +398,8 @@ func logConfig(log *slog.Logger, cfg *Config) {
 	log.Info("configuration",
 		"version", version, "listen", cfg.Listen, "redis", redactURL(cfg.RedisURL), "redis_prefix", cfg.RedisPrefix,
 		"dedupe_ttl", cfg.ClaimTTL.String(), "lang", string(cfg.Lang), "admins", cfg.Admins,
+		"arms_contact_api", string(cfg.ARMS.Family), "verify_phones", map[bool]string{true: "auto", false: "manual"}[cfg.VerifyAuto],
+		"verify_remind", cfg.VerifyRemind.String(),
 		"arms_region", cfg.ARMS.Region, "arms_endpoint", cfg.ARMS.Endpoint, "arms_credentials", creds,
 		"arms_security_token", set(cfg.ARMS.SecurityToken), "arms_timeout", cfg.ARMS.Timeout.String(), "arms_clients", cfg.ARMS.Clients,
 		"dingtalk_app_secret", set(cfg.AppSecret), "dingtalk_app_key", cfg.AppKey, "openapi_base", cfg.OpenAPIBase,

@@ -27,7 +27,8 @@ func TestConfigEveryVariable(t *testing.T) {
 		"BOT_ALLOWED_CONVERSATIONS": "c1,c2", "DINGTALK_APP_KEY": "appkey", "DINGTALK_OPENAPI_BASE": "https://api.example",
 		"BOT_WORKERS": "4", "BOT_QUEUE_SIZE": "8", "BOT_REPLY_TIMEOUT": "1m", "BOT_LEASE": "5s",
 		"BOT_INGRESS": "both", "BOT_STREAM_WATCHDOG": "45s", "BOT_BODY_TIMEOUT": "3s",
-		"DINGTALK_OAPI_BASE": "https://oapi.example",
+		"DINGTALK_OAPI_BASE": "https://oapi.example", "BOT_REDIS_EPHEMERAL": "true", "ARMS_CONTACT_API": "alert-management",
+		"BOT_VERIFY_PHONES": "manual", "BOT_VERIFY_REMIND": "6h",
 	}
 	cfg, err := parseConfig("serve", []string{"--arms-timeout", "8s"}, func(k string) string { return vars[k] }, io.Discard)
 	if err != nil {
@@ -40,7 +41,9 @@ func TestConfigEveryVariable(t *testing.T) {
 		LogLevel: slog.LevelDebug, Sandbox: true, RateLimit: 5, AuditMaxLen: 500, CorpID: "corp", RobotCode: "robot",
 		WriteConvs: []string{"c1", "c2"}, AppKey: "appkey", OpenAPIBase: "https://api.example", Workers: 4, QueueSize: 8,
 		ReplyTimeout: time.Minute, Ingress: "both", StreamWatchdog: 45 * time.Second, BodyTimeout: 3 * time.Second, OAPIBase: "https://oapi.example",
+		RedisEphemeral: true, VerifyAuto: false, VerifyRemind: 6 * time.Hour,
 	}
+	want.ARMS.Family = "alert-management"
 	want.ARMS.AccessKeyID, want.ARMS.AccessKeySecret, want.ARMS.SecurityToken = "LTAIexample", "aksecret", "sts"
 	want.ARMS.Region, want.ARMS.Endpoint, want.ARMS.Timeout, want.ARMS.Clients = "cn-shanghai", "https://arms.example", 8*time.Second, 3
 	if !reflect.DeepEqual(cfg, want) {

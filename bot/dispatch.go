@@ -66,6 +66,10 @@ type dispatcher struct {
 	parked    atomic.Int64
 	maxParked int
 
+	// reminders of unverified phones, sent once per remindEvery (0: off).
+	reminders   reminderStore
+	remindEvery time.Duration
+
 	jobs     chan func() // bounded queue in front of a fixed set of workers
 	inflight sync.WaitGroup
 	stopOnce sync.Once
@@ -364,7 +368,9 @@ func (d *dispatcher) start(ctx context.Context, log *slog.Logger, m *dingtalk.Me
 			d.finishLater(log, m, c, e, r)
 			return
 		}
-		d.settle(log, c, e, r, true)
+		if d.settle(log, c, e, r, true) {
+			d.remindLater(log, m, r.rep)
+		}
 	}}
 }
 
@@ -492,6 +498,7 @@ func (d *dispatcher) finishLater(log *slog.Logger, m *dingtalk.Message, c *redis
 	if r.rep.Outcome != "resumed" && !d.settle(log, c, e, r, false) {
 		return
 	}
+	d.remindLater(log, m, r.rep)
 	delivered := d.deliverLater(log, m, r.body)
 	if d.draining.Load() && !delivered {
 		return

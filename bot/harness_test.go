@@ -271,7 +271,68 @@ func (h *harness) say(sender, text string) reply {
 	return r
 }
 
-func (h *harness) creates() []armstest.Call { return h.arms.Calls("CreateAlertContact") }
+// family is one of ARMS's contact API families, as the tests run the bot
+// against it.
+type family struct {
+	name string // as ARMS_CONTACT_API says it
+	// The names of its actions.
+	create, search, createGroup, updateGroup string
+}
+
+var (
+	legacy = family{name: "legacy", create: "CreateAlertContact", search: "SearchAlertContact",
+		createGroup: "CreateAlertContactGroup", updateGroup: "UpdateAlertContactGroup"}
+	alertManagement = family{name: "alert-management", create: "CreateOrUpdateContact", search: "DescribeContacts",
+		createGroup: "CreateOrUpdateContactGroup", updateGroup: "CreateOrUpdateContactGroup"}
+)
+
+// families runs test once in each contact family.
+func families(t *testing.T, test func(t *testing.T, f family)) {
+	for _, f := range []family{legacy, alertManagement} {
+		t.Run(f.name, func(t *testing.T) { test(t, f) })
+	}
+}
+
+// with is the family's settings with env on top.
+func (f family) with(env map[string]string) map[string]string {
+	out := map[string]string{"ARMS_CONTACT_API": f.name}
+	for k, v := range env {
+		out[k] = v
+	}
+	return out
+}
+
+// creates are the contact creates ARMS received, in either family.
+func (h *harness) creates() []armstest.Call {
+	out := h.arms.Calls("CreateAlertContact")
+	for _, c := range h.arms.Calls("CreateOrUpdateContact") {
+		if c.Params.Get("ContactId") == "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// updates are the contact updates ARMS received, in either family.
+func (h *harness) updates() []armstest.Call {
+	out := h.arms.Calls("UpdateAlertContact")
+	for _, c := range h.arms.Calls("CreateOrUpdateContact") {
+		if c.Params.Get("ContactId") != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// deletes are the contact deletes ARMS received, in either family.
+func (h *harness) deletes() []armstest.Call {
+	return append(h.arms.Calls("DeleteAlertContact"), h.arms.Calls("DeleteContact")...)
+}
+
+// groupWrites are the group creates and updates ARMS received.
+func (h *harness) groupWrites() []armstest.Call {
+	return append(h.arms.Calls("CreateAlertContactGroup"), append(h.arms.Calls("UpdateAlertContactGroup"), h.arms.Calls("CreateOrUpdateContactGroup")...)...)
+}
 
 // createsOf counts the creates of a contact with this email.
 func (h *harness) createsOf(email string) int {

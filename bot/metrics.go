@@ -25,6 +25,9 @@ type metrics struct {
 	leaseRenewals *prometheus.CounterVec
 	commandTime   *prometheus.HistogramVec
 	ready         *prometheus.GaugeVec
+	// Reminders of unverified phones: sent, done (verified or gone),
+	// failed.
+	reminders *prometheus.CounterVec
 	// The Stream ingress.
 	streamConnected     prometheus.Gauge
 	streamRegistrations *prometheus.CounterVec
@@ -69,8 +72,11 @@ func newMetrics() *metrics {
 		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	}, []string{"command"})
 	m.ready = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "armsbot_ready", Help: "1 while a readiness check passes (redis; stream in stream mode), as /readyz reports it; refreshed every 10s.",
+		Name: "armsbot_ready", Help: "1 while a readiness check passes (redis; redis-data; stream in stream mode), as /readyz reports it; refreshed every 10s.",
 	}, []string{"check"})
+	m.reminders = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "armsbot_verify_reminders_total", Help: "Reminders of phones ARMS will not call until verified, by outcome (sent, done: verified or gone, failed).",
+	}, []string{"outcome"})
 	m.streamConnected = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "armsbot_stream_connected", Help: "1 while the DingTalk Stream connection is up (stream ingress).",
 	})
@@ -85,7 +91,7 @@ func newMetrics() *metrics {
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	})
 	m.reg.MustRegister(m.webhooks, m.commands, m.armsCalls, m.armsTime, m.deliveries, m.redisErrs, m.takeovers, m.handovers, m.leaseRenewals,
-		m.commandTime, m.ready, m.streamConnected, m.streamRegistrations, m.streamFrames, m.streamAck,
+		m.commandTime, m.ready, m.reminders, m.streamConnected, m.streamRegistrations, m.streamFrames, m.streamAck,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.zero()
 	return m
@@ -103,7 +109,8 @@ func (m *metrics) zero() {
 			m.deliveries.WithLabelValues(ch, o)
 		}
 	}
-	for _, a := range []string{"CreateAlertContact", "SearchAlertContact", "UpdateAlertContact", "DeleteAlertContact"} {
+	for _, a := range []string{"CreateAlertContact", "SearchAlertContact", "UpdateAlertContact", "DeleteAlertContact",
+		"CreateOrUpdateContact", "DescribeContacts", "DeleteContact", "SendTTSVerifyLink"} {
 		m.armsCalls.WithLabelValues(a, "")
 		m.armsTime.WithLabelValues(a)
 	}
@@ -117,6 +124,9 @@ func (m *metrics) zero() {
 	}
 	m.streamFrames.WithLabelValues(dingtalk.BotMessageTopic, "ok")
 	m.commandTime.WithLabelValues("none")
+	for _, o := range []string{"sent", "done", "failed"} {
+		m.reminders.WithLabelValues(o)
+	}
 }
 
 // observeARMS is handed to the arms client.

@@ -34,7 +34,7 @@ func TestMetricsAfterHandledMessages(t *testing.T) {
 		`armsbot_commands_total{command="contact add",outcome="ok"} 1`,
 		`armsbot_commands_total{command="contact add",outcome="denied"} 1`,
 		`armsbot_arms_calls_total{action="CreateAlertContact",code=""} 1`,
-		`armsbot_arms_calls_total{action="SearchAlertContact",code=""} 0`,
+		`armsbot_arms_calls_total{action="DeleteAlertContact",code=""} 0`,
 		`armsbot_arms_call_duration_seconds_count{action="CreateAlertContact"} 1`,
 		`armsbot_reply_deliveries_total{channel="sync",outcome="ok"} 2`,
 		`armsbot_queue_depth 0`,
@@ -63,7 +63,7 @@ func TestMetricLabelsIgnoreWhatCallersChoose(t *testing.T) {
 // Every ARMS call's log line names the message it was made for, and the
 // RequestId ARMS gave it.
 func TestARMSCallLogLines(t *testing.T) {
-	h := startBot(t, nil)
+	h := startBot(t, alertManagement.with(nil))
 	m := h.message(adminID, "/contact add name=Logged email=logged@example.com")
 	h.post(m)
 	h.stop()

@@ -144,6 +144,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 		t.Fatalf("before the outage: %s", r.Markdown.Text)
 	}
 
+	before := len(h.arms.Calls(""))
 	srv.stop()
 	if code, r := h.post(ran); code != http.StatusOK || r.MsgType != "empty" {
 		t.Errorf("a copy of a message that ran answered %d %q during the outage, want an empty answer", code, r.MsgType)
@@ -154,8 +155,8 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	if r := waiting.replies(); len(r) != 0 {
 		t.Errorf("a message that arrived during the outage was answered at once: %q", r)
 	}
-	if n := len(h.arms.Calls("")); n != 1 {
-		t.Fatalf("ARMS was called %d times while Redis was down", n-1)
+	if n := len(h.arms.Calls("")); n != before {
+		t.Fatalf("ARMS was called %d times while Redis was down", n-before)
 	}
 	if got := h.status("/readyz"); got != http.StatusServiceUnavailable {
 		t.Errorf("/readyz = %d with Redis down, want 503", got)

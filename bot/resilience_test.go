@@ -101,57 +101,63 @@ func TestLateReplyRetriesTransientFailures(t *testing.T) {
 // A lost answer after ARMS committed the create: the bot finds the contact
 // instead of creating it again.
 func TestLostCreateResponseMakesOneContact(t *testing.T) {
-	h := startBot(t, nil)
-	h.arms.DropResponse("CreateAlertContact", 1)
-	r := h.say(adminID, "/contact add name=Lost email=lost@example.com phone=13811112222")
-	contacts := h.arms.Contacts()
-	if len(contacts) != 1 {
-		t.Fatalf("stand-in holds %d contacts, want 1", len(contacts))
-	}
-	contains(t, "recovered reply", r.Markdown.Text, "ContactId: **"+strconv.FormatInt(contacts[0].ContactID, 10)+"**", "response from ARMS was lost")
-	if n := len(h.creates()); n != 1 {
-		t.Errorf("%d CreateAlertContact calls, want 1 (no blind retry)", n)
-	}
+	families(t, func(t *testing.T, f family) {
+		h := startBot(t, f.with(nil))
+		h.arms.DropResponse(f.create, 1)
+		r := h.say(adminID, "/contact add name=Lost email=lost@example.com phone=13811112222")
+		contacts := h.arms.Contacts()
+		if len(contacts) != 1 {
+			t.Fatalf("stand-in holds %d contacts, want 1", len(contacts))
+		}
+		contains(t, "recovered reply", r.Markdown.Text, "ContactId: **"+strconv.FormatInt(contacts[0].ContactID, 10)+"**", "response from ARMS was lost")
+		if n := len(h.creates()); n != 1 {
+			t.Errorf("%d CreateAlertContact calls, want 1 (no blind retry)", n)
+		}
+	})
 }
 
 // A server error before anything was stored: nothing found, one retry.
 func TestFailedCreateIsRetriedOnceWhenNothingWasMade(t *testing.T) {
-	h := startBot(t, nil)
-	h.arms.Fail("CreateAlertContact", "InternalError", http.StatusInternalServerError, 1)
-	r := h.say(adminID, "/contact add name=Again email=again@example.com")
-	contains(t, "retried create", r.Markdown.Text, "ContactId")
-	if n, c := len(h.creates()), len(h.arms.Contacts()); n != 2 || c != 1 {
-		t.Errorf("%d creates and %d contacts, want 2 and 1", n, c)
-	}
+	families(t, func(t *testing.T, f family) {
+		h := startBot(t, f.with(nil))
+		h.arms.Fail(f.create, "InternalError", http.StatusInternalServerError, 1)
+		r := h.say(adminID, "/contact add name=Again email=again@example.com")
+		contains(t, "retried create", r.Markdown.Text, "ContactId")
+		if n, c := len(h.creates()), len(h.arms.Contacts()); n != 2 || c != 1 {
+			t.Errorf("%d creates and %d contacts, want 2 and 1", n, c)
+		}
 
-	// Unknown twice: the sender is told exactly that, and how to check.
-	h.arms.Fail("CreateAlertContact", "InternalError", http.StatusInternalServerError, 2)
-	r = h.say(adminID, "/contact add name=Twice email=twice@example.com")
-	contains(t, "unknown twice", r.Markdown.Text, "unavailable")
-	if n := len(h.arms.Contacts()); n != 1 {
-		t.Errorf("%d contacts, want still 1", n)
-	}
+		// Unknown twice: the sender is told exactly that, and how to check.
+		h.arms.Fail(f.create, "InternalError", http.StatusInternalServerError, 2)
+		r = h.say(adminID, "/contact add name=Twice email=twice@example.com")
+		contains(t, "unknown twice", r.Markdown.Text, "unavailable")
+		if n := len(h.arms.Contacts()); n != 1 {
+			t.Errorf("%d contacts, want still 1", n)
+		}
+	})
 }
 
 // Throttled reads are retried within the command's deadline.
 func TestThrottledReadsAreRetried(t *testing.T) {
-	h := startBot(t, nil)
-	h.arms.AddContact(armstest.Contact{ContactName: "T", Email: "t@example.com"})
-	h.arms.Fail("SearchAlertContact", "Throttling.User", http.StatusBadRequest, 2)
-	contains(t, "list after throttling", h.say(adminID, "/contact list").Markdown.Text, "1 contact(s)")
-	if n := len(h.arms.Calls("SearchAlertContact")); n != 3 {
-		t.Errorf("%d SearchAlertContact calls, want 3", n)
-	}
-	// A throttled create did nothing, so it is sent again.
-	h.arms.Fail("CreateAlertContact", "Throttling.Api", http.StatusBadRequest, 1)
-	contains(t, "briefly throttled create", h.say(adminID, "/contact add name=N email=n@example.com").Markdown.Text, "ContactId")
-	// Lasting throttling: the sender is told, and a later command works.
-	h.arms.Fail("CreateAlertContact", "Throttling.Api", http.StatusBadRequest, 4)
-	contains(t, "throttled create", h.say(adminID, "/contact add name=M email=m@example.com").Markdown.Text, "throttling", "try again")
-	contains(t, "next create", h.say(adminID, "/contact add name=M email=m@example.com").Markdown.Text, "ContactId")
-	if n := len(h.arms.Contacts()); n != 3 {
-		t.Errorf("%d contacts, want 3", n)
-	}
+	families(t, func(t *testing.T, f family) {
+		h := startBot(t, f.with(nil))
+		h.arms.AddContact(armstest.Contact{ContactName: "T", Email: "t@example.com"})
+		h.arms.Fail(f.search, "Throttling.User", http.StatusBadRequest, 2)
+		contains(t, "list after throttling", h.say(adminID, "/contact list").Markdown.Text, "1 contact(s)")
+		if n := len(h.arms.Calls(f.search)); n != 3 {
+			t.Errorf("%d SearchAlertContact calls, want 3", n)
+		}
+		// A throttled create did nothing, so it is sent again.
+		h.arms.Fail(f.create, "Throttling.Api", http.StatusBadRequest, 1)
+		contains(t, "briefly throttled create", h.say(adminID, "/contact add name=N email=n@example.com").Markdown.Text, "ContactId")
+		// Lasting throttling: the sender is told, and a later command works.
+		h.arms.Fail(f.create, "Throttling.Api", http.StatusBadRequest, 4)
+		contains(t, "throttled create", h.say(adminID, "/contact add name=M email=m@example.com").Markdown.Text, "throttling", "try again")
+		contains(t, "next create", h.say(adminID, "/contact add name=M email=m@example.com").Markdown.Text, "ContactId")
+		if n := len(h.arms.Contacts()); n != 3 {
+			t.Errorf("%d contacts, want 3", n)
+		}
+	})
 }
 
 // With every worker busy and no room in the queue, the sender is told the

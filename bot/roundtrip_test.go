@@ -8,12 +8,23 @@ import (
 )
 
 // The design keeps a handled /contact add at three Redis round trips on a
-// single Redis: the admission (the claim, the rate limit and the sender's
-// scopes in one pipeline), the intent with the contact's locks, and the
-// settle with the audit entry.
+// single Redis where ARMS keeps contacts unique (Alert Management): the
+// admission (the claim, the rate limit and the sender's scopes in one
+// pipeline), the intent with the contact's locks, and the settle with the
+// audit entry. Where it does not (legacy), the locks are taken in a round
+// trip of their own, before the search: four.
 func TestRedisRoundTripsPerAdd(t *testing.T) {
+	for _, tc := range []struct {
+		family string
+		trips  int64
+	}{{"alert-management", 3}, {"legacy", 4}} {
+		t.Run(tc.family, func(t *testing.T) { roundTripsPerAdd(t, tc.family, tc.trips) })
+	}
+}
+
+func roundTripsPerAdd(t *testing.T, family string, want int64) {
 	// A lease of an hour: no renewal or sweep falls into the count.
-	a, handler := testApp(t, map[string]string{"BOT_LEASE": "1h"})
+	a, handler := testApp(t, map[string]string{"BOT_LEASE": "1h", "ARMS_CONTACT_API": family})
 	// One command or one pipeline is one round trip.
 	var trips atomic.Int64
 	a.store.Observe(func(op string, _ error) {
@@ -50,7 +61,7 @@ func TestRedisRoundTripsPerAdd(t *testing.T) {
 	before := trips.Load()
 	post("counted", "/contact add name=RT email=rt@example.com")
 	settled("counted")
-	if got := trips.Load() - before; got != 3 {
-		t.Errorf("a /contact add took %d Redis round trips, want 3", got)
+	if got := trips.Load() - before; got != want {
+		t.Errorf("a /contact add took %d Redis round trips, want %d", got, want)
 	}
 }

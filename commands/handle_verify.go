@@ -106,3 +106,21 @@ func (r *Runner) verification(v Verification) string {
 	}
 	return ""
 }
+
+// Reminder is the reminder, for the sender of m in m's conversation, that
+// contact id's phone is still not verified. remind is false, and there is
+// nothing to say, when it no longer needs reminding: it is verified, has
+// no phone, or is gone.
+func (r *Runner) Reminder(ctx context.Context, id string, m Message) (rep Reply, remind bool, err error) {
+	ct, err := r.find(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Reply{}, false, nil
+	case err != nil:
+		return Reply{}, true, err
+	case ct.Phone == "" || ct.Verified != PhoneUnverified:
+		return Reply{}, false, nil
+	}
+	text := r.lang.T("verify.reminder", ct.Name, ct.ID, r.shown("phone", ct.Phone, !m.Private), ct.ID)
+	return Reply{Title: r.lang.T("title.reminder"), Text: text, Command: "contact verify", Outcome: "reminder", ContactID: ct.ID}, true, nil
+}

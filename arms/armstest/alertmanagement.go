@@ -27,6 +27,14 @@ const DefaultVerifyInterval = time.Minute
 // for the same contact.
 func WithVerifyInterval(d time.Duration) Option { return func(s *Server) { s.verifyEvery = d } }
 
+// SetVerifyInterval changes how soon another verification link may be
+// asked for the same contact.
+func (s *Server) SetVerifyInterval(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.verifyEvery = d
+}
+
 // VerifyLink is a verification SMS the stand-in was asked to send.
 type VerifyLink struct {
 	ContactID int64

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Group is a stored contact group, in the shape SearchAlertContactGroup
@@ -48,7 +49,7 @@ func (s *Server) detailed(g *Group) Group {
 	for _, id := range g.members {
 		if c, ok := s.contacts[id]; ok {
 			cc := *c
-			cc.emailKey = ""
+			cc.emailKey, cc.lastLink = "", time.Time{}
 			cp.Contacts = append(cp.Contacts, cc)
 		}
 	}

@@ -280,7 +280,7 @@ func (s *Server) Contacts() []Contact {
 	out := make([]Contact, 0, len(s.contacts))
 	for _, c := range s.contacts {
 		cp := *c
-		cp.emailKey = ""
+		cp.emailKey, cp.lastLink = "", time.Time{}
 		out = append(out, cp)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ContactID < out[j].ContactID })

@@ -281,3 +281,52 @@ func TestOpenEmbedded(t *testing.T) {
 		t.Errorf("no warning about the embedded store:\n%s", logs.String())
 	}
 }
+
+// Whose contact a contact is survives in Redis; due reminders go to one
+// taker once a period, and stop when forgotten.
+func TestOwnersAndReminders(t *testing.T) {
+	s, _ := newStore(t, redisstore.Options{})
+	ctx := t.Context()
+	if o, err := s.Owner(ctx, "101"); err != nil || o != "" {
+		t.Fatalf("owner of an unknown contact: %q, %v", o, err)
+	}
+	if err := s.SetOwner(ctx, "101", "zs-1"); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := s.Owner(ctx, "101"); o != "zs-1" {
+		t.Errorf("owner %q", o)
+	}
+
+	now := time.Now()
+	if err := s.Remind(ctx, "101", []byte("msg-101"), now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remind(ctx, "102", []byte("msg-102"), now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := s.DueReminders(ctx, now, time.Minute, 10); len(due) != 0 {
+		t.Errorf("due before their time: %+v", due)
+	}
+	// Two replicas ask at once: one gets it.
+	var got [][]redisstore.Reminder
+	for range 2 {
+		due, err := s.DueReminders(ctx, now.Add(2*time.Second), time.Minute, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, due)
+	}
+	if len(got[0]) != 1 || got[0][0].ContactID != "101" || string(got[0][0].Message) != "msg-101" || len(got[1]) != 0 {
+		t.Fatalf("due %+v", got)
+	}
+	// A period later it is due again, until forgotten.
+	if due, _ := s.DueReminders(ctx, now.Add(2*time.Second+time.Minute), time.Minute, 10); len(due) != 1 {
+		t.Errorf("a period later: %+v", due)
+	}
+	if err := s.ForgetReminder(ctx, "101"); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := s.DueReminders(ctx, now.Add(2*time.Hour), time.Minute, 10); len(due) != 1 || due[0].ContactID != "102" {
+		t.Errorf("after forgetting 101: %+v", due)
+	}
+}

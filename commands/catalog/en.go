@@ -245,4 +245,6 @@ var en = map[string]string{
 	"fallback.sms":             "send an SMS",
 	"fallback.default":         "the account's default",
 	"whoami.family":            "ARMS contacts: %s (ARMS_CONTACT_API)",
+	"verify.reminder":          "Reminder: the phone of **%s** (ContactId %s), %s, is still not verified, so ARMS will not call or text it when an alert fires. Its owner opens the link in ARMS's SMS; send /contact verify %s for a new link.",
+	"title.reminder":           "Reminder",
 }

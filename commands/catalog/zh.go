@@ -245,4 +245,6 @@ var zh = map[string]string{
 	"fallback.sms":             "发短信",
 	"fallback.default":         "账号默认",
 	"whoami.family":            "ARMS 联系人：%s（ARMS_CONTACT_API）",
+	"verify.reminder":          "提醒：**%s**（ContactId %s）的手机 %s 仍未验证，告警时 ARMS 不会拨打或发短信。请机主打开 ARMS 短信中的链接；发送 /contact verify %s 可以重新发送链接。",
+	"title.reminder":           "提醒",
 }
