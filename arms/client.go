@@ -279,7 +279,9 @@ func (c *Client) do(ctx context.Context, action string, req requests.AcsRequest,
 // response type has the field, and none has a method for it.
 func requestIDOf(resp responses.AcsResponse) string {
 	if cr, ok := resp.(*responses.CommonResponse); ok {
-		var body struct{ RequestID string `json:"RequestId"` }
+		var body struct {
+			RequestID string `json:"RequestId"`
+		}
 		if json.Unmarshal(cr.GetHttpContentBytes(), &body) == nil && body.RequestID != "" {
 			return body.RequestID
 		}
