@@ -24,7 +24,7 @@ type result struct {
 	sync       int // replies in the HTTP answer
 	async      int // "empty" answers
 	late       int // replies that arrived on the sessionWebhook
-	creates    int // CreateAlertContact calls the stand-in took
+	creates    int // contact creates the stand-in took, in either family
 	contacts   int // contacts it holds after the run, of this run
 	rssIdleKB  int
 	rssPeakKB  int

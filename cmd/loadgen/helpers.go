@@ -41,7 +41,13 @@ func serveARMS(ctx context.Context, args []string, stdout io.Writer) error {
 	arms.SetLatency(*latency)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+statsPath, func(w http.ResponseWriter, _ *http.Request) {
-		_ = json.NewEncoder(w).Encode(armsStats{Creates: len(arms.Calls("CreateAlertContact")), Contacts: len(arms.Contacts()), Calls: len(arms.Calls(""))})
+		creates := len(arms.Calls("CreateAlertContact"))
+		for _, c := range arms.Calls("CreateOrUpdateContact") {
+			if c.Params.Get("ContactId") == "" {
+				creates++
+			}
+		}
+		_ = json.NewEncoder(w).Encode(armsStats{Creates: creates, Contacts: len(arms.Contacts()), Calls: len(arms.Calls(""))})
 	})
 	mux.HandleFunc("POST "+resetPath, func(http.ResponseWriter, *http.Request) { arms.Reset() })
 	mux.Handle("/", arms)

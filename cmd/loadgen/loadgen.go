@@ -56,6 +56,7 @@ type options struct {
 	settle      time.Duration
 	debug       string
 	ingress     string
+	family      string
 }
 
 func main() {
@@ -97,6 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&o.rounds, "rounds", 1, "alternating rounds of the bot and the floor; the report gives each and their medians")
 	fs.DurationVar(&o.settle, "settle", 30*time.Second, "how long to wait for late replies after the load")
 	fs.StringVar(&o.debug, "bot-debug-listen", "", "the bot's BOT_DEBUG_LISTEN, to profile it during the run")
+	fs.StringVar(&o.family, "arms-contact-api", "legacy", "the bot's ARMS_CONTACT_API: legacy (an add searches for the phone and email first) or alert-management (an add is one create)")
 	fs.StringVar(&o.ingress, "ingress", "http", "http (signed webhooks; latency is the HTTP answer's) or stream (frames from the gateway stand-in; latency is the acknowledgement's, every reply is late)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -225,7 +227,7 @@ func (b *bench) runBot(ctx context.Context) (*result, error) {
 	}
 	cmd := exec.CommandContext(ctx, o.botBin, "serve")
 	cmd.Env = append(os.Environ(),
-		"BOT_LISTEN="+addr, "DINGTALK_APP_SECRET="+secret, "REDIS_URL="+o.redisURL, "BOT_REDIS_PREFIX=loadgen-"+run+":", "BOT_REDIS_EPHEMERAL=true",
+		"BOT_LISTEN="+addr, "DINGTALK_APP_SECRET="+secret, "REDIS_URL="+o.redisURL, "BOT_REDIS_PREFIX=loadgen-"+run+":", "BOT_REDIS_EPHEMERAL=true", "ARMS_CONTACT_API="+o.family,
 		"ALIBABA_CLOUD_ACCESS_KEY_ID="+armstest.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+armstest.AccessKeySecret,
 		"ARMS_ENDPOINT="+b.arms.url, "BOT_ADMINS="+strings.Join(admins, ","), "BOT_RATE_LIMIT=100000000",
 		"BOT_SYNC_REPLY_BUDGET="+o.budget.String(), "BOT_WORKERS="+strconv.Itoa(o.workers), "BOT_QUEUE_SIZE=4096",
