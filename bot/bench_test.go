@@ -10,11 +10,18 @@ import (
 )
 
 // BenchmarkWebhookAdd is the whole handler for a /contact add: signature,
-// decoding, claim, rate limit, parse, the one create call against the
-// in-process ARMS stand-in (0 ms), settle and audit in Redis (REDIS_URL when
-// set, else miniredis), and the reply.
+// decoding, claim, rate limit, parse, the ARMS calls against the in-process
+// ARMS stand-in (0 ms: in alert-management mode the one create, in legacy
+// mode the searches before it too), settle and audit in Redis (REDIS_URL
+// when set, else miniredis), and the reply.
 func BenchmarkWebhookAdd(b *testing.B) {
-	_, h := testApp(b, map[string]string{"BOT_ADMINS": "bench-user", "BOT_RATE_LIMIT": "100000000"},
+	for _, family := range []string{"legacy", "alert-management"} {
+		b.Run(family, func(b *testing.B) { benchmarkWebhookAdd(b, family) })
+	}
+}
+
+func benchmarkWebhookAdd(b *testing.B, family string) {
+	_, h := testApp(b, map[string]string{"BOT_ADMINS": "bench-user", "BOT_RATE_LIMIT": "100000000", "ARMS_CONTACT_API": family},
 		armstest.WithMaxContacts(1<<30))
 	b.ReportAllocs()
 	i := 0
