@@ -74,14 +74,12 @@ func (r *Runner) deleteContact(ctx context.Context, c *Call, ct Contact, resumed
 			return Result{}, err
 		}
 	}
-	sendBy, err := c.Journal.Intend(ctx, Write{Action: "delete", Contact: ct}, contactKey(ct.ID))
-	if err != nil {
-		return Result{}, err
-	}
-	wctx, cancel := context.WithDeadline(ctx, sendBy)
-	rc, err := r.arms.DeleteContact(wctx, ct.ID)
-	cancel()
+	rc, sendBy, err := write(ctx, c.Journal, Write{Action: "delete", Contact: ct}, []string{contactKey(ct.ID)}, func(ctx context.Context) (Receipt, error) {
+		return r.arms.DeleteContact(ctx, ct.ID)
+	})
 	switch {
+	case sendBy.IsZero() && err != nil: // nothing was sent
+		return Result{}, err
 	case errors.Is(err, ErrNotFound) && !resumed:
 		return Result{}, notFound(ct.ID)
 	case errors.Is(err, ErrNotFound):

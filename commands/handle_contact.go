@@ -41,6 +41,20 @@ func channelKeys(ct Contact) []string {
 // contact and writes it whole, under this lock.
 func contactKey(id string) string { return "contact:" + id }
 
+// write is every ARMS write's sequence: w is recorded in the message's
+// journal first (taking the locks hold with it), then sent by send, bounded
+// by the journal's deadline: sent before it, or not at all. sendBy is that
+// deadline.
+func write(ctx context.Context, j Journal, w Write, hold []string, send func(ctx context.Context) (Receipt, error)) (rc Receipt, sendBy time.Time, err error) {
+	if sendBy, err = j.Intend(ctx, w, hold...); err != nil {
+		return Receipt{}, time.Time{}, err
+	}
+	wctx, cancel := context.WithDeadline(ctx, sendBy)
+	defer cancel()
+	rc, err = send(wctx)
+	return rc, sendBy, err
+}
+
 // awaitPrior waits, when an earlier owner of this message recorded a write,
 // until that write has landed or can no longer land, so that what is read
 // afterwards shows it: it is then neither lost under this message's own
@@ -314,13 +328,13 @@ func permissionNames(ws []Withheld) string {
 // was found rather than confirmed. The journal takes hold with the intent.
 func (r *Runner) create(ctx context.Context, j Journal, ct Contact, hold ...string) (rc Receipt, recovered bool, err error) {
 	for attempt := 1; ; attempt++ {
-		sendBy, err := j.Intend(ctx, Write{Action: "create", Contact: ct}, hold...)
-		if err != nil {
+		var sendBy time.Time
+		rc, sendBy, err = write(ctx, j, Write{Action: "create", Contact: ct}, hold, func(ctx context.Context) (Receipt, error) {
+			return r.arms.CreateContact(ctx, ct)
+		})
+		if sendBy.IsZero() { // not recorded: nothing was sent
 			return Receipt{}, false, err
 		}
-		wctx, cancel := context.WithDeadline(ctx, sendBy)
-		rc, err = r.arms.CreateContact(wctx, ct)
-		cancel()
 		var ae ARMSError
 		if err == nil || !errors.As(err, &ae) || !ae.OutcomeUnknown() {
 			return rc, false, err
@@ -709,13 +723,9 @@ func (r *Runner) contactUpdate(ctx context.Context, c *Call) (Result, error) {
 	}
 	// An update sends the whole contact, so doing it again after a
 	// take-over gives the same result: the intent is kept for the record.
-	sendBy, err := c.Journal.Intend(ctx, Write{Action: "update", Contact: ct})
-	if err != nil {
-		return Result{}, err
-	}
-	wctx, cancel := context.WithDeadline(ctx, sendBy)
-	rc, err := r.arms.UpdateContact(wctx, ct)
-	cancel()
+	rc, _, err := write(ctx, c.Journal, Write{Action: "update", Contact: ct}, nil, func(ctx context.Context) (Receipt, error) {
+		return r.arms.UpdateContact(ctx, ct)
+	})
 	if err != nil {
 		return Result{}, fmt.Errorf("update contact %s: %w", ct.ID, err)
 	}

@@ -128,13 +128,9 @@ func (r *Runner) groupCreate(ctx context.Context, c *Call) (Result, error) {
 	if c.Bool("dry-run") {
 		return r.dryRun(c, []Write{w}, Result{Contacts: g.ContactIDs})
 	}
-	sendBy, err := c.Journal.Intend(ctx, w)
-	if err != nil {
-		return Result{}, err
-	}
-	wctx, cancel := context.WithDeadline(ctx, sendBy)
-	rc, err := r.groups.CreateGroup(wctx, g.Name, g.ContactIDs)
-	cancel()
+	rc, _, err := write(ctx, c.Journal, w, nil, func(ctx context.Context) (Receipt, error) {
+		return r.groups.CreateGroup(ctx, g.Name, g.ContactIDs)
+	})
 	if err != nil {
 		return Result{}, fmt.Errorf("create group: %w", err)
 	}
@@ -246,13 +242,9 @@ func (r *Runner) changeMembers(ctx context.Context, c *Call, id string, add, rem
 
 // updateGroup records and sends a full replacement of a group.
 func (r *Runner) updateGroup(ctx context.Context, c *Call, w Write) (Receipt, error) {
-	sendBy, err := c.Journal.Intend(ctx, w)
-	if err != nil {
-		return Receipt{}, err
-	}
-	wctx, cancel := context.WithDeadline(ctx, sendBy)
-	rc, err := r.groups.UpdateGroup(wctx, w.Group)
-	cancel()
+	rc, _, err := write(ctx, c.Journal, w, nil, func(ctx context.Context) (Receipt, error) {
+		return r.groups.UpdateGroup(ctx, w.Group)
+	})
 	if err != nil {
 		return Receipt{}, fmt.Errorf("update group %s: %w", w.Group.ID, err)
 	}
@@ -323,14 +315,12 @@ func (r *Runner) deleteGroup(ctx context.Context, c *Call, g Group, resumed bool
 			return Result{}, err
 		}
 	}
-	sendBy, err := c.Journal.Intend(ctx, Write{Action: "group delete", Group: g}, groupKey(g.ID))
-	if err != nil {
-		return Result{}, err
-	}
-	wctx, cancel := context.WithDeadline(ctx, sendBy)
-	rc, err := r.groups.DeleteGroup(wctx, g.ID)
-	cancel()
+	rc, sendBy, err := write(ctx, c.Journal, Write{Action: "group delete", Group: g}, []string{groupKey(g.ID)}, func(ctx context.Context) (Receipt, error) {
+		return r.groups.DeleteGroup(ctx, g.ID)
+	})
 	switch {
+	case sendBy.IsZero() && err != nil: // nothing was sent
+		return Result{}, err
 	case errors.Is(err, ErrNotFound) && !resumed:
 		return Result{}, &Error{Code: ENOTFOUND, Key: "group.not_found", Args: []any{g.ID}, Err: ErrNotFound}
 	case errors.Is(err, ErrNotFound):
