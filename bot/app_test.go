@@ -11,6 +11,7 @@ import (
 
 	"github.com/armsbot/armsbot/arms/armstest"
 	"github.com/armsbot/armsbot/bot/dingtalk"
+	"github.com/armsbot/armsbot/bot/logctx"
 	"github.com/armsbot/armsbot/bot/redisstore/redistest"
 )
 
@@ -34,7 +35,7 @@ func testApp(tb testing.TB, vars map[string]string, opts ...armstest.Option) (*a
 	if err != nil {
 		tb.Fatal(err)
 	}
-	log := slog.New(ctxHandler{Handler: slog.NewJSONHandler(io.Discard, nil)}) // as in production
+	log := slog.New(logctx.Handler{Handler: slog.NewJSONHandler(io.Discard, nil)}) // as in production
 	a, err := build(tb.Context(), cfg, log)
 	if err != nil {
 		tb.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/armsbot/armsbot/bot/dingtalk"
+	"github.com/armsbot/armsbot/bot/logctx"
 	"github.com/armsbot/armsbot/bot/redisstore"
 	"github.com/armsbot/armsbot/commands"
 )
@@ -437,7 +438,7 @@ func (d *dispatcher) runCommand(ctx context.Context, m *dingtalk.Message, c *red
 	defer func() {
 		d.metrics.commandTime.WithLabelValues(commandLabel(rep.Command)).Observe(time.Since(start).Seconds())
 	}()
-	ctx = withLogAttrs(ctx, slog.String("msg_id", m.MsgID))
+	ctx = logctx.With(ctx, slog.String("msg_id", m.MsgID))
 	msg := commands.Message{
 		ID:             m.MsgID,
 		SenderID:       m.UserID(),

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/armsbot/armsbot/bot/logctx"
 	"github.com/armsbot/armsbot/bot/redisstore"
 )
 
@@ -73,7 +74,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	log := slog.New(ctxHandler{Handler: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
+	log := slog.New(logctx.Handler{Handler: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
 	redisstore.RouteClientLogs(log)
 	return log
 }

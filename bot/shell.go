@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/armsbot/armsbot/bot/dingtalk"
+	"github.com/armsbot/armsbot/bot/logctx"
 	"github.com/armsbot/armsbot/commands"
 )
 
@@ -88,7 +89,7 @@ func shellLogger(cfg *Config, stderr io.Writer) (*slog.Logger, func(), error) {
 		handlers = append(handlers, slog.NewJSONHandler(f, &slog.HandlerOptions{Level: cfg.LogLevel}))
 		closeLog = func() { _ = f.Close() }
 	}
-	log := slog.New(ctxHandler{Handler: slog.NewMultiHandler(handlers...)})
+	log := slog.New(logctx.Handler{Handler: slog.NewMultiHandler(handlers...)})
 	return log, closeLog, nil
 }
 

@@ -1,4 +1,4 @@
-package bot
+package logctx
 
 import (
 	"bytes"
@@ -13,9 +13,9 @@ import (
 // message's fields outside it.
 func TestLogLinesNameTheirMessage(t *testing.T) {
 	var b bytes.Buffer
-	base := slog.New(ctxHandler{Handler: slog.NewJSONHandler(&b, nil)})
+	base := slog.New(Handler{Handler: slog.NewJSONHandler(&b, nil)})
 	log := base.With("msg_id", "m1", "sender", "u1").With("request_id", "r1")
-	ctx := withLogAttrs(context.Background(), slog.String("arms_action", "CreateAlertContact"))
+	ctx := With(context.Background(), slog.String("arms_action", "CreateAlertContact"))
 
 	tests := []struct {
 		name string
