@@ -207,7 +207,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.dur(&c.CommandTimeout, "command-timeout", "BOT_COMMAND_TIMEOUT", time.Minute, "how long one command may run in all")
 	b.dur(&c.ShutdownTimeout, "shutdown-timeout", "BOT_SHUTDOWN_TIMEOUT", 20*time.Second, "how long shutdown waits for in-flight commands before handing them over")
 	b.str(&c.Ingress, "ingress", "BOT_INGRESS", "http", "how DingTalk reaches the bot: http (a webhook), stream (an outbound WebSocket) or both")
-	b.dur(&c.StreamWatchdog, "stream-watchdog", "BOT_STREAM_WATCHDOG", 90*time.Second, "stream ingress: reconnect when no frame, not even a ping, arrived for this long")
+	b.dur(&c.StreamWatchdog, "stream-watchdog", "BOT_STREAM_WATCHDOG", 90*time.Second, "stream ingress: the longest a dead connection goes unnoticed (a third of it quiet, then a WebSocket ping the gateway must answer within 5s)")
 	b.dur(&c.Lease, "lease", "BOT_LEASE", 15*time.Second, "how long a process's messages stay its own after it stops renewing them (it died): then another replica finishes them")
 	b.str(&level, "log-level", "BOT_LOG_LEVEL", "info", "debug, info, warn or error")
 	b.bool(&c.Sandbox, "sandbox", "BOT_SANDBOX", false, "use an in-process ARMS stand-in instead of Alibaba Cloud")
@@ -344,8 +344,9 @@ func (c *Config) validate(cmd string) []error {
 	if cmd == "serve" && c.Ingress != "http" && (c.AppKey == "" || c.AppSecret == "") {
 		p = append(p, errors.New("BOT_INGRESS="+c.Ingress+" needs DINGTALK_APP_KEY and DINGTALK_APP_SECRET (the app's Client ID and Client Secret)"))
 	}
-	if c.StreamWatchdog < time.Second {
-		p = append(p, errors.New("BOT_STREAM_WATCHDOG must be at least 1s"))
+	if c.StreamWatchdog < 10*time.Second {
+		// The SDK pings after at least 3s of quiet and waits 5s for the pong.
+		p = append(p, errors.New("BOT_STREAM_WATCHDOG must be at least 10s: the Stream SDK pings after 3s of quiet at the soonest and waits 5s for the answer"))
 	}
 	if c.Lease < time.Second {
 		p = append(p, errors.New("BOT_LEASE must be at least 1s"))

@@ -84,7 +84,7 @@ func newMetrics() *metrics {
 		Name: "armsbot_stream_registrations_total", Help: "Stream registrations by outcome (connected, reconnected, failed).",
 	}, []string{"outcome"})
 	m.streamFrames = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "armsbot_stream_frames_total", Help: "Stream frames by topic and outcome (ok, retry, bad_frame, panic, closing).",
+		Name: "armsbot_stream_frames_total", Help: "Stream frames by topic and outcome (ok, bad_frame, panic, closing).",
 	}, []string{"topic", "outcome"})
 	m.streamAck = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "armsbot_stream_ack_seconds", Help: "Time from a robot message frame's arrival to its acknowledgement.",

@@ -82,7 +82,7 @@ func TestStreamConfigProblems(t *testing.T) {
 		{map[string]string{"BOT_INGRESS": "websocket"}, `BOT_INGRESS="websocket" must be http, stream or both`},
 		{map[string]string{"BOT_INGRESS": "stream", "DINGTALK_APP_SECRET": "s"}, "BOT_INGRESS=stream needs DINGTALK_APP_KEY and DINGTALK_APP_SECRET"},
 		{map[string]string{"BOT_INGRESS": "both", "DINGTALK_APP_KEY": "k"}, "BOT_INGRESS=both needs DINGTALK_APP_KEY and DINGTALK_APP_SECRET"},
-		{map[string]string{"BOT_INGRESS": "stream", "BOT_STREAM_WATCHDOG": "100ms"}, "BOT_STREAM_WATCHDOG"},
+		{map[string]string{"BOT_INGRESS": "stream", "BOT_STREAM_WATCHDOG": "9s"}, "BOT_STREAM_WATCHDOG"},
 	} {
 		err := bot.Run(context.Background(), []string{"bot", "serve"}, env(tc.vars), nil, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

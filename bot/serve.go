@@ -80,8 +80,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	go func() {
 		defer close(streamDone)
 		if stream != nil {
-			stream.Run(streamCtx, func(ctx context.Context, m dingtalk.Message) error {
-				return a.dispatcher.receive(ctx, &m, o)
+			stream.Run(streamCtx, func(ctx context.Context, m dingtalk.Message) {
+				a.dispatcher.receive(ctx, &m, o)
 			})
 		}
 	}()

@@ -2,17 +2,12 @@ package bot
 
 import (
 	"context"
-	"errors"
-	"log/slog"
+		"log/slog"
 	"time"
 
 	"github.com/armsbot/armsbot/bot/dingtalk"
 	"github.com/armsbot/armsbot/bot/redisstore"
 )
-
-// errBusy asks DingTalk to send a stream message again later: no worker can
-// take it now.
-var errBusy = errors.New("no worker is free; send the message again later")
 
 // newStream is the Stream ingress: DingTalk's gateway pushes robot messages
 // over a WebSocket this process opens, and every one takes the webhook's
@@ -46,15 +41,15 @@ func newStream(cfg *Config, m *metrics, log *slog.Logger) *dingtalk.Stream {
 
 // receive takes a message that arrived over the stream, and returns as soon
 // as it is admitted: DingTalk re-sends a frame that is not acknowledged in
-// time, and the acknowledgement follows the return. The stream cannot carry
-// replies: they go to the sessionWebhook, or through the OpenAPI. An error
-// asks DingTalk to send the message again.
-func (d *dispatcher) receive(ctx context.Context, m *dingtalk.Message, o dingtalk.Origin) error {
+// time, and the acknowledgement (always a success) follows the return. The
+// stream cannot carry replies: they go to the sessionWebhook, or through
+// the OpenAPI.
+func (d *dispatcher) receive(ctx context.Context, m *dingtalk.Message, o dingtalk.Origin) {
 	log := d.log.With("msg_id", m.MsgID, "sender", m.UserID(), "conversation", m.ConversationID, "via", "stream")
 	if err := o.Check(m); err != nil {
 		d.metrics.webhooks.WithLabelValues("bad_origin").Inc()
 		log.Warn("stream message rejected", "outcome", "bad_origin", "reason", err.Error())
-		return nil // sending it again would not change its origin
+		return
 	}
 	e := d.entry(m, "stream")
 	// A frame that reached us is taken whole even when its connection ends
@@ -67,7 +62,7 @@ func (d *dispatcher) receive(ctx context.Context, m *dingtalk.Message, o dingtal
 		if a := d.blip(log, m, e, err); !dingtalk.IsEmptyReply(a.body) {
 			d.later(log, m, a.body) // it ran nowhere: the sender may send it again
 		}
-		return nil
+		return
 	}
 	d.forgottenCopy(log, m, &adm)
 	switch adm.Verdict {
@@ -75,7 +70,7 @@ func (d *dispatcher) receive(ctx context.Context, m *dingtalk.Message, o dingtal
 		if a := d.duplicate(ctx, log, m, e, adm); !dingtalk.IsEmptyReply(a.body) {
 			d.later(log, m, a.body)
 		}
-		return nil
+		return
 	}
 	c := adm.Claim
 	if adm.Verdict == redisstore.Run && !adm.Rate.Allowed {
@@ -84,14 +79,14 @@ func (d *dispatcher) receive(ctx context.Context, m *dingtalk.Message, o dingtal
 		if !adm.Rate.Notify {
 			err := d.persist(log, func(ctx context.Context) error { return c.Finish(ctx, nil, true, withReply(e, rep)) })
 			d.logOutcome(log, rep, err)
-			return nil
+			return
 		}
 		d.inflight.Add(1)
 		go func() {
 			defer d.inflight.Done()
 			d.finishLater(log, m, c, e, result{rep: rep, body: replyBody(rep, m)})
 		}()
-		return nil
+		return
 	}
 	if adm.Verdict == redisstore.Resume {
 		d.metrics.takeovers.WithLabelValues("redelivery").Inc()
@@ -102,12 +97,13 @@ func (d *dispatcher) receive(ctx context.Context, m *dingtalk.Message, o dingtal
 			d.finishLater(log, m, c, e, r)
 		}
 	}) {
+		// The acknowledgement is a success whatever happens: the sender is
+		// told, in chat, to send the message again.
 		rep := d.runner.Busy()
 		err := d.persist(log, func(ctx context.Context) error { return c.Release(ctx, withReply(e, rep)) })
 		d.logOutcome(log, rep, err)
-		return errBusy
+		d.later(log, m, replyBody(rep, m))
 	}
-	return nil
 }
 
 // later delivers a reply that needs no record (a notice, a carried reply)

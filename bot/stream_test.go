@@ -16,7 +16,7 @@ import (
 // stand-in: DingTalk pushes messages over a WebSocket the bot opens.
 
 func streamEnv(extra ...string) map[string]string {
-	env := map[string]string{"BOT_INGRESS": "stream", "BOT_STREAM_WATCHDOG": "5s"}
+	env := map[string]string{"BOT_INGRESS": "stream", "BOT_STREAM_WATCHDOG": "10s"}
 	for i := 0; i+1 < len(extra); i += 2 {
 		env[extra[i]] = extra[i+1]
 	}
@@ -104,12 +104,12 @@ func TestStreamResentFrameRunsOnce(t *testing.T) {
 	b := h.launch(streamEnv())
 	b.connected()
 	h.arms.SetLatency(200 * time.Millisecond)
-	h.session.SetStreamOptions(dingtalktest.StreamOptions{PingEvery: 500 * time.Millisecond, ResendAfter: time.Millisecond})
+	h.session.SetStreamOptions(dingtalktest.StreamOptions{ResendAfter: time.Millisecond})
 	m := b.message(adminID, "/contact add name=Twice email=twice@example.com")
 	id := b.push(m) // re-sent by the gateway before the acknowledgement came
 	b.ackOf(id)
 	waitFor(t, func() bool { return len(b.sessionReplies(m)) > 0 })
-	h.session.SetStreamOptions(dingtalktest.StreamOptions{PingEvery: 500 * time.Millisecond})
+	h.session.SetStreamOptions(dingtalktest.StreamOptions{})
 	before := acks(h, id)
 	if err := h.session.PushAgain(id, b.body(m)); err != nil { // and after it
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestStreamReconnects(t *testing.T) {
 	b.push(m)
 	waitFor(t, func() bool { return len(b.sessionReplies(m)) == 1 })
 
-	h.session.SetStreamOptions(dingtalktest.StreamOptions{PingEvery: 500 * time.Millisecond, DisconnectGrace: 10 * time.Second})
+	h.session.SetStreamOptions(dingtalktest.StreamOptions{DisconnectGrace: 10 * time.Second})
 	opened := h.session.StreamConnectionsOpened()
 	h.session.Disconnect()
 	waitFor(t, func() bool { return h.session.StreamConnectionsOpened() > opened && h.session.StreamConnections() == 1 })

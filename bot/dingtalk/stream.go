@@ -29,18 +29,21 @@ const BotMessageTopic = payload.BotMessageCallbackTopic
 
 // StreamOptions are a stream's settings; zero values take defaults.
 type StreamOptions struct {
-	// Watchdog reconnects when no frame, not even DingTalk's ping, arrived
-	// for this long (default 90s).
+	// Watchdog bounds how long a dead connection goes unnoticed (default
+	// 90s): after a third of it with no frame, the SDK pings the gateway
+	// (a WebSocket ping) and closes the connection when no pong comes
+	// within 5s; Run then connects anew. A quiet connection whose pings are
+	// answered stays up, however long no frame comes.
 	Watchdog time.Duration
 	// MinBackoff and MaxBackoff bound the wait between registration
 	// attempts (default 500ms and 30s).
 	MinBackoff, MaxBackoff time.Duration
-	// Handlers bounds the frames handled at once; beyond it frames are left
-	// unacknowledged, and DingTalk sends them again (default 100).
+	// Handlers bounds the frames handled at once; beyond it the SDK leaves
+	// frames unacknowledged, and DingTalk sends them again (default 100).
 	Handlers int
 	// OnConnected is told when the stream connects (true) or is lost.
 	OnConnected func(connected bool)
-	// OnFrame is told of every frame: its topic, how it ended (ok, retry,
+	// OnFrame is told of every frame: its topic, how it ended (ok,
 	// bad_frame, panic, closing) and how long until its acknowledgement.
 	OnFrame func(topic, outcome string, ack time.Duration)
 	// OnRegistration is told of every registration attempt's error (nil on
@@ -49,9 +52,11 @@ type StreamOptions struct {
 }
 
 // StreamHandler handles one robot message from the stream. It must return
-// as soon as the message is safely taken: the acknowledgement follows it.
-// An error asks DingTalk to send the message again later.
-type StreamHandler func(ctx context.Context, m Message) error
+// as soon as the message is safely taken: the acknowledgement (code 200)
+// follows it. There is no asking for the message again: whether DingTalk
+// re-sends a frame acknowledged with an error is undocumented, so a
+// handler that cannot take a message now answers its sender itself.
+type StreamHandler func(ctx context.Context, m Message)
 
 // Stream receives robot messages over DingTalk's Stream mode.
 type Stream struct {
@@ -61,9 +66,6 @@ type Stream struct {
 
 	handlers  gate // frames in a handler: Run returns after them
 	connected atomic.Bool
-	lastFrame atomic.Int64           // unix nanoseconds
-	conn      atomic.Value           // <-chan struct{}: the current connection's end
-	lost      chan (<-chan struct{}) // connections that ended
 }
 
 // NewStream connects as the app appKey, registering at base (the OpenAPI:
@@ -91,26 +93,25 @@ func NewStream(base, appKey, appSecret string, opt StreamOptions, log *slog.Logg
 		opt.OnRegistration = func(error) {}
 	}
 	routeStreamLogs(log)
-	return &Stream{base: strings.TrimRight(base, "/"), appKey: appKey, appSecret: appSecret, opt: opt, log: log,
-		lost: make(chan (<-chan struct{}), 16)}
+	return &Stream{base: strings.TrimRight(base, "/"), appKey: appKey, appSecret: appSecret, opt: opt, log: log}
 }
 
 // Connected reports whether the stream is connected now.
 func (s *Stream) Connected() bool { return s.connected.Load() }
 
 // newClient is one SDK client, for one connection: its frames come to
-// handle, and its pings and disconnects are noted before the SDK answers
-// them as it always does.
+// handle; DingTalk's pings and disconnects are counted and answered as the
+// SDK always does. Each connection has a client of its own, so that
+// nothing of a connection that ended can reach the next.
 func (s *Stream) newClient(handle StreamHandler) *client.StreamClient {
 	cli := client.NewStreamClient(
 		client.WithAppCredential(client.NewAppCredentialConfig(s.appKey, s.appSecret)),
 		client.WithOpenApiHost(s.base),
 		client.WithAutoReconnect(false), // Run reconnects, with its own backoff
-		client.WithKeepAlive(max(s.opt.Watchdog/3, 3*time.Second)),
+		client.WithKeepAlive(keepAlive(s.opt.Watchdog)),
 		client.WithMaxPendingHandlers(s.opt.Handlers),
 	)
 	cli.RegisterRouter("SYSTEM", "ping", func(ctx context.Context, df *payload.DataFrame) (*payload.DataFrameResponse, error) {
-		s.saw(ctx)
 		s.opt.OnFrame("ping", "ok", 0)
 		pong := payload.NewDataFrameAckPong(df.GetMessageId())
 		pong.Data = df.Data
@@ -119,20 +120,18 @@ func (s *Stream) newClient(handle StreamHandler) *client.StreamClient {
 	cli.RegisterRouter("SYSTEM", "disconnect", func(ctx context.Context, df *payload.DataFrame) (*payload.DataFrameResponse, error) {
 		// The SDK acknowledges, then closes this connection; Run connects
 		// anew when it has ended.
-		s.saw(ctx)
 		s.opt.OnFrame("disconnect", "ok", 0)
 		s.log.Info("the stream gateway asked to reconnect")
 		return nil, nil
 	})
 	cli.RegisterCallbackRouter(BotMessageTopic, func(ctx context.Context, df *payload.DataFrame) (resp *payload.DataFrameResponse, err error) {
 		start := time.Now()
-		if !s.handlers.enter() {
+		if handle == nil || !s.handlers.enter() {
 			// Run has returned: DingTalk sends it to a replica that runs.
 			s.opt.OnFrame(BotMessageTopic, "closing", 0)
 			return nil, errors.New("the stream is closing")
 		}
 		defer s.handlers.leave()
-		s.saw(ctx)
 		outcome := "ok"
 		defer func() {
 			// A bug must not take the connection down: the frame is
@@ -150,39 +149,16 @@ func (s *Stream) newClient(handle StreamHandler) *client.StreamClient {
 			outcome = "bad_frame"
 			return payload.NewSuccessDataFrameResponse(), nil
 		}
-		if herr := handle(ctx, m); herr != nil {
-			outcome = "retry"
-			return nil, herr
-		}
+		handle(ctx, m)
 		return payload.NewSuccessDataFrameResponse(), nil
 	})
 	return cli
 }
 
-// saw notes a frame on the connection whose context ctx is: it lives, and,
-// when it is new, Run learns when it ends.
-func (s *Stream) saw(ctx context.Context) {
-	s.lastFrame.Store(time.Now().UnixNano())
-	done := ctx.Done()
-	if done == nil {
-		return
-	}
-	if cur, _ := s.conn.Load().(<-chan struct{}); cur == done {
-		return
-	}
-	s.conn.Store(done)
-	go func() {
-		<-done
-		select {
-		case s.lost <- done:
-		default:
-		}
-	}()
-}
-
 // Run keeps the stream connected until ctx ends: it registers (retrying a
 // refused registration with backoff, however long it takes), connects, and
-// connects anew when the connection ends or the watchdog finds it silent.
+// connects anew when the connection ends (the SDK closes one whose ping
+// went unanswered).
 // Messages go to handle. Run returns once the stream is closed and no
 // handler runs.
 func (s *Stream) Run(ctx context.Context, handle StreamHandler) {
@@ -205,7 +181,6 @@ func (s *Stream) Run(ctx context.Context, handle StreamHandler) {
 		}
 		s.opt.OnRegistration(nil)
 		connectedAt := time.Now()
-		s.lastFrame.Store(connectedAt.UnixNano())
 		s.connected.Store(true)
 		s.opt.OnConnected(true)
 		s.log.Info("stream connected")
@@ -228,35 +203,38 @@ func (s *Stream) Run(ctx context.Context, handle StreamHandler) {
 	}
 }
 
-// watch waits until the current connection ends, falls silent for the
-// watchdog's time, or ctx ends; it says which.
+// watch waits until the current connection ends or ctx does, and says
+// which. Liveness is the transport's: the SDK pings a quiet connection and
+// closes it when the pong does not come, and alive sees it closed. No
+// frame is expected of DingTalk on a quiet, healthy connection.
 func (s *Stream) watch(ctx context.Context, cli *client.StreamClient) string {
-	tick := time.NewTicker(min(max(s.opt.Watchdog/10, 10*time.Millisecond), time.Second))
+	tick := time.NewTicker(min(max(s.opt.Watchdog/100, 10*time.Millisecond), 250*time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return "closing"
-		case done := <-s.lost:
-			if cur, _ := s.conn.Load().(<-chan struct{}); cur == done {
-				return "the connection ended"
-			}
 		case <-tick.C:
 			if !alive(cli) {
-				return "the connection ended"
-			}
-			if time.Since(time.Unix(0, s.lastFrame.Load())) > s.opt.Watchdog {
-				return "no frame for " + s.opt.Watchdog.String()
+				return "the connection ended (closed, or a ping went unanswered)"
 			}
 		}
 	}
 }
 
+// keepAlive is how long a connection may be quiet before the SDK pings:
+// a third of the watchdog, so that the ping, the SDK's 5s wait for its
+// pong, and the look that finds the connection closed fit within it. The
+// SDK raises anything below 3s to 3s.
+func keepAlive(watchdog time.Duration) time.Duration {
+	return max(watchdog/3, 3*time.Second)
+}
+
 // alive asks the SDK whether its connection is still up. The SDK says so
 // nowhere but in Start, which returns at once, without a call, on a client
 // that is connected; with a context already done it cannot connect anew.
-// A connection that ends before its first frame (whose context would tell
-// us) is found this way, and so is one the SDK's own keepalive closed.
+// A connection that dropped, that the gateway closed, or that the SDK's
+// keepalive closed, is found this way.
 func alive(cli *client.StreamClient) bool {
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -265,7 +243,9 @@ func alive(cli *client.StreamClient) bool {
 
 // Check registers and connects once, then closes: for `bot check`.
 func (s *Stream) Check(ctx context.Context) error {
-	cli := s.newClient(func(context.Context, Message) error { return errors.New("checking only") })
+	// No handler: a frame that comes in the moment the check is connected
+	// is answered with an error, not taken and dropped.
+	cli := s.newClient(nil)
 	defer cli.Close()
 	if err := cli.Start(ctx); err != nil {
 		return fmt.Errorf("stream registration: %s", redactTickets(err.Error()))

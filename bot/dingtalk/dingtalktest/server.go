@@ -11,9 +11,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +54,7 @@ type Server struct {
 	tokens    int             // access tokens issued
 	appKey    string
 	appSecret string
+	appID     string // the numeric id DingTalk gives the app; Stream frames carry it
 	tokenTTL  time.Duration
 	valid     map[string]time.Time
 	// oto answers batchSend for a staff id with it listed as not
@@ -95,10 +98,10 @@ func Listen(addr, appKey, appSecret string) (*Server, error) {
 }
 
 func newServer(appKey, appSecret string) *Server {
-	return &Server{arrival: make(chan struct{}), expired: map[string]bool{}, appKey: appKey, appSecret: appSecret,
+	return &Server{arrival: make(chan struct{}), expired: map[string]bool{}, appKey: appKey, appSecret: appSecret, appID: strconv.Itoa(100000 + mrand.IntN(900000)),
 		tokenTTL: 2 * time.Hour, valid: map[string]time.Time{}, oto: map[string]otoOutcome{},
 		people: map[string]Person{}, oapiValid: map[string]time.Time{},
-		gw: &gateway{opt: StreamOptions{PingEvery: 500 * time.Millisecond, DisconnectGrace: 10 * time.Second},
+		gw: &gateway{opt: StreamOptions{DisconnectGrace: 10 * time.Second},
 			tickets: map[string]time.Time{}, conns: map[*streamConn]bool{}, acked: map[string]bool{}, sent: map[string]int{}, first: map[string]chan Ack{}}}
 }
 

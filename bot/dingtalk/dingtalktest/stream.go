@@ -18,9 +18,12 @@ import (
 // The Stream gateway: a client registers at RegisterPath with the app's
 // credentials and gets an endpoint and a ticket (single use, 90 s), opens
 // a WebSocket there, and receives frames {specVersion, type, headers
-// {topic, messageId, contentType, time}, data}, data being a JSON string.
-// It answers each frame with {code, headers{messageId}, message, data}.
-// Written from DingTalk's protocol description, not from its SDK.
+// {appId, connectionId, topic, messageId, contentType, time}, data}, data
+// being a JSON string. It answers each frame with {code, headers
+// {messageId}, message, data}. Like DingTalk's, a quiet connection gets no
+// frame at all (SYSTEM pings only when asked for); WebSocket pings are
+// answered with pongs until told not to. Written from DingTalk's protocol
+// description, not from its SDK.
 
 const (
 	// RegisterPath is where a stream client registers.
@@ -40,8 +43,12 @@ type Ack struct {
 
 // StreamOptions tune the gateway.
 type StreamOptions struct {
-	// PingEvery sends a SYSTEM ping on every connection this often (0: never).
+	// PingEvery sends a SYSTEM ping on every connection this often (0:
+	// never, as DingTalk on a quiet connection).
 	PingEvery time.Duration
+	// IgnorePings leaves the client's WebSocket pings unanswered, as a
+	// gateway (or a path to it) that hangs does.
+	IgnorePings bool
 	// ResendAfter sends a robot message frame again when no acknowledgement
 	// with code 200 came within it (0: never), up to three times.
 	ResendAfter time.Duration
@@ -51,6 +58,7 @@ type StreamOptions struct {
 }
 
 type streamConn struct {
+	id     string // the connectionId its frames carry
 	ws     *websocket.Conn
 	mu     sync.Mutex // one writer at a time
 	closed chan struct{}
@@ -80,6 +88,7 @@ type gateway struct {
 	first     map[string]chan Ack // the first acknowledgement of a pushed frame, until WaitAck takes it
 	sent      map[string]int      // messageId -> times sent
 	connected int                 // connections ever opened
+	pongs     int                 // WebSocket pings answered
 }
 
 // SetStreamOptions changes how the gateway behaves from now on, on open
@@ -108,6 +117,13 @@ func (s *Server) StreamConnectionsOpened() int {
 	s.gw.mu.Lock()
 	defer s.gw.mu.Unlock()
 	return s.gw.connected
+}
+
+// PingsAnswered counts the clients' WebSocket pings answered with a pong.
+func (s *Server) PingsAnswered() int {
+	s.gw.mu.Lock()
+	defer s.gw.mu.Unlock()
+	return s.gw.pongs
 }
 
 // RefuseRegistrations answers the next n registrations with HTTP 503, as a
@@ -245,10 +261,14 @@ func (s *Server) randomConn() *streamConn {
 	return cs[mrand.IntN(len(cs))]
 }
 
+// sendTo sends f on c, with the headers that name the app and the
+// connection.
 func (s *Server) sendTo(c *streamConn, f map[string]any) error {
 	if c == nil {
 		return fmt.Errorf("no stream connection is open")
 	}
+	h := f["headers"].(map[string]string)
+	h["appId"], h["connectionId"] = s.appID, c.id
 	return c.send(f)
 }
 
@@ -331,7 +351,20 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	c := &streamConn{ws: ws, closed: make(chan struct{})}
+	c := &streamConn{id: newID(), ws: ws, closed: make(chan struct{})}
+	ws.SetPingHandler(func(data string) error {
+		if s.streamOptions().IgnorePings {
+			return nil
+		}
+		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		if err != nil {
+			return nil // the read that follows finds the connection broken
+		}
+		s.gw.mu.Lock()
+		s.gw.pongs++
+		s.gw.mu.Unlock()
+		return nil
+	})
 	s.gw.mu.Lock()
 	s.gw.conns[c] = true
 	s.gw.connected++
