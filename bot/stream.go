@@ -2,7 +2,7 @@ package bot
 
 import (
 	"context"
-		"log/slog"
+	"log/slog"
 	"time"
 
 	"github.com/armsbot/armsbot/bot/dingtalk"
