@@ -200,7 +200,7 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 		// callers decide what is safe to retry.
 		sc := sdk.NewConfig().WithScheme(scheme).WithAutoRetry(false).WithTimeout(cfg.Timeout)
 		sc.Transport = rt
-		cl, err := sdkarms.NewClientWithOptions(cfg.Region, sc, cred)
+		cl, err := newSDKClient(cfg.Region, sc, cred)
 		if err != nil {
 			return nil, fmt.Errorf("arms: new sdk client: %w", err)
 		}
@@ -412,4 +412,16 @@ func (c *Client) DeleteGroup(ctx context.Context, id string) (commands.Receipt, 
 		return c.amDeleteGroup(ctx, id)
 	}
 	return c.legacyDeleteGroup(ctx, id)
+}
+
+// sdkClients serialises the SDK's constructor: it fills a package-level
+// endpoint map on first use without a lock, so two clients made at once
+// (two bots in one process, tests in parallel) race on it. The one
+// package-level variable here guards the SDK's own.
+var sdkClients sync.Mutex
+
+func newSDKClient(region string, sc *sdk.Config, cred auth.Credential) (*sdkarms.Client, error) {
+	sdkClients.Lock()
+	defer sdkClients.Unlock()
+	return sdkarms.NewClientWithOptions(region, sc, cred)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/armsbot/armsbot/arms"
 	"github.com/armsbot/armsbot/arms/armstest"
 	"github.com/armsbot/armsbot/bot/dingtalk"
+	"github.com/armsbot/armsbot/bot/dispatch"
 	"github.com/armsbot/armsbot/bot/redisstore"
 	"github.com/armsbot/armsbot/commands"
 )
@@ -23,8 +24,7 @@ type app struct {
 	metrics    *metrics
 	store      *redisstore.Store
 	ledger     *redisstore.Ledger
-	dispatcher *dispatcher
-	stopLeases func() // stops renewing and sweeping; idempotent
+	dispatcher *dispatch.Dispatcher
 	closers    []func()
 }
 
@@ -36,7 +36,7 @@ func (a *app) close() {
 
 // build wires the core to its adapters as cfg says: the Redis store, the
 // ARMS client (or the sandbox stand-in), DingTalk's reply channels, and the
-// dispatcher with its workers.
+// dispatcher with its lanes, renewing its lease and sweeping.
 func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a := &app{metrics: newMetrics()}
 	store, err := redisstore.Open(ctx, cfg.RedisURL, redisstore.Options{
@@ -72,39 +72,19 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		Process: processID(), Lease: cfg.Lease, WriteWindow: cfg.ARMS.Timeout, Log: log,
 	})
 	a.ledger = ledger
-	run, stopRun := context.WithCancel(context.Background())
-	a.dispatcher = &dispatcher{
-		ledger:       ledger,
-		audit:        a.store,
-		run:          run,
-		stopRun:      stopRun,
-		lease:        cfg.Lease,
-		metrics:      a.metrics,
-		now:          time.Now,
-		ratePerMin:   cfg.RateLimit,
-		runner:       runner,
-		sender:       dingtalk.NewSessionClient(httpClient, cfg.SessionPrefixes),
-		openapi:      dingtalk.NewOpenAPI(cfg.OpenAPIBase, cfg.AppKey, cfg.AppSecret, cfg.RobotCode, httpClient, time.Now),
-		retryBase:    500 * time.Millisecond,
-		replyTimeout: cfg.ReplyTimeout,
-		log:          log,
-		budget:       cfg.SyncBudget,
-		cmdTimeout:   cfg.CommandTimeout,
-		seen:         newSeen(time.Now),
-		reminders:    a.store,
-		remindEvery:  cfg.VerifyRemind,
-		maxParked:    4 * max(cfg.QueueSize, cfg.Workers),
-	}
-	a.dispatcher.startWorkers(cfg.Workers, cfg.QueueSize)
-	a.metrics.queueDepth(a.dispatcher)
-	a.closers = append(a.closers, stopRun, a.dispatcher.stopWorkers)
-	leasesCtx, stopLeases := context.WithCancel(context.Background())
-	leasesDone := make(chan struct{})
-	go func() { defer close(leasesDone); a.dispatcher.keepLeases(leasesCtx) }()
-	remindersDone := make(chan struct{})
-	go func() { defer close(remindersDone); a.dispatcher.keepReminding(leasesCtx) }()
-	a.stopLeases = func() { stopLeases(); <-leasesDone; <-remindersDone }
-	a.closers = append(a.closers, a.stopLeases)
+	a.dispatcher = dispatch.New(dispatch.Config{
+		Workers: cfg.Workers, Queue: cfg.QueueSize, Backlog: cfg.Backlog,
+		ReplyWorkers: cfg.ReplyWorkers, ReplyQueue: cfg.ReplyQueue,
+		Budget: cfg.SyncBudget, CommandTimeout: cfg.CommandTimeout, Lease: cfg.Lease, ReplyTimeout: cfg.ReplyTimeout,
+		RatePerMin: cfg.RateLimit, RemindEvery: cfg.VerifyRemind,
+	}, dispatch.Deps{
+		Ledger: ledger, Audit: a.store, Runner: runner, Reminders: a.store, Log: log, Hooks: a.metrics.dispatchHooks(),
+		Session: dingtalk.NewSessionClient(httpClient, cfg.SessionPrefixes),
+		OpenAPI: dingtalk.NewOpenAPI(cfg.OpenAPIBase, cfg.AppKey, cfg.AppSecret, cfg.RobotCode, httpClient, time.Now),
+	})
+	a.metrics.lanes(a.dispatcher.Stats)
+	a.closers = append(a.closers, a.dispatcher.Stop)
+	a.dispatcher.Start()
 	return a, nil
 }
 

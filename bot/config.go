@@ -53,6 +53,9 @@ type Config struct {
 	OAPIBase        string
 	Workers         int
 	QueueSize       int
+	Backlog         int
+	ReplyWorkers    int
+	ReplyQueue      int
 	ReplyTimeout    time.Duration
 	DebugListen     string
 	MetricsListen   string
@@ -215,7 +218,10 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.str(&c.OAPIBase, "oapi-base", "DINGTALK_OAPI_BASE", dingtalk.DefaultOAPIBase, "base URL of DingTalk's older API host, where the organisation directory is (/contact add me)")
 	b.str(&c.OpenAPIBase, "openapi-base", "DINGTALK_OPENAPI_BASE", dingtalk.DefaultOpenAPIBase, "base URL of the DingTalk OpenAPI")
 	b.int(&c.Workers, "workers", "BOT_WORKERS", 16, "commands that may run at once")
-	b.int(&c.QueueSize, "queue-size", "BOT_QUEUE_SIZE", 256, "commands that may wait for a worker; beyond that senders are told the bot is busy")
+	b.int(&c.QueueSize, "queue-size", "BOT_QUEUE_SIZE", 256, "commands that may wait for a worker in memory; beyond that they wait in the backlog (BOT_BACKLOG)")
+	b.int(&c.Backlog, "backlog", "BOT_BACKLOG", 2000, "commands that may wait for a worker beyond the in-memory queues, across all replicas (counted in Redis); beyond that senders are told the bot is busy")
+	b.int(&c.ReplyWorkers, "reply-workers", "BOT_REPLY_WORKERS", 16, "replies that may be posted at once, apart from the commands' workers")
+	b.int(&c.ReplyQueue, "reply-queue", "BOT_REPLY_QUEUE", 1024, "replies that may wait for a reply worker; beyond that a reply is handed over for a sweep to post")
 	b.dur(&c.ReplyTimeout, "reply-timeout", "BOT_REPLY_TIMEOUT", 2*time.Minute, "how long a late reply is retried before it is given up")
 	b.str(&c.DebugListen, "debug-listen", "BOT_DEBUG_LISTEN", "", "address of a separate listener for /debug/pprof (off when empty; keep it private)")
 	b.str(&c.MetricsListen, "metrics-listen", "BOT_METRICS_LISTEN", "", "address of a separate listener for /metrics (empty: /metrics is served on BOT_LISTEN)")
@@ -357,6 +363,15 @@ func (c *Config) validate(cmd string) []error {
 	if c.QueueSize < 0 {
 		p = append(p, errors.New("BOT_QUEUE_SIZE must not be negative"))
 	}
+	if c.Backlog < 0 {
+		p = append(p, errors.New("BOT_BACKLOG must not be negative"))
+	}
+	if c.ReplyWorkers < 1 {
+		p = append(p, errors.New("BOT_REPLY_WORKERS must be at least 1"))
+	}
+	if c.ReplyQueue < 1 {
+		p = append(p, errors.New("BOT_REPLY_QUEUE must be at least 1"))
+	}
 	if !strings.HasPrefix(c.OpenAPIBase, "https://") && !strings.HasPrefix(c.OpenAPIBase, "http://") {
 		p = append(p, fmt.Errorf("DINGTALK_OPENAPI_BASE=%q must be an http(s) URL", c.OpenAPIBase))
 	}
@@ -407,7 +422,7 @@ func logConfig(log *slog.Logger, cfg *Config) {
 		"session_webhook_prefixes", cfg.SessionPrefixes, "corp_id", cfg.CorpID, "robot_code", cfg.RobotCode,
 		"allowed_conversations", cfg.WriteConvs, "sync_reply_budget", cfg.SyncBudget.String(), "body_timeout", cfg.BodyTimeout.String(),
 		"command_timeout", cfg.CommandTimeout.String(), "reply_timeout", cfg.ReplyTimeout.String(),
-		"shutdown_timeout", cfg.ShutdownTimeout.String(), "lease", cfg.Lease.String(), "ingress", cfg.Ingress, "stream_watchdog", cfg.StreamWatchdog.String(), "workers", cfg.Workers, "queue_size", cfg.QueueSize,
+		"shutdown_timeout", cfg.ShutdownTimeout.String(), "lease", cfg.Lease.String(), "ingress", cfg.Ingress, "stream_watchdog", cfg.StreamWatchdog.String(), "workers", cfg.Workers, "queue_size", cfg.QueueSize, "backlog", cfg.Backlog, "reply_workers", cfg.ReplyWorkers, "reply_queue", cfg.ReplyQueue,
 		"rate_limit", cfg.RateLimit, "audit_maxlen", cfg.AuditMaxLen)
 }
 

@@ -26,6 +26,7 @@ func TestConfigEveryVariable(t *testing.T) {
 		"BOT_AUDIT_MAXLEN": "500", "DINGTALK_CORP_ID": "corp", "DINGTALK_ROBOT_CODE": "robot",
 		"BOT_ALLOWED_CONVERSATIONS": "c1,c2", "DINGTALK_APP_KEY": "appkey", "DINGTALK_OPENAPI_BASE": "https://api.example",
 		"BOT_WORKERS": "4", "BOT_QUEUE_SIZE": "8", "BOT_REPLY_TIMEOUT": "1m", "BOT_LEASE": "5s",
+		"BOT_BACKLOG": "300", "BOT_REPLY_WORKERS": "6", "BOT_REPLY_QUEUE": "60",
 		"BOT_INGRESS": "both", "BOT_STREAM_WATCHDOG": "45s", "BOT_BODY_TIMEOUT": "3s",
 		"DINGTALK_OAPI_BASE": "https://oapi.example", "BOT_REDIS_EPHEMERAL": "true", "ARMS_CONTACT_API": "alert-management",
 		"BOT_VERIFY_PHONES": "manual", "BOT_VERIFY_REMIND": "6h",
@@ -40,6 +41,7 @@ func TestConfigEveryVariable(t *testing.T) {
 		SyncBudget: 900 * time.Millisecond, CommandTimeout: 45 * time.Second, ShutdownTimeout: 9 * time.Second, Lease: 5 * time.Second,
 		LogLevel: slog.LevelDebug, Sandbox: true, RateLimit: 5, AuditMaxLen: 500, CorpID: "corp", RobotCode: "robot",
 		WriteConvs: []string{"c1", "c2"}, AppKey: "appkey", OpenAPIBase: "https://api.example", Workers: 4, QueueSize: 8,
+		Backlog: 300, ReplyWorkers: 6, ReplyQueue: 60,
 		ReplyTimeout: time.Minute, Ingress: "both", StreamWatchdog: 45 * time.Second, BodyTimeout: 3 * time.Second, OAPIBase: "https://oapi.example",
 		RedisEphemeral: true, VerifyAuto: false, VerifyRemind: 6 * time.Hour,
 	}

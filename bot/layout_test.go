@@ -59,7 +59,7 @@ func within(p string, dirs ...string) bool {
 // catalogs. Test files aside: they may reach anywhere.
 func TestLayoutRules(t *testing.T) {
 	pkgs := listPackages(t)
-	for _, want := range []string{"commands", "commands/grammar", "commands/catalog", "arms", "bot", "bot/dingtalk", "bot/redisstore", "cmd/bot"} {
+	for _, want := range []string{"commands", "commands/grammar", "commands/catalog", "arms", "bot", "bot/dingtalk", "bot/redisstore", "bot/dispatch", "bot/logctx", "cmd/bot"} {
 		if _, ok := pkgs[want]; !ok {
 			t.Fatalf("go list does not show package %s; the layout changed without this test", want)
 		}
@@ -79,6 +79,7 @@ func TestLayoutRules(t *testing.T) {
 		{"github.com/go-json-experiment/", []string{"bot/dingtalk"}},
 		{"github.com/gorilla/websocket", []string{"bot/dingtalk/dingtalktest"}},
 		{"github.com/ergochat/readline", []string{"bot"}},
+		{"github.com/hashicorp/golang-lru", []string{"bot/dispatch"}},
 	}
 	for p, imports := range pkgs {
 		for _, imp := range imports {
@@ -98,8 +99,12 @@ func TestLayoutRules(t *testing.T) {
 				t.Errorf("%s imports %s: the core imports no adapter", p, own)
 			case within(p, "arms", "bot/redisstore", "bot/dingtalk") && within(own, "commands/grammar", "commands/catalog"):
 				t.Errorf("%s imports %s: an adapter uses the core, not its grammar or catalogs", p, own)
-			case within(p, "arms", "bot/redisstore", "bot/dingtalk") && (own == "bot" || within(own, "cmd")):
+			case within(p, "arms", "bot/redisstore", "bot/dingtalk") && (own == "bot" || within(own, "cmd", "bot/dispatch")):
 				t.Errorf("%s imports %s: adapters do not import what wires them", p, own)
+			case within(p, "bot/dispatch") && (own == "bot" || within(own, "cmd", "arms")):
+				t.Errorf("%s imports %s: the dispatcher works with the core, DingTalk's package and the ledger, never with ARMS or what wires it", p, own)
+			case within(p, "bot/logctx"):
+				t.Errorf("%s imports %s: the log context is a leaf", p, own)
 			case within(p, "bot/dingtalk") && !within(own, "bot/dingtalk") && own != "commands":
 				t.Errorf("%s imports %s: the DingTalk package knows DingTalk and the core's ports, nothing else", p, own)
 			case within(p, "arms") && within(own, "bot"), within(p, "bot/redisstore") && within(own, "arms", "bot/dingtalk"):

@@ -3,9 +3,11 @@ package bot
 import (
 	"time"
 
-	"github.com/armsbot/armsbot/bot/dingtalk"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/armsbot/armsbot/bot/dingtalk"
+	"github.com/armsbot/armsbot/bot/dispatch"
 )
 
 // metrics are the bot's Prometheus series, on a registry of their own (no
@@ -52,7 +54,7 @@ func newMetrics() *metrics {
 			Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"action"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "armsbot_reply_deliveries_total", Help: "Replies by channel (sync, session, openapi) and outcome (ok, failed).",
+			Name: "armsbot_reply_deliveries_total", Help: "Replies by channel (sync, session, openapi) and outcome (ok; failed: given up; unknown: the post went out and no answer came, so it is not posted again).",
 		}, []string{"channel", "outcome"}),
 		redisErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "armsbot_redis_errors_total", Help: "Failed Redis commands, by command.",
@@ -105,7 +107,7 @@ func (m *metrics) zero() {
 		m.webhooks.WithLabelValues(o)
 	}
 	for _, ch := range []string{"sync", "session", "openapi"} {
-		for _, o := range []string{"ok", "failed"} {
+		for _, o := range []string{"ok", "failed", "unknown"} {
 			m.deliveries.WithLabelValues(ch, o)
 		}
 	}
@@ -135,13 +137,35 @@ func (m *metrics) observeARMS(action, code string, d time.Duration) {
 	m.armsTime.WithLabelValues(action).Observe(d.Seconds())
 }
 
-// queueDepth exposes how many commands wait for a worker, and how many may.
-func (m *metrics) queueDepth(d *dispatcher) {
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "armsbot_queue_depth", Help: "Commands waiting for a worker.",
-	}, func() float64 { return float64(len(d.jobs)) }), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "armsbot_queue_capacity", Help: "Commands that may wait for a worker (BOT_QUEUE_SIZE); beyond it senders are told the bot is busy.",
-	}, func() float64 { return float64(cap(d.jobs)) }))
+// dispatchHooks reports the dispatcher's events in the metrics.
+func (m *metrics) dispatchHooks() dispatch.Hooks {
+	return dispatch.Hooks{
+		Handled:     func(command, outcome string) { m.commands.WithLabelValues(commandLabel(command), outcome).Inc() },
+		CommandTime: func(command string, d time.Duration) { m.commandTime.WithLabelValues(commandLabel(command)).Observe(d.Seconds()) },
+		Delivery:    func(channel, outcome string) { m.deliveries.WithLabelValues(channel, outcome).Inc() },
+		Takeover:    func(via string) { m.takeovers.WithLabelValues(via).Inc() },
+		HandedOver:  func(n int) { m.handovers.Add(float64(n)) },
+		LeaseRenewal: func(ok bool) {
+			m.leaseRenewals.WithLabelValues(map[bool]string{true: "ok", false: "failed"}[ok]).Inc()
+		},
+		Reminder: func(outcome string) { m.reminders.WithLabelValues(outcome).Inc() },
+	}
+}
+
+// lanes exposes the depths of the dispatcher's lanes, as stats reports
+// them.
+func (m *metrics) lanes(stats func() dispatch.Stats) {
+	gauge := func(name, help string, f func(dispatch.Stats) int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return float64(f(stats())) })
+	}
+	m.reg.MustRegister(
+		gauge("armsbot_queue_depth", "Commands waiting for a worker, in memory and in the backlog.", func(s dispatch.Stats) int { return s.Waiting }),
+		gauge("armsbot_queue_capacity", "Commands that may wait for a worker in memory (BOT_QUEUE_SIZE); beyond it they wait in the backlog shared by all replicas (BOT_BACKLOG).", func(s dispatch.Stats) int { return s.Queue }),
+		gauge("armsbot_backlog_waiting", "Commands this replica holds that wait counted in the shared backlog.", func(s dispatch.Stats) int { return s.Backlogged }),
+		gauge("armsbot_reply_queue_depth", "Replies waiting for a reply worker.", func(s dispatch.Stats) int { return s.Replies }),
+		gauge("armsbot_reply_queue_capacity", "Replies that may wait for a reply worker (BOT_REPLY_QUEUE); beyond it a reply is handed over for a sweep to post.", func(s dispatch.Stats) int { return s.ReplyQueue }),
+		gauge("armsbot_reply_retries_pending", "Replies waiting to be tried again after a failed post.", func(s dispatch.Stats) int { return s.Retrying }),
+	)
 }
 
 // commandLabel is a command's name as a label: one of the command set's.

@@ -160,10 +160,11 @@ func TestThrottledReadsAreRetried(t *testing.T) {
 	})
 }
 
-// With every worker busy and no room in the queue, the sender is told the
-// bot is busy, and a re-delivery later runs the command.
+// With every worker busy, no room in the queue and none in the backlog,
+// the sender is told the bot is busy, and a re-delivery later runs the
+// command.
 func TestFullQueueSaysBusy(t *testing.T) {
-	h := startBot(t, map[string]string{"BOT_WORKERS": "1", "BOT_QUEUE_SIZE": "0", "BOT_SYNC_REPLY_BUDGET": "50ms"})
+	h := startBot(t, map[string]string{"BOT_WORKERS": "1", "BOT_QUEUE_SIZE": "0", "BOT_BACKLOG": "0", "BOT_SYNC_REPLY_BUDGET": "50ms"})
 	h.arms.SetLatency(time.Second)
 	if code, r := h.post(h.message(adminID, "/contact add name=First email=first@example.com")); code != 200 || r.MsgType != "empty" {
 		t.Fatalf("first answered %d %q", code, r.MsgType)

@@ -81,7 +81,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		defer close(streamDone)
 		if stream != nil {
 			stream.Run(streamCtx, func(ctx context.Context, m dingtalk.Message) {
-				a.dispatcher.receive(ctx, &m, o)
+				if err := o.Check(&m); err != nil {
+					a.metrics.webhooks.WithLabelValues("bad_origin").Inc()
+					log.Warn("stream message rejected", "outcome", "bad_origin", "reason", err.Error(), "msg_id", m.MsgID)
+					return // sending it again would not change its origin
+				}
+				a.dispatcher.Stream(ctx, &m)
 			})
 		}
 	}()
@@ -100,19 +105,22 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		log.Error("http shutdown", "err", err)
 	}
 	<-streamDone
-	if err := a.dispatcher.wait(sctx); err != nil {
-		log.Warn("commands outlived the shutdown timeout; handing them over", "err", err)
+	if err := a.dispatcher.Wait(sctx); err != nil {
+		log.Warn("commands or replies outlived the shutdown timeout; handing them over", "err", err)
 	}
 	// Whatever is unfinished now goes to another replica, or to the next
-	// start, with what it intended to write: it is finished and answered
-	// there, never lost and never done twice.
-	a.stopLeases()
-	hctx, hcancel := context.WithTimeout(context.Background(), stateTimeout)
+	// start, with what it intended to write and any reply: it is finished
+	// and answered there, never lost and never done twice.
+	hctx, hcancel := context.WithTimeout(context.Background(), handOverTimeout)
 	defer hcancel()
-	a.dispatcher.drain(hctx)
+	a.dispatcher.Drain(hctx)
 	log.Info("stopped")
 	return nil
 }
+
+// handOverTimeout bounds the hand-over on shutdown, after the posts under
+// way (at most dingtalk.PostTimeout) are through.
+const handOverTimeout = 3 * time.Second
 
 // requirePersistence refuses to serve against a Redis that keeps nothing
 // across a restart, unless the operator said so with BOT_REDIS_EPHEMERAL:

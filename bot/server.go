@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/armsbot/armsbot/bot/dingtalk"
+	"github.com/armsbot/armsbot/bot/dispatch"
 	"github.com/labstack/echo-contrib/echoprometheus"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -41,7 +42,7 @@ type routes struct {
 type webhook struct {
 	verify dingtalk.Verifier
 	origin dingtalk.Origin
-	d      *dispatcher
+	d      *dispatch.Dispatcher
 	// bodyTimeout bounds the wait for a body once the headers are in: a
 	// caller that stops sending gets 408, not a held connection.
 	bodyTimeout time.Duration
@@ -178,25 +179,25 @@ func handleWebhook(log *slog.Logger, hook *webhook, mt *metrics) echo.HandlerFun
 			log.Warn("webhook rejected", "outcome", "bad_origin", "reason", err.Error(), "msg_id", m.MsgID)
 			return echo.NewHTTPError(http.StatusForbidden, "message from another organisation or robot")
 		}
-		a := hook.d.dispatch(r.Context(), &m, c.Response().Header().Get(echo.HeaderXRequestID))
-		mt.webhooks.WithLabelValues(a.outcome).Inc()
+		a := hook.d.Webhook(r.Context(), &m, c.Response().Header().Get(echo.HeaderXRequestID))
+		mt.webhooks.WithLabelValues(string(a.Outcome)).Inc()
 		if r.Context().Err() != nil {
 			// DingTalk is gone: a reply in this answer would be lost.
-			a.report(false)
+			a.Report(false)
 			return nil
 		}
 		// Delivered means written to a live connection, in full.
 		c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-		c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(a.body)))
+		c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(a.Body)))
 		c.Response().WriteHeader(http.StatusOK)
-		_, err = c.Response().Write(a.body)
+		_, err = c.Response().Write(a.Body)
 		if err == nil {
 			err = http.NewResponseController(c.Response().Writer).Flush()
 		}
-		if err == nil && !dingtalk.IsEmptyReply(a.body) {
+		if err == nil && !dingtalk.IsEmptyReply(a.Body) {
 			mt.deliveries.WithLabelValues("sync", "ok").Inc()
 		}
-		a.report(err == nil)
+		a.Report(err == nil)
 		return nil
 	}
 }

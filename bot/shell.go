@@ -70,8 +70,8 @@ func shell(ctx context.Context, cfg *Config, stdin io.Reader, stdout, stderr io.
 		now := time.Now()
 		m := dingtalk.NewTextMessage("shell-"+strconv.FormatInt(now.UnixNano(), 36)+"-"+strconv.Itoa(n), cfg.ShellUser, line, now)
 		m.ConversationType, m.ConversationID = conv, "shell"
-		rep := a.dispatcher.runOnce(ctx, &m)
-		fmt.Fprint(stdout, terminalText(replyBody(rep, &m), styled))
+		rep := a.dispatcher.Shell(ctx, &m)
+		fmt.Fprint(stdout, terminalText(dingtalk.MarkdownReply(rep.Title, rep.Text, m.SenderStaffID), styled))
 	}
 	return nil
 }

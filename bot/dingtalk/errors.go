@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptrace"
+	"sync/atomic"
 )
 
 // What DingTalk's failures mean: which are worth retrying, and which say a
@@ -60,6 +62,8 @@ func Retryable(err error) bool {
 	var se *httpStatusError
 	var nd *notDelivered
 	switch {
+	case MayHaveArrived(err):
+		return false
 	case errors.As(err, &nd):
 		return nd.retry
 	case errors.As(err, &ce):
@@ -72,4 +76,32 @@ func Retryable(err error) bool {
 		return false
 	}
 	return !errors.Is(err, context.Canceled) // network trouble
+}
+
+// unanswered is a request that went out whole and got no answer (a
+// timeout, a connection reset while waiting): DingTalk may have taken it,
+// and nothing tells whether it did.
+type unanswered struct{ err error }
+
+func (e *unanswered) Error() string { return e.err.Error() + " (sent in full; no answer)" }
+func (e *unanswered) Unwrap() error { return e.err }
+
+// MayHaveArrived reports whether err says a post went out whole and no
+// answer came: sending it again might show the reply twice, and DingTalk
+// offers no way to ask whether the first arrived.
+func MayHaveArrived(err error) bool {
+	var u *unanswered
+	return errors.As(err, &u)
+}
+
+// do sends req once, and tells an error after the request was written
+// whole (unanswered) from one before (nothing reached DingTalk).
+func do(client *http.Client, req *http.Request) (*http.Response, error) {
+	var wrote atomic.Bool
+	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) }}
+	resp, err := client.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	if err != nil && wrote.Load() {
+		return nil, &unanswered{err}
+	}
+	return resp, err
 }

@@ -53,6 +53,10 @@ func (o *OpenAPI) fetchToken(ctx context.Context) (string, time.Duration, error)
 		ExpireIn    int64  `json:"expireIn"`
 	}
 	if err := o.post(ctx, "/v1.0/oauth2/accessToken", "", map[string]string{"appKey": o.appKey, "appSecret": o.appSecret}, &out); err != nil {
+		var u *unanswered
+		if errors.As(err, &u) {
+			err = u.err // asking for a token again does no harm
+		}
 		return "", 0, fmt.Errorf("get access token: %w", err)
 	}
 	if out.AccessToken == "" {
@@ -128,7 +132,7 @@ func (o *OpenAPI) post(ctx context.Context, path, token string, in, out any) err
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, PostTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base+path, bytes.NewReader(b))
 	if err != nil {
@@ -138,7 +142,7 @@ func (o *OpenAPI) post(ctx context.Context, path, token string, in, out any) err
 	if token != "" {
 		req.Header.Set("x-acs-dingtalk-access-token", token)
 	}
-	resp, err := o.client.Do(req)
+	resp, err := do(o.client, req)
 	if err != nil {
 		return err
 	}

@@ -62,24 +62,30 @@ func (s *SessionClient) Allowed(raw string) bool {
 	return false
 }
 
-// Send posts the JSON reply b to webhook once.
+// PostTimeout bounds one post of a reply: DingTalk's sessionWebhook
+// answers within a few seconds even when slow, and a post that gets no
+// answer in time is not sent again (MayHaveArrived).
+const PostTimeout = 10 * time.Second
+
+// Send posts the JSON reply b to webhook once. An error for which
+// MayHaveArrived holds means the post went out and no answer came.
 func (s *SessionClient) Send(ctx context.Context, webhook string, b []byte) error {
 	if !s.Allowed(webhook) {
 		return ErrForbiddenWebhook
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, 5*time.Second, errors.New("sessionWebhook post timed out"))
+	ctx, cancel := context.WithTimeoutCause(ctx, PostTimeout, errors.New("sessionWebhook post timed out"))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhook, bytes.NewReader(b))
 	if err != nil {
 		return fmt.Errorf("build sessionWebhook request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	resp, err := s.client.Do(req)
+	resp, err := do(s.client, req)
 	if err != nil {
 		// The URL carries the session token; keep it out of the error.
-		var ue interface{ Unwrap() error }
+		var ue *url.Error
 		if errors.As(err, &ue) {
-			err = ue.Unwrap()
+			err = redactURL(err, ue)
 		}
 		return fmt.Errorf("post sessionWebhook: %w", err)
 	}
@@ -93,4 +99,13 @@ func (s *SessionClient) Send(ctx context.Context, webhook string, b []byte) erro
 		return &de
 	}
 	return nil
+}
+
+// redactURL is err with the url.Error ue, which names the URL, replaced by
+// the error it wraps, keeping whether the post may have arrived.
+func redactURL(err error, ue *url.Error) error {
+	if MayHaveArrived(err) {
+		return &unanswered{ue.Err}
+	}
+	return ue.Err
 }

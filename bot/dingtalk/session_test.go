@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -120,5 +122,53 @@ func TestSendFollowsNoRedirect(t *testing.T) {
 		}
 		evil.Close()
 		allowed.Close()
+	}
+}
+
+// A post that got no answer in time, or whose connection broke after it
+// went out whole, may have arrived: it is not worth sending again (the
+// reply could show twice). One that never went out is.
+func TestSendTellsAPostThatMayHaveArrived(t *testing.T) {
+	hang := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(hang)
+	reset := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.Close() // read in full, then the connection breaks
+	}))
+	defer reset.Close()
+	refused := httptest.NewServer(http.NotFoundHandler())
+	refusedURL := refused.URL
+	refused.Close() // nothing listens there any more
+
+	tests := []struct {
+		name    string
+		url     string
+		arrived bool
+	}{
+		{"no answer in time", slow.URL, true},
+		{"connection broken after the post", reset.URL, true},
+		{"connection refused", refusedURL, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+			defer cancel()
+			c := NewSessionClient(&http.Client{}, []string{tc.url})
+			err := c.Send(ctx, tc.url+"/robot/sendBySession?session=secret-token", []byte(`{}`))
+			if err == nil || MayHaveArrived(err) != tc.arrived || Retryable(err) == tc.arrived {
+				t.Errorf("Send = %v: may have arrived %v, retryable %v; want %v, %v", err, MayHaveArrived(err), err != nil && Retryable(err), tc.arrived, !tc.arrived)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret-token") {
+				t.Errorf("the error names the session token: %v", err)
+			}
+		})
 	}
 }

@@ -90,6 +90,8 @@ type Claim struct {
 	value   string // lockValue
 	payload []byte
 	reply   []byte // a reply that was ready when the message was taken over
+	// mayHavePosted: the earlier owner had begun to post reply.
+	mayHavePosted bool
 
 	prior     *commands.Write // what a previous owner was about to write
 	priorWait time.Duration   // until that write can no longer land, as of the take-over
@@ -119,6 +121,11 @@ func (c *Claim) DataLost() time.Time { return c.dataLost }
 
 // Reply is the reply a previous owner had ready but not delivered, if any.
 func (c *Claim) Reply() []byte { return c.reply }
+
+// MayHavePosted reports whether the earlier owner had begun to post
+// Reply when it died or handed the message over: DingTalk may show it
+// already, and nothing says whether it does.
+func (c *Claim) MayHavePosted() bool { return c.mayHavePosted }
 
 // lockValue marks a lock as this claim's: the message and its fencing token.
 func (c *Claim) lockValue() string { return c.value }
@@ -382,12 +389,12 @@ if s == 'release' then
   return 1
 end
 if s == 'delivered' then
-  redis.call('HDEL', KEYS[1], 'p', 'i', 'ia', 'r')
+  redis.call('HDEL', KEYS[1], 'p', 'i', 'ia', 'r', 'pf')
   redis.call('HSET', KEYS[1], 's', 'delivered', 'o', '')
 elseif s == 'done' then
   redis.call('HSET', KEYS[1], 's', 'done', 'r', ARGV[4])
 elseif s == 'undelivered' then
-  redis.call('HDEL', KEYS[1], 'p', 'i', 'ia')
+  redis.call('HDEL', KEYS[1], 'p', 'i', 'ia', 'pf')
   redis.call('HSET', KEYS[1], 's', 'undelivered', 'o', '')
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
@@ -486,4 +493,33 @@ func (c *Claim) HandOver(ctx context.Context) error {
 // runs it; e is its audit entry.
 func (c *Claim) Release(ctx context.Context, e commands.AuditEntry) error {
 	return c.settle(ctx, "release", nil, &e)
+}
+
+// postingScript marks (ARGV[3] = 1) or unmarks a reply's post as in
+// flight.
+var postingScript = redis.NewScript(fenced + `
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'pf', 1) else redis.call('HDEL', KEYS[1], 'pf') end
+return 1
+`)
+
+// Posting records, before the reply kept with the message (Finish) is
+// posted, that it may be on its way: a process that takes the message
+// over later does not post it again (MayHavePosted), preferring a missing
+// reply to a duplicate, since DingTalk offers no way to ask whether a post
+// arrived. NotPosted takes the mark back once a post is known to have
+// failed; Delivered and Undeliverable clear it.
+func (c *Claim) Posting(ctx context.Context) error { return c.markPosting(ctx, "1") }
+
+// NotPosted records that no post of the reply is on its way.
+func (c *Claim) NotPosted(ctx context.Context) error { return c.markPosting(ctx, "0") }
+
+func (c *Claim) markPosting(ctx context.Context, on string) error {
+	n, err := postingScript.Eval(ctx, c.l.s.rdb, []string{c.l.recordKey(c.id)}, c.l.proc, c.token, on).Int()
+	if err != nil {
+		return unavailable("posting", err)
+	}
+	if n != 1 { // gone (the reply is lost with it) or somebody else's
+		return commands.ErrLostOwnership
+	}
+	return nil
 }

@@ -328,9 +328,9 @@ if (r[2] or '') ~= ARGV[1] or (r[3] or '') ~= ARGV[2] then return {'moved'} end
 if r[1] == 'delivered' or r[1] == 'undelivered' then return {'final'} end
 local t = redis.call('HINCRBY', KEYS[1], 't', 1)
 redis.call('HSET', KEYS[1], 'o', ARGV[3])
-local f = redis.call('HMGET', KEYS[1], 's', 'p', 'i', 'ia', 'r')
+local f = redis.call('HMGET', KEYS[1], 's', 'p', 'i', 'ia', 'r', 'pf')
 local now = redis.call('TIME')
-return {'taken', tostring(t), f[1], f[2] or '', f[3] or '', f[4] or '0', f[5] or '', string.format('%.0f', now[1] * 1000 + math.floor(now[2] / 1000))}
+return {'taken', tostring(t), f[1], f[2] or '', f[3] or '', f[4] or '0', f[5] or '', string.format('%.0f', now[1] * 1000 + math.floor(now[2] / 1000)), f[6] or ''}
 `)
 
 // takeOver makes this process the owner of a record whose owner (with the
@@ -352,6 +352,7 @@ func (l *Ledger) takeOver(ctx context.Context, id, owner, token string) (*Claim,
 	c := newClaim(l, id, tok, []byte(res[3]))
 	if res[2] == stateDone {
 		c.reply = []byte(res[6])
+		c.mayHavePosted = len(res) > 8 && res[8] != ""
 	}
 	if res[4] != "" {
 		var w commands.Write

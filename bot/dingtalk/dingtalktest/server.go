@@ -51,6 +51,7 @@ type Server struct {
 	arrival   chan struct{}   // closed at the next arrival
 	expired   map[string]bool // sessions answering 300001
 	failNext  int             // answer the next n sends with HTTP 500
+	delay     time.Duration   // answer a send this long after it showed
 	tokens    int             // access tokens issued
 	appKey    string
 	appSecret string
@@ -153,6 +154,14 @@ func (s *Server) FailNext(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failNext = n
+}
+
+// SetAnswerDelay makes every send show in its conversation at once and
+// be answered d later (0: at once), as a slow DingTalk does.
+func (s *Server) SetAnswerDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
 }
 
 // Messages returns what arrived so far.
@@ -318,7 +327,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.got = append(s.got, m)
 	close(s.arrival)
 	s.arrival = make(chan struct{})
+	delay := s.delay
 	s.mu.Unlock()
+	if delay > 0 {
+		// It shows in the conversation; the answer is slow to come.
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if m.Channel == "session" {
 		writeJSON(w, map[string]any{"errcode": 0, "errmsg": "ok"})
 		return
@@ -352,4 +370,57 @@ func asSlice(v any) []any { s, _ := v.([]any); return s }
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Door serves the sessionWebhook on a port of its own, which can be shut
+// (connections refused, as when DingTalk's endpoint is unreachable) and
+// opened again on the same port.
+type Door struct {
+	s    *Server
+	addr string
+	mu   sync.Mutex
+	srv  *http.Server
+}
+
+// OpenDoor opens a door on a loopback port; it closes with the test.
+func (s *Server) OpenDoor() (*Door, error) {
+	d := &Door{s: s, addr: "127.0.0.1:0"}
+	if err := d.Open(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Prefix is the door's sessionWebhook prefix.
+func (d *Door) Prefix() string { return "http://" + d.addr + SessionPath }
+
+// SessionURL is a sessionWebhook through the door.
+func (d *Door) SessionURL(session string) string { return d.Prefix() + "?session=" + session }
+
+// Shut refuses connections from now on, and breaks the open ones.
+func (d *Door) Shut() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.srv != nil {
+		_ = d.srv.Close()
+		d.srv = nil
+	}
+}
+
+// Open serves again on the door's port.
+func (d *Door) Open() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.srv != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", d.addr)
+	if err != nil {
+		return err
+	}
+	d.addr = ln.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(d.s.serve), ReadHeaderTimeout: 5 * time.Second}
+	d.srv = srv
+	go func() { _ = srv.Serve(ln) }()
+	return nil
 }

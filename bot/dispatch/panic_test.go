@@ -1,14 +1,12 @@
-package bot
+package dispatch_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
+	"github.com/armsbot/armsbot/bot/dispatch"
 	"github.com/armsbot/armsbot/commands"
-	"github.com/armsbot/armsbot/commands/catalog"
 )
 
 // panickingContacts stands in for an ARMS client with a bug.
@@ -31,18 +29,21 @@ func (panickingContacts) DeleteContact(context.Context, string) (commands.Receip
 	panic("bug in delete")
 }
 
+// A bug in one command answers its sender with an internal error that
+// names the message, and the next command runs.
 func TestAPanickingCommandGetsAnInternalErrorReply(t *testing.T) {
-	a, handler := testApp(t, map[string]string{"BOT_ADMINS": "boss", "BOT_LANG": "en"})
-	a.dispatcher.runner = commands.NewRunner(commands.Settings{Lang: catalog.EN, Admins: []string{"boss"}},
-		commands.Ports{Permissions: a.store, Confirmations: a.store, Audit: a.store, Contacts: panickingContacts{}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	post := func(id, text string) string {
-		_, body := serveSigned(handler, id, "boss", text)
-		return body
-	}
-	if got := post("p1", "/contact add name=P email=p@example.com"); !strings.Contains(got, "Internal error") || !strings.Contains(got, "p1") {
+	t.Parallel()
+	r := newRigWith(t, dispatch.Config{}, panickingContacts{})
+	m := r.message(boss, "/contact add name=P email=p@example.com")
+	a := r.d.Webhook(t.Context(), m, "req-1")
+	a.Report(true)
+	if got := string(a.Body); !strings.Contains(got, "Internal error") || !strings.Contains(got, m.MsgID) {
 		t.Fatalf("panicking command answered %s", got)
 	}
-	if got := post("p2", "/whoami"); !strings.Contains(got, "boss") {
+	if got := string(r.d.Webhook(t.Context(), r.message(boss, "/whoami"), "req-2").Body); !strings.Contains(got, boss) {
 		t.Fatalf("the bot stopped working after a panic: %s", got)
+	}
+	if !strings.Contains(r.logs.String(), "bug in create") {
+		t.Error("the panic is not logged")
 	}
 }
