@@ -140,11 +140,13 @@ func (m *metrics) observeARMS(action, code string, d time.Duration) {
 // dispatchHooks reports the dispatcher's events in the metrics.
 func (m *metrics) dispatchHooks() dispatch.Hooks {
 	return dispatch.Hooks{
-		Handled:     func(command, outcome string) { m.commands.WithLabelValues(commandLabel(command), outcome).Inc() },
-		CommandTime: func(command string, d time.Duration) { m.commandTime.WithLabelValues(commandLabel(command)).Observe(d.Seconds()) },
-		Delivery:    func(channel, outcome string) { m.deliveries.WithLabelValues(channel, outcome).Inc() },
-		Takeover:    func(via string) { m.takeovers.WithLabelValues(via).Inc() },
-		HandedOver:  func(n int) { m.handovers.Add(float64(n)) },
+		Handled: func(command, outcome string) { m.commands.WithLabelValues(commandLabel(command), outcome).Inc() },
+		CommandTime: func(command string, d time.Duration) {
+			m.commandTime.WithLabelValues(commandLabel(command)).Observe(d.Seconds())
+		},
+		Delivery:   func(channel, outcome string) { m.deliveries.WithLabelValues(channel, outcome).Inc() },
+		Takeover:   func(via string) { m.takeovers.WithLabelValues(via).Inc() },
+		HandedOver: func(n int) { m.handovers.Add(float64(n)) },
 		LeaseRenewal: func(ok bool) {
 			m.leaseRenewals.WithLabelValues(map[bool]string{true: "ok", false: "failed"}[ok]).Inc()
 		},

@@ -40,15 +40,15 @@ func newCommandLane(queue int) *commandLane {
 // tickets is a heap, oldest first.
 type tickets []*ticket
 
-func (h tickets) Len() int           { return len(h) }
+func (h tickets) Len() int { return len(h) }
 func (h tickets) Less(i, j int) bool {
 	if !h[i].arrived.Equal(h[j].arrived) {
 		return h[i].arrived.Before(h[j].arrived)
 	}
 	return h[i].seq < h[j].seq
 }
-func (h tickets) Swap(i, j int)      { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
-func (h *tickets) Push(x any)        { t := x.(*ticket); t.index = len(*h); *h = append(*h, t) }
+func (h tickets) Swap(i, j int) { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
+func (h *tickets) Push(x any)   { t := x.(*ticket); t.index = len(*h); *h = append(*h, t) }
 func (h *tickets) Pop() any {
 	old := *h
 	t := old[len(old)-1]
