@@ -11,6 +11,7 @@ import (
 )
 
 func TestCheckAgainstStandIns(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	vars := map[string]string{
 		"REDIS_URL": h.redis.URL, "ALIBABA_CLOUD_ACCESS_KEY_ID": armstest.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": armstest.AccessKeySecret,

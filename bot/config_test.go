@@ -15,6 +15,7 @@ import (
 
 // Every variable lands in its field; a flag overrides its variable.
 func TestConfigEveryVariable(t *testing.T) {
+	t.Parallel()
 	vars := map[string]string{
 		"BOT_LISTEN": "127.0.0.1:9999", "DINGTALK_APP_SECRET": "appsecret",
 		"DINGTALK_SESSION_WEBHOOK_PREFIXES": "https://a.example/x, https://b.example/y", "REDIS_URL": "redis://r:6379/2",
@@ -54,6 +55,7 @@ func TestConfigEveryVariable(t *testing.T) {
 }
 
 func TestSecretsFromFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -87,6 +89,7 @@ func TestSecretsFromFiles(t *testing.T) {
 }
 
 func TestCredentialSources(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		vars    map[string]string
@@ -129,6 +132,7 @@ func TestCredentialSources(t *testing.T) {
 }
 
 func TestStartupConfigLineRedactsSecrets(t *testing.T) {
+	t.Parallel()
 	vars := map[string]string{"DINGTALK_APP_SECRET": "very-secret-app", "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI5tAbCdEfGh",
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET": "very-secret-ak", "REDIS_URL": "redis://user:redis-password@r:6379/0"}
 	cfg, err := parseConfig("serve", nil, func(k string) string { return vars[k] }, io.Discard)

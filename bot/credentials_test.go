@@ -37,6 +37,7 @@ func rrsa(t *testing.T, sts *armstest.STS) map[string]string {
 // is tried again at STS: the bot recovers by itself, where the SDK's
 // default chain would only ever ask ECS instance metadata after it.
 func TestRRSARecoversAfterAFailedExchange(t *testing.T) {
+	t.Parallel()
 	sts := armstest.NewSTS("oidc-token-of-the-pod")
 	defer sts.Close()
 	sts.FailNext(2)
@@ -55,6 +56,7 @@ func TestRRSARecoversAfterAFailedExchange(t *testing.T) {
 
 // bot check names the credential provider and, when it fails, why.
 func TestCheckNamesTheCredentialProvider(t *testing.T) {
+	t.Parallel()
 	sts := armstest.NewSTS("oidc-token-of-the-pod")
 	defer sts.Close()
 	h := world(t)

@@ -154,6 +154,7 @@ func variants(t *testing.T) (filesys.FileSystem, []variant) {
 // endpoint propagation, spread across nodes, a NetworkPolicy, no route from
 // the internet in Stream mode, no AccessKey with RRSA.
 func TestKubernetesVariants(t *testing.T) {
+	t.Parallel()
 	known := envNames(t)
 	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
 	if err != nil {
@@ -291,6 +292,7 @@ func TestKubernetesVariants(t *testing.T) {
 }
 
 func TestEnvExampleAndCompose(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile(filepath.Join("..", "deploy", "bot.env.example"))
 	if err != nil {
 		t.Fatal(err)
@@ -345,6 +347,7 @@ func TestEnvExampleAndCompose(t *testing.T) {
 // The README's configuration table is the operator's reference: every
 // variable the binary reads is in it.
 func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile(filepath.Join("..", "README.md"))
 	if err != nil {
 		t.Fatal(err)

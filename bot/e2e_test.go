@@ -15,6 +15,7 @@ import (
 // The spine: a signed group message becomes one signed CreateAlertContact
 // and a reply that @-mentions the sender with the new ContactId.
 func TestAddContactEndToEnd(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	r := h.say(adminID, "/contact add name=JohnDoe email=someone@example.com phone=13811112222 systemnoc=true")
 
@@ -57,6 +58,7 @@ func TestAddContactEndToEnd(t *testing.T) {
 // DingTalk delivers at least once; twenty deliveries of one msgId at once
 // create one contact and get one reply.
 func TestConcurrentDuplicatesCreateOnce(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	msg := h.message(adminID, "/contact add name=Dup email=dup@example.com")
 	var (
@@ -104,6 +106,7 @@ func TestConcurrentDuplicatesCreateOnce(t *testing.T) {
 }
 
 func TestPermissions(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 
 	r := h.say("stranger-1", "/contact add name=X email=x@example.com")
@@ -137,6 +140,7 @@ func TestPermissions(t *testing.T) {
 }
 
 func TestSignatureAndBodyChecks(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	good := h.message(adminID, "/contact add name=Sig email=sig@example.com")
 	tests := []struct {
@@ -197,6 +201,7 @@ func TestSignatureAndBodyChecks(t *testing.T) {
 }
 
 func TestValidationFailuresNeverCallARMS(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	tests := []struct {
 		text string
@@ -232,6 +237,7 @@ func TestValidationFailuresNeverCallARMS(t *testing.T) {
 }
 
 func TestRepliesInChinese(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, map[string]string{"BOT_LANG": "zh"})
 	r := h.say(adminID, "/contact add name=张三 邮箱=zhangsan@example.com")
 	contains(t, "zh reply", r.Markdown.Text, "已创建告警联系人", "ContactId")
@@ -240,6 +246,7 @@ func TestRepliesInChinese(t *testing.T) {
 }
 
 func TestNonTextMessageGetsAPoliteReply(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	m := h.message(adminID, "")
 	m.Text = dingtalk.Text{}
@@ -253,12 +260,14 @@ func TestNonTextMessageGetsAPoliteReply(t *testing.T) {
 }
 
 func TestChatterAndEmptyMentionGetHints(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	contains(t, "chatter", h.say(adminID, "你好").Markdown.Text, "/help")
 	contains(t, "bare mention", h.say(adminID, "").Markdown.Text, "/contact add")
 }
 
 func TestARMSErrorsBecomeReadableReplies(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	h.arms.Fail("CreateAlertContact", "Forbidden.RAM", http.StatusForbidden, 1)
 	r := h.say(adminID, "/contact add name=Ram email=ram@example.com")
@@ -279,6 +288,7 @@ func TestARMSErrorsBecomeReadableReplies(t *testing.T) {
 // A reply that is not ready within the budget goes to the sessionWebhook,
 // but only to one under the configured prefixes: the body is not signed.
 func TestSlowReplyGoesToSessionWebhookOnlyWhenAllowed(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, map[string]string{"BOT_SYNC_REPLY_BUDGET": "100ms"})
 	h.arms.SetLatency(400 * time.Millisecond)
 
@@ -308,6 +318,7 @@ func TestSlowReplyGoesToSessionWebhookOnlyWhenAllowed(t *testing.T) {
 }
 
 func TestLogsNeverCarryWhatWasTyped(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	h.say(adminID, "/contact add name=X phone=23811112222 webhook=https://evil.example/robot/send?access_token=s3cr3ttoken")
 	h.say(adminID, "/contact add name=Y phone=13899998888 webhook=https://oapi.dingtalk.com/robot/send?access_token=s3cr3ttoken")

@@ -136,6 +136,7 @@ func (h *harness) killDuringCreate(p *harness, text string) *sender {
 // the contact exists once and the sender hears once that it was created,
 // whatever identifies the contact.
 func TestKillDuringSlowCreate(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		for _, tc := range []struct{ name, text string }{
 			{"email", "/contact add name=Kill email=kill@example.com"},
@@ -146,6 +147,7 @@ func TestKillDuringSlowCreate(t *testing.T) {
 				continue // robots are no contacts there
 			}
 			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
 				h := world(t)
 				a := h.spawn(fast("ARMS_CONTACT_API", f.name))
 				s := h.killDuringCreate(a, tc.text)
@@ -166,6 +168,7 @@ func TestKillDuringSlowCreate(t *testing.T) {
 // Killed with no re-delivery at all: the other replica's sweep finishes
 // the message and replies on the sessionWebhook.
 func TestKillWithoutRedelivery(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := world(t)
 		a, c := h.spawn(fast("ARMS_CONTACT_API", f.name)), h.spawn(fast("ARMS_CONTACT_API", f.name))
@@ -179,6 +182,7 @@ func TestKillWithoutRedelivery(t *testing.T) {
 // A restart alone, with no re-delivery and no other replica, also finishes
 // what the dead process left.
 func TestRestartFinishesWhatTheDeadProcessLeft(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := world(t)
 		a := h.spawn(fast("ARMS_CONTACT_API", f.name))
@@ -192,6 +196,7 @@ func TestRestartFinishesWhatTheDeadProcessLeft(t *testing.T) {
 // Drained while a command outlives BOT_SHUTDOWN_TIMEOUT: the process hands
 // it over and exits 0; the other replica finishes it and replies.
 func TestDrainHandsOverToTheOtherReplica(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := world(t)
 		a, c := h.spawn(fast("ARMS_CONTACT_API", f.name)), h.spawn(fast("ARMS_CONTACT_API", f.name))
@@ -213,6 +218,7 @@ func TestDrainHandsOverToTheOtherReplica(t *testing.T) {
 // A message that waits for a worker longer than BOT_LEASE stays its
 // replica's: re-deliveries to it or to another replica do not run it again.
 func TestQueuedLongerThanTheLease(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := world(t)
 		a := h.spawn(fast("ARMS_CONTACT_API", f.name, "BOT_WORKERS", "1"))
@@ -241,6 +247,7 @@ func TestQueuedLongerThanTheLease(t *testing.T) {
 // DingTalk gives up on its request before the bot answers: the reply
 // still reaches the sessionWebhook, once.
 func TestCallerGoneBeforeTheAnswer(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := world(t)
 		a := h.spawn(fast("ARMS_CONTACT_API", f.name, "BOT_SYNC_REPLY_BUDGET", "3s"))

@@ -88,6 +88,7 @@ func startRestartableRedis(t *testing.T) restartableRedis {
 // left behind. ARMSBOT_FAULT_MESSAGES sets the volume (CI runs the
 // default).
 func TestFaultsUnderLoad(t *testing.T) {
+	t.Parallel()
 	messages := 60
 	if v, err := strconv.Atoi(os.Getenv("ARMSBOT_FAULT_MESSAGES")); err == nil && v > 0 {
 		messages = v

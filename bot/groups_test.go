@@ -36,6 +36,7 @@ func (h *harness) members(gid string) []string {
 var groupIDRE = regexp.MustCompile(`ContactGroupId[:：] ?\*{0,2}(\d+)`)
 
 func TestGroupLifecycle(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := startBot(t, f.with(nil))
 		a, b, c := h.addContact(armstest.Contact{ContactName: "Ann", Email: "ann@example.com"}), h.addContact(armstest.Contact{ContactName: "Bob", Email: "bob@example.com"}), h.addContact(armstest.Contact{ContactName: "Cid", Email: "cid@example.com"})
@@ -86,6 +87,7 @@ func TestGroupLifecycle(t *testing.T) {
 // several people or replicas, lose none of each other's members: ARMS
 // replaces the whole list on every update.
 func TestConcurrentGroupChangesKeepEveryMember(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := startBot(t, f.with(nil))
 		h.arms.SetLatency(20 * 1e6) // 20ms: reads and writes interleave
@@ -118,6 +120,7 @@ func TestConcurrentGroupChangesKeepEveryMember(t *testing.T) {
 // stops it before anything is created; the delete preview names the
 // groups the contact will leave.
 func TestContactAddIntoGroupAndDeletePreview(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := startBot(t, f.with(nil))
 		gid := strconv.FormatInt(h.arms.AddGroup("SRE"), 10)
@@ -150,6 +153,7 @@ func TestContactAddIntoGroupAndDeletePreview(t *testing.T) {
 // winning, the group seeing them masked; @someone needs contact.add; a
 // member with contact.add.self only adds themselves.
 func TestAddMeFromTheDirectory(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	h.session.SetPerson(adminID, dingtalktest.Person{Name: "王五", Mobile: "13755556666", StateCode: "86", OrgEmail: "wangwu@corp.example"})
 	h.session.SetPerson("member-1", dingtalktest.Person{Name: "Member One", Mobile: "13900001111", Email: "m1@example.com"})
@@ -221,6 +225,7 @@ func TestAddMeFromTheDirectory(t *testing.T) {
 // A dry run runs every check and read of the real command, sends no ARMS
 // write, shows the requests, proposes no code, and is audited as such.
 func TestDryRuns(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := startBot(t, f.with(nil))
 		a := h.addContact(armstest.Contact{ContactName: "Ann", Email: "ann@example.com"})
@@ -269,6 +274,7 @@ func TestDryRuns(t *testing.T) {
 
 // /contact history: a contact's life from the audit trail, reads left out.
 func TestContactHistory(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := startBot(t, f.with(map[string]string{"BOT_LANG": "zh"}))
 		gid := strconv.FormatInt(h.arms.AddGroup("SRE"), 10)

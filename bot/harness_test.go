@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -68,10 +69,9 @@ func (h *harness) replica(env map[string]string) *harness {
 // vars are the settings of a bot process in h's world, overridden by env.
 func (h *harness) vars(env map[string]string) map[string]string {
 	h.t.Helper()
-	addr := freeAddr(h.t)
-	h.base = "http://" + addr
+	h.base = ""
 	vars := map[string]string{
-		"BOT_LISTEN":                        addr,
+		"BOT_LISTEN":                        "127.0.0.1:0", // the harness reads the port from the log
 		"DINGTALK_APP_SECRET":               appSecret,
 		"REDIS_URL":                         h.redis.URL,
 		"BOT_REDIS_PREFIX":                  h.redis.Prefix,
@@ -122,6 +122,11 @@ func (h *harness) launch(env map[string]string) *harness {
 	return h
 }
 
+// listeningRE finds the address the bot says it listens on.
+var listeningRE = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+
+// waitHealthy waits until the bot says where it listens and answers
+// there.
 func (h *harness) waitHealthy(done chan error) {
 	h.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -130,6 +135,14 @@ func (h *harness) waitHealthy(done chan error) {
 		case err := <-done:
 			h.t.Fatalf("bot exited at start: %v\nlogs:\n%s", err, h.logs)
 		default:
+		}
+		if h.base == "" {
+			if m := listeningRE.FindStringSubmatch(h.logs.String()); m != nil {
+				h.base = "http://" + m[1]
+			} else {
+				time.Sleep(10 * time.Millisecond) // waiting for the log line, not timing behaviour
+				continue
+			}
 		}
 		resp, err := http.Get(h.base + "/healthz")
 		if err == nil {
@@ -286,10 +299,14 @@ var (
 		createGroup: "CreateOrUpdateContactGroup", updateGroup: "CreateOrUpdateContactGroup"}
 )
 
-// families runs test once in each contact family.
+// families runs test once in each contact family, the two at once: each
+// makes a world of its own.
 func families(t *testing.T, test func(t *testing.T, f family)) {
 	for _, f := range []family{legacy, alertManagement} {
-		t.Run(f.name, func(t *testing.T) { test(t, f) })
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, f)
+		})
 	}
 }
 

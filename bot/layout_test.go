@@ -58,6 +58,7 @@ func within(p string, dirs ...string) bool {
 // own adapter only; the adapters import the core, never its grammar or
 // catalogs. Test files aside: they may reach anywhere.
 func TestLayoutRules(t *testing.T) {
+	t.Parallel()
 	pkgs := listPackages(t)
 	for _, want := range []string{"commands", "commands/grammar", "commands/catalog", "arms", "bot", "bot/dingtalk", "bot/redisstore", "bot/dispatch", "bot/logctx", "cmd/bot"} {
 		if _, ok := pkgs[want]; !ok {
@@ -118,6 +119,7 @@ func TestLayoutRules(t *testing.T) {
 // bot/dingtalk only, and every signed callback comes from its builder; the
 // fuzz corpus and DingTalk's own sample in testdata are data, not code.
 func TestDingTalkWireFormatStaysInItsPackage(t *testing.T) {
+	t.Parallel()
 	wire := regexp.MustCompile(`"(msgId|msgtype|conversationType|conversationId|senderStaffId|sessionWebhook|sessionWebhookExpiredTime|atUsers|atUserIds|chatbotUserId|robotCode|errcode|errmsg|timestamp|sign)"|x-acs-dingtalk-access-token|/v1\.0/|dingtalk\.Sign\(`)
 	root := ".."
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {

@@ -37,6 +37,7 @@ func (h *harness) sayPrivately(sender, text string) reply {
 }
 
 func TestListPagesNewestFirstAndMasks(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := startBot(t, f.with(nil))
 		var ids []string
@@ -74,6 +75,7 @@ func TestListPagesNewestFirstAndMasks(t *testing.T) {
 }
 
 func TestShow(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := startBot(t, f.with(nil))
 		c := armstest.Contact{ContactName: "John Doe", Phone: "13811112222", Email: "someone@example.com"}
@@ -103,6 +105,7 @@ func TestShow(t *testing.T) {
 }
 
 func TestUpdateKeepsWhatWasNotNamed(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := startBot(t, f.with(nil))
 		hook := ""
@@ -175,6 +178,7 @@ func group1(t *testing.T, re *regexp.Regexp, text, what string) string {
 }
 
 func TestDeleteNeedsTheSendersOwnConfirmation(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := startBot(t, f.with(nil))
 		if err := h.store.Grant(t.Context(), "member-1", "contact"); err != nil {
@@ -215,6 +219,7 @@ func TestDeleteNeedsTheSendersOwnConfirmation(t *testing.T) {
 }
 
 func TestCancelAndExpiry(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := startBot(t, f.with(nil))
 		id := h.addContact(armstest.Contact{ContactName: "Kept", Email: "kept@example.com"})
@@ -243,6 +248,7 @@ func TestCancelAndExpiry(t *testing.T) {
 }
 
 func TestAddRefusesAnExistingEmailOrPhone(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := startBot(t, f.with(nil))
 		id := h.addContact(armstest.Contact{ContactName: "First", Email: "same@example.com", Phone: "13811112222"})
@@ -279,6 +285,7 @@ func TestAddRefusesAnExistingEmailOrPhone(t *testing.T) {
 // path, the create (the verification link follows it); where it does not
 // (legacy), the phone and email are searched for first.
 func TestAddOnTheHappyPath(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		f     family
 		calls []string
@@ -287,6 +294,7 @@ func TestAddOnTheHappyPath(t *testing.T) {
 		{legacy, []string{"SearchAlertContact", "SearchAlertContact", "CreateAlertContact"}},
 	} {
 		t.Run(tc.f.name, func(t *testing.T) {
+			t.Parallel()
 			h := startBot(t, tc.f.with(nil))
 			r := h.say(adminID, "/contact add name=Quick email=quick@example.com phone=13811112222")
 			contains(t, "add", r.Markdown.Text, "ContactId")
@@ -302,6 +310,7 @@ func TestAddOnTheHappyPath(t *testing.T) {
 }
 
 func TestHelpShowsOnlyWhatTheSenderMayRun(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	if err := h.store.Grant(t.Context(), "reader-1", "contact.read"); err != nil {
 		t.Fatal(err)
@@ -321,6 +330,7 @@ func TestHelpShowsOnlyWhatTheSenderMayRun(t *testing.T) {
 }
 
 func TestSuggestionsAndChinese(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := startBot(t, f.with(map[string]string{"BOT_LANG": "zh"}))
 		contains(t, "zh sub typo", h.say(adminID, "/contact lsit").Markdown.Text, "你是不是想输入 /contact list？")

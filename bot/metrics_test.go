@@ -22,6 +22,7 @@ func (h *harness) get(path string) string {
 }
 
 func TestMetricsAfterHandledMessages(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	h.say(adminID, "/contact add name=Met email=met@example.com")
 	h.say("stranger-1", "/contact add name=X email=x@example.com")
@@ -45,6 +46,7 @@ func TestMetricsAfterHandledMessages(t *testing.T) {
 // No label takes a value a caller chooses: a made-up Host header or
 // method adds no series.
 func TestMetricLabelsIgnoreWhatCallersChoose(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	for i, host := range []string{"evil-1.example", "evil-2.example"} {
 		req, _ := http.NewRequest("BREW"+strconv.Itoa(i), h.base+"/healthz", nil)
@@ -63,6 +65,7 @@ func TestMetricLabelsIgnoreWhatCallersChoose(t *testing.T) {
 // Every ARMS call's log line names the message it was made for, and the
 // RequestId ARMS gave it.
 func TestARMSCallLogLines(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, alertManagement.with(nil))
 	m := h.message(adminID, "/contact add name=Logged email=logged@example.com")
 	h.post(m)
@@ -84,6 +87,7 @@ func TestARMSCallLogLines(t *testing.T) {
 
 // A bot nobody can administer says so at start.
 func TestEmptyAdminsIsWarnedAbout(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, map[string]string{"BOT_ADMINS": ""})
 	contains(t, "logs", h.logs.String(), "BOT_ADMINS is empty")
 	h2 := startBot(t, nil)

@@ -36,6 +36,7 @@ var metricName = regexp.MustCompile(`\barmsbot_[a-z0-9_]+`)
 // The alert rules and the dashboard query only what the bot exports (and
 // Prometheus's own up), and every alert points at its runbook section.
 func TestAlertsAndDashboardUseExportedMetrics(t *testing.T) {
+	t.Parallel()
 	have := exported(t)
 	var rules struct {
 		Spec struct {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestPermGrantRevokeAndHierarchy(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 
 	// An admin grants a member the parent scope by @mention.
@@ -72,6 +73,7 @@ func TestPermGrantRevokeAndHierarchy(t *testing.T) {
 // each mentioned staff id is matched against it, never whoever the body
 // happens to list.
 func TestMentionsResolveByName(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	h.session.SetPerson("ls-1", dingtalktest.Person{Name: "李四"})
 	h.session.SetPerson("zs-1", dingtalktest.Person{Name: "张三"})
@@ -97,6 +99,7 @@ func TestMentionsResolveByName(t *testing.T) {
 }
 
 func TestOriginGuards(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, map[string]string{"DINGTALK_CORP_ID": "dingcorp", "DINGTALK_ROBOT_CODE": "dingrobot"})
 	tests := []struct {
 		name string
@@ -121,6 +124,7 @@ func TestOriginGuards(t *testing.T) {
 }
 
 func TestWriteCommandsOnlyInAllowedConversations(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, map[string]string{"BOT_ALLOWED_CONVERSATIONS": "cidOpsOnly=="})
 	r := h.say(adminID, "/contact add name=W email=w@example.com")
 	contains(t, "elsewhere", r.Markdown.Text, "BOT_ALLOWED_CONVERSATIONS")
@@ -136,6 +140,7 @@ func TestWriteCommandsOnlyInAllowedConversations(t *testing.T) {
 }
 
 func TestAuditRecordsEveryOutcome(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, map[string]string{"BOT_RATE_LIMIT": "3"})
 	if err := h.store.Grant(t.Context(), "auditor-1", "audit"); err != nil {
 		t.Fatal(err)

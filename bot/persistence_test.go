@@ -15,6 +15,7 @@ import (
 // and still answers every message once, with the one contact it made.
 
 func TestServeRefusesARedisThatKeepsNothing(t *testing.T) {
+	t.Parallel()
 	srv := startOwnRedis(t)
 	h := srv.world()
 	vars := h.vars(nil)
@@ -36,8 +37,10 @@ func TestServeRefusesARedisThatKeepsNothing(t *testing.T) {
 // (during the creates and after) stay silent, and the log says once per
 // process, as an ERROR, that Redis lost its data.
 func TestRedisRestartMidCommand(t *testing.T) {
+	t.Parallel()
 	for _, replicas := range []int{1, 2} {
 		t.Run(fmt.Sprintf("%d replica(s)", replicas), func(t *testing.T) {
+			t.Parallel()
 			srv := startOwnRedis(t)
 			h := srv.world()
 			a := h.spawn(fast("ARMS_TIMEOUT", "5s"))
@@ -96,6 +99,7 @@ func TestRedisRestartMidCommand(t *testing.T) {
 // A message answered before Redis lost its data, delivered again to the
 // process that answered it, is not run again.
 func TestAnsweredBeforeTheLossIsNotRunAgain(t *testing.T) {
+	t.Parallel()
 	srv := startOwnRedis(t)
 	h := srv.world()
 	a := h.spawn(fast())

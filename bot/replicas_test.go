@@ -24,6 +24,7 @@ import (
 // Two replicas behind a load balancer share one Redis: every delivery of a
 // message, on either replica, runs it at most once.
 func TestTwoReplicasTakeEachMessageOnce(t *testing.T) {
+	t.Parallel()
 	a := startBot(t, nil)
 	b := a.replica(nil)
 	const messages = 10
@@ -54,6 +55,7 @@ func TestTwoReplicasTakeEachMessageOnce(t *testing.T) {
 }
 
 func TestRateLimitIsSharedByReplicas(t *testing.T) {
+	t.Parallel()
 	a := startBot(t, map[string]string{"BOT_RATE_LIMIT": "4"})
 	b := a.replica(map[string]string{"BOT_RATE_LIMIT": "4"})
 	for i := range 4 {
@@ -133,9 +135,13 @@ func (r *ownRedis) world() *harness {
 // running it: each message waits for Redis and is answered once, with its
 // result; a copy of a message that ran gets an empty answer.
 func TestRedisOutageAndRecovery(t *testing.T) {
+	t.Parallel()
 	srv := startOwnRedis(t)
 	h := srv.world()
-	h.launch(nil)
+	// After the restart the bot waits out ARMS_TIMEOUT before it trusts
+	// that a message admitted anew never wrote: a short one keeps the
+	// test short.
+	h.launch(map[string]string{"ARMS_TIMEOUT": "2s"})
 	if got := h.status("/readyz"); got != http.StatusOK {
 		t.Fatalf("/readyz = %d with Redis up", got)
 	}
@@ -194,6 +200,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 // answered that it was not run, once, and a copy of it after Redis is back
 // does not run.
 func TestRedisOutageLongerThanTheReplyTimeout(t *testing.T) {
+	t.Parallel()
 	srv := startOwnRedis(t)
 	h := srv.world()
 	h.launch(map[string]string{"BOT_REPLY_TIMEOUT": "1s"})

@@ -15,6 +15,7 @@ import (
 // ARMS takes 4 s: the webhook still answers within DingTalk's patience and
 // the ContactId arrives on the sessionWebhook, @-mentioning the sender.
 func TestSlowARMSRepliesThroughTheSessionWebhook(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil) // the default 1.5 s budget
 	h.arms.SetLatency(4 * time.Second)
 	start := time.Now()
@@ -39,6 +40,7 @@ func TestSlowARMSRepliesThroughTheSessionWebhook(t *testing.T) {
 // An expired sessionWebhook (by its expiry time, or errcode 300001) falls
 // back to the robot OpenAPI with a cached access token.
 func TestExpiredSessionFallsBackToOpenAPI(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, map[string]string{"BOT_SYNC_REPLY_BUDGET": "50ms"})
 	h.arms.SetLatency(300 * time.Millisecond)
 
@@ -86,6 +88,7 @@ func sessionOf(t *testing.T, m dingtalk.Message) string {
 }
 
 func TestLateReplyRetriesTransientFailures(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, map[string]string{"BOT_SYNC_REPLY_BUDGET": "50ms"})
 	h.arms.SetLatency(200 * time.Millisecond)
 	h.session.FailNext(2)
@@ -101,6 +104,7 @@ func TestLateReplyRetriesTransientFailures(t *testing.T) {
 // A lost answer after ARMS committed the create: the bot finds the contact
 // instead of creating it again.
 func TestLostCreateResponseMakesOneContact(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := startBot(t, f.with(nil))
 		h.arms.DropResponse(f.create, 1)
@@ -118,6 +122,7 @@ func TestLostCreateResponseMakesOneContact(t *testing.T) {
 
 // A server error before anything was stored: nothing found, one retry.
 func TestFailedCreateIsRetriedOnceWhenNothingWasMade(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := startBot(t, f.with(nil))
 		h.arms.Fail(f.create, "InternalError", http.StatusInternalServerError, 1)
@@ -139,6 +144,7 @@ func TestFailedCreateIsRetriedOnceWhenNothingWasMade(t *testing.T) {
 
 // Throttled reads are retried within the command's deadline.
 func TestThrottledReadsAreRetried(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := startBot(t, f.with(nil))
 		h.arms.AddContact(armstest.Contact{ContactName: "T", Email: "t@example.com"})
@@ -164,6 +170,7 @@ func TestThrottledReadsAreRetried(t *testing.T) {
 // the sender is told the bot is busy, and a re-delivery later runs the
 // command.
 func TestFullQueueSaysBusy(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, map[string]string{"BOT_WORKERS": "1", "BOT_QUEUE_SIZE": "0", "BOT_BACKLOG": "0", "BOT_SYNC_REPLY_BUDGET": "50ms"})
 	h.arms.SetLatency(time.Second)
 	if code, r := h.post(h.message(adminID, "/contact add name=First email=first@example.com")); code != 200 || r.MsgType != "empty" {
@@ -187,6 +194,7 @@ func TestFullQueueSaysBusy(t *testing.T) {
 // A late reply that could not be delivered anywhere rides on DingTalk's
 // re-delivery of the message, once.
 func TestRedeliveryCarriesAnUndeliveredReply(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, map[string]string{"BOT_SYNC_REPLY_BUDGET": "50ms", "DINGTALK_APP_KEY": ""})
 	h.arms.SetLatency(300 * time.Millisecond)
 	m := h.message(adminID, "/contact add name=Undelivered email=undelivered@example.com")
@@ -210,6 +218,7 @@ func TestRedeliveryCarriesAnUndeliveredReply(t *testing.T) {
 // InvalidAuthentication), and batchSend's HTTP 200 that lists the user as
 // not delivered to.
 func TestOpenAPIFallbackAsDingTalkAnswers(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, map[string]string{"BOT_SYNC_REPLY_BUDGET": "50ms", "BOT_REPLY_TIMEOUT": "20s"})
 	h.arms.SetLatency(300 * time.Millisecond) // every reply comes late
 	n := 0

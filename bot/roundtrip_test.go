@@ -14,6 +14,7 @@ import (
 // audit entry. Where it does not (legacy), the locks are taken in a round
 // trip of their own, before the search: four.
 func TestRedisRoundTripsPerAdd(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		family string
 		trips  int64

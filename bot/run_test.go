@@ -15,6 +15,7 @@ func env(m map[string]string) func(string) string { return func(k string) string
 
 // What the README promises a newcomer: no Redis, no credentials, a ContactId.
 func TestShellCreatesAContactInTheSandbox(t *testing.T) {
+	t.Parallel()
 	in := strings.NewReader("/help\n/contact add name=JohnDoe email=someone@example.com phone=13811112222 systemnoc=true\n")
 	var out, errOut bytes.Buffer
 	if err := bot.Run(context.Background(), []string{"bot", "shell"}, env(nil), in, &out, &errOut); err != nil {
@@ -34,6 +35,7 @@ func TestShellCreatesAContactInTheSandbox(t *testing.T) {
 
 // In group mode the shell shows what a group sees: masked.
 func TestShellInGroupModeMasks(t *testing.T) {
+	t.Parallel()
 	in := strings.NewReader("/contact add name=G phone=13755556666 email=someone@example.com\n")
 	var out bytes.Buffer
 	if err := bot.Run(context.Background(), []string{"bot", "shell", "--group"}, env(map[string]string{"BOT_LANG": "en"}), in, &out, io.Discard); err != nil {
@@ -44,6 +46,7 @@ func TestShellInGroupModeMasks(t *testing.T) {
 }
 
 func TestShellAsAnotherUserIsDenied(t *testing.T) {
+	t.Parallel()
 	in := strings.NewReader("/contact add name=X email=x@example.com\n")
 	var out, errOut bytes.Buffer
 	err := bot.Run(context.Background(), []string{"bot", "shell", "--user", "someone", "--admin=false"},
@@ -55,6 +58,7 @@ func TestShellAsAnotherUserIsDenied(t *testing.T) {
 }
 
 func TestConfigProblemsAreListedTogether(t *testing.T) {
+	t.Parallel()
 	var errOut bytes.Buffer
 	err := bot.Run(context.Background(), []string{"bot", "serve"}, env(map[string]string{
 		"ARMS_TIMEOUT":          "soon",
@@ -75,6 +79,7 @@ func TestConfigProblemsAreListedTogether(t *testing.T) {
 
 // The stream's settings are checked at start like the rest.
 func TestStreamConfigProblems(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		vars map[string]string
 		want string
@@ -92,6 +97,7 @@ func TestStreamConfigProblems(t *testing.T) {
 }
 
 func TestServeHelpListsEveryVariable(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	if err := bot.Run(context.Background(), []string{"bot", "serve", "-h"}, env(nil), nil, &out, &out); err != nil {
 		t.Fatal(err)
@@ -107,6 +113,7 @@ func TestServeHelpListsEveryVariable(t *testing.T) {
 }
 
 func TestUnknownSubcommand(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	if err := bot.Run(context.Background(), []string{"bot", "srve"}, env(nil), nil, &out, &out); err == nil {
 		t.Fatal("unknown subcommand accepted")

@@ -13,6 +13,7 @@ import (
 )
 
 func TestSendPostsASignedMessageAndPrintsTheReply(t *testing.T) {
+	t.Parallel()
 	listen := freeAddr(t)
 	h := startBot(t, map[string]string{
 		"DINGTALK_SESSION_WEBHOOK_PREFIXES": "http://" + listen + dingtalktest.SessionPath,
@@ -52,6 +53,7 @@ func TestSendPostsASignedMessageAndPrintsTheReply(t *testing.T) {
 // send exits non-zero unless the bot did what was asked, so that it can
 // gate a deploy; --expect names another outcome a check wants.
 func TestSendFailsUnlessTheCommandSucceeded(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	env := func(vars ...string) func(string) string {
 		m := map[string]string{"DINGTALK_APP_SECRET": appSecret, "BOT_ADMINS": adminID, "BOT_SEND_URL": h.base + "/dingtalk/webhook"}

@@ -17,6 +17,7 @@ import (
 // commands, Ctrl-R finds one, Tab completes a command; Ctrl-D quits.
 // The test drives it through a pseudo-terminal, as a person would.
 func TestShellOnATerminal(t *testing.T) {
+	t.Parallel()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Skipf("no pseudo-terminal here: %v", err)

@@ -9,6 +9,7 @@ import (
 // A reply reads on a terminal as it reads in the chat, without markdown's
 // marks.
 func TestTerminalText(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		body   []byte

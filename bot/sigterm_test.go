@@ -8,6 +8,7 @@ import (
 // The real binary gets SIGTERM while a slow create runs: it stops taking
 // webhooks, the create finishes, its reply goes out, and it exits 0.
 func TestSIGTERMDuringSlowCreate(t *testing.T) {
+	t.Parallel()
 	h := world(t)
 	h.arms.SetLatency(2 * time.Second)
 	p := h.spawn(map[string]string{"BOT_SYNC_REPLY_BUDGET": "100ms"})

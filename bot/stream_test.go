@@ -80,6 +80,7 @@ func (h *harness) sessionReplies(m dingtalk.Message) []string {
 // A /contact add is acknowledged at once while ARMS takes 3 s, and its
 // reply arrives on the sessionWebhook.
 func TestStreamAcknowledgesAtOnceAndRepliesLater(t *testing.T) {
+	t.Parallel()
 	h := world(t)
 	b := h.launch(streamEnv())
 	b.connected()
@@ -100,6 +101,7 @@ func TestStreamAcknowledgesAtOnceAndRepliesLater(t *testing.T) {
 // A frame sent again, before its acknowledgement or after it, runs once
 // and is answered once.
 func TestStreamResentFrameRunsOnce(t *testing.T) {
+	t.Parallel()
 	h := world(t)
 	b := h.launch(streamEnv())
 	b.connected()
@@ -132,6 +134,7 @@ func TestStreamResentFrameRunsOnce(t *testing.T) {
 // connects again and handles the next message; while it is not connected
 // it says it is not ready.
 func TestStreamReconnects(t *testing.T) {
+	t.Parallel()
 	h := world(t)
 	b := h.launch(streamEnv())
 	b.connected()
@@ -158,6 +161,7 @@ func TestStreamReconnects(t *testing.T) {
 // wrong): the process keeps running and retrying, and is ready as soon as
 // the gateway takes it.
 func TestStreamRegistrationRefusedAtStart(t *testing.T) {
+	t.Parallel()
 	h := world(t)
 	h.session.RefuseRegistrations(3)
 	b := h.launch(streamEnv())
@@ -182,6 +186,7 @@ func TestStreamRegistrationRefusedAtStart(t *testing.T) {
 // Two replicas on one gateway: each message goes to one of them, and runs
 // once.
 func TestStreamTwoReplicas(t *testing.T) {
+	t.Parallel()
 	h := world(t)
 	a := h.launch(streamEnv())
 	b := a.replica(streamEnv())
@@ -230,6 +235,7 @@ func TestStreamTwoReplicas(t *testing.T) {
 // SIGTERM closes the stream, so no new frame is taken, and drains as the
 // webhook does; the process exits 0.
 func TestStreamSIGTERM(t *testing.T) {
+	t.Parallel()
 	h := world(t)
 	p := h.spawn(streamEnv())
 	p.connected()
@@ -253,6 +259,7 @@ func TestStreamSIGTERM(t *testing.T) {
 // Both ingresses at once: each takes messages, and a message that arrives
 // through both is handled once.
 func TestBothIngresses(t *testing.T) {
+	t.Parallel()
 	h := world(t)
 	b := h.launch(streamEnv("BOT_INGRESS", "both"))
 	waitFor(t, func() bool { return h.session.StreamConnections() == 1 })
@@ -285,6 +292,7 @@ func TestBothIngresses(t *testing.T) {
 // With both ingresses, a replica whose stream is down still takes webhooks,
 // so it stays ready.
 func TestBothIngressesReadyWithoutStream(t *testing.T) {
+	t.Parallel()
 	h := world(t)
 	h.session.RefuseRegistrations(1000)
 	b := h.launch(streamEnv("BOT_INGRESS", "both"))

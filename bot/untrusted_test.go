@@ -22,6 +22,7 @@ import (
 // Only a chat DingTalk positively marks one-to-one sees personal data in
 // full; a group, a type DingTalk may add, or none at all, sees it masked.
 func TestMaskedUnlessPositivelyOneToOne(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	r := h.say(adminID, "/contact add name=Masked phone=13755556666 email=someone@example.com webhook=https://oapi.dingtalk.com/robot/send?access_token=91f2f6abcdef")
 	id := contactID(t, r.Markdown.Text)
@@ -43,6 +44,7 @@ func TestMaskedUnlessPositivelyOneToOne(t *testing.T) {
 // A body that could be read two ways, or that is not JSON at all, gets a
 // precise status and runs nothing.
 func TestCallbackBodiesThatCouldMislead(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	m := h.message("member-1", "/perm grant member-1 perm")
 	body := string(h.body(m))
@@ -91,6 +93,7 @@ func TestCallbackBodiesThatCouldMislead(t *testing.T) {
 // BOT_BODY_TIMEOUT has passed, not a connection held for its whole
 // read timeout.
 func TestStalledBodyGets408(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, map[string]string{"BOT_BODY_TIMEOUT": "300ms"})
 	req, err := dingtalk.NewCallbackRequest(context.Background(), h.base+"/dingtalk/webhook", appSecret, time.Now(), []byte("{}"))
 	if err != nil {
@@ -116,6 +119,7 @@ func TestStalledBodyGets408(t *testing.T) {
 // A request that is not signed, or not signed right, is refused at once:
 // its body is never waited for, and the connection is closed.
 func TestUnsignedRequestIsRefusedWithoutWaitingForItsBody(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	req, err := dingtalk.NewCallbackRequest(context.Background(), h.base+"/dingtalk/webhook", "wrong-secret", time.Now(), []byte("{}"))
 	if err != nil {
@@ -147,6 +151,7 @@ func TestUnsignedRequestIsRefusedWithoutWaitingForItsBody(t *testing.T) {
 // A nickname is the sender's to choose: it is shown inert, in a reply and
 // in the OpenAPI's byline.
 func TestNicknamesAreInert(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, map[string]string{"BOT_SYNC_REPLY_BUDGET": "50ms"})
 	nick := "[管理员](http://evil.example/login) <font color=red>@all</font>"
 	m := h.message(adminID, "/whoami")
@@ -171,6 +176,7 @@ func TestNicknamesAreInert(t *testing.T) {
 
 // A contact someone stored with markup in its name is shown inert in chat.
 func TestARMSNamesAreInertInChat(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	for _, name := range []string{"[点此领取](http://evil.example)", "![x](http://evil.example/t.png)", "<img src=x>", "`a"} {
 		r := h.say(adminID, "/contact add name="+quoted(name)+" email="+fmt.Sprintf("n%d@example.com", len(name)))
@@ -193,6 +199,7 @@ func contactID(t *testing.T, text string) string {
 // A body without a staff id is anonymous, whatever sender id it carries:
 // the body is not signed, and a forged one could name an admin there.
 func TestAnonymousSenderHoldsNothing(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, nil)
 	f, _ := reflect.TypeOf(dingtalk.Message{}).FieldByName("SenderStaffID")
 	key, _, _ := strings.Cut(f.Tag.Get("json"), ",")

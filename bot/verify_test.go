@@ -14,6 +14,7 @@ import (
 // the state, and reminds whoever added the contact until it is verified.
 
 func TestAddWithAPhoneSendsTheVerificationLink(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, alertManagement.with(nil))
 	r := h.say(adminID, "/contact add name=Vera phone=13811112222")
 	contains(t, "add", r.Markdown.Text, "Created alert contact **Vera**", "138∗∗∗∗2222 (not verified: ARMS will not call or text it)",
@@ -42,6 +43,7 @@ func TestAddWithAPhoneSendsTheVerificationLink(t *testing.T) {
 // CorpUserId, so that ARMS's alert cards @-mention them; they may then
 // verify their own contact without contact.update, and nobody else may.
 func TestAddMeSendsTheCorpUserIDAndOwnsTheContact(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, alertManagement.with(nil))
 	h.arms.SetVerifyInterval(0)
 	h.session.SetPerson("member-1", dingtalktest.Person{Name: "Member One", Mobile: "13900001111"})
@@ -66,6 +68,7 @@ func TestAddMeSendsTheCorpUserIDAndOwnsTheContact(t *testing.T) {
 // conversation once a period while the phone is unverified, and never
 // after it is verified.
 func TestVerificationReminders(t *testing.T) {
+	t.Parallel()
 	const period = 3 * time.Second
 	env := alertManagement.with(map[string]string{"BOT_VERIFY_REMIND": period.String()})
 	h := startBot(t, env)
@@ -117,6 +120,7 @@ func TestVerificationReminders(t *testing.T) {
 // either family, whether or not the legacy API refuses a second contact
 // with an email in use: the other four are told it exists, with its id.
 func TestOnePersonAddedOnceInEitherFamily(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		f         family
@@ -127,6 +131,7 @@ func TestOnePersonAddedOnceInEitherFamily(t *testing.T) {
 		{"alert-management", alertManagement, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			h := world(t)
 			h.arms.AllowDuplicates(tc.allowDups)
 			replicas := []*harness{h.spawn(fast("ARMS_CONTACT_API", tc.f.name)), h.spawn(fast("ARMS_CONTACT_API", tc.f.name))}

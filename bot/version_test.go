@@ -10,6 +10,7 @@ import (
 )
 
 func TestVersionAndProbe(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	if err := bot.Run(context.Background(), []string{"bot", "version"}, env(nil), nil, &out, io.Discard); err != nil {
 		t.Fatal(err)

@@ -52,6 +52,7 @@ func members(g armstest.Group) []string {
 // update reads it first, so without the contact's lock all but one change
 // would be lost.
 func TestConcurrentUpdatesOfOneContactAllSurvive(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := world(t)
 		replicas := []*harness{h.spawn(fast("ARMS_CONTACT_API", f.name)), h.spawn(fast("ARMS_CONTACT_API", f.name))}
@@ -89,6 +90,7 @@ func TestConcurrentUpdatesOfOneContactAllSurvive(t *testing.T) {
 // lands: b waits until that write has landed or never will before it reads
 // the group again, and the later change waits for the group's lock.
 func TestTakenOverGroupChangeAndALaterChangeBothSurvive(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		h := world(t)
 		a, b := h.spawn(fast("ARMS_CONTACT_API", f.name)), h.spawn(fast("ARMS_CONTACT_API", f.name))
@@ -128,9 +130,11 @@ func TestTakenOverGroupChangeAndALaterChangeBothSurvive(t *testing.T) {
 // the message says the member was added, because this message added it,
 // not that it was "already in the group"; likewise for a removal.
 func TestKilledMidGroupChangeTheTakerSaysWhatItDid(t *testing.T) {
+	t.Parallel()
 	families(t, func(t *testing.T, f family) {
 		for _, tc := range []struct{ verb, want string }{{"add", "Added %s to group"}, {"remove", "Removed %s from group"}} {
 			t.Run(tc.verb, func(t *testing.T) {
+				t.Parallel()
 				h := world(t)
 				a := h.spawn(fast("ARMS_CONTACT_API", f.name))
 				c1 := h.addContact(armstest.Contact{ContactName: "C1", Email: "c1@example.com"})
