@@ -227,10 +227,14 @@ func New(cfg Config, deps Deps) *Dispatcher {
 }
 
 // Start renews this process's lease and sweeps for messages whose owner
-// is gone, and sends the reminders that fall due, until Drain or Stop.
+// is gone, and sends the reminders that fall due, until Drain or Stop. The
+// first renewal and sweep are done before it returns: the process owns its
+// lease before it takes a message, and what a dead process left is taken
+// up at once.
 func (d *Dispatcher) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.stopKeepers = cancel
+	d.renewAndSweep(ctx)
 	d.keepers.Add(2)
 	go func() { defer d.keepers.Done(); d.keepLeases(ctx) }()
 	go func() { defer d.keepers.Done(); d.keepReminding(ctx) }()

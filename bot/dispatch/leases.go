@@ -10,19 +10,19 @@ import (
 )
 
 // keepLeases renews this process's lease and sweeps for messages whose
-// owner died or handed them over, at once and then thrice per lease, until
-// ctx ends. What it takes over it finishes and replies to, so a message is
-// answered even when DingTalk never delivers it again.
+// owner died or handed them over, thrice per lease, until ctx ends. What
+// it takes over it finishes and replies to, so a message is answered even
+// when DingTalk never delivers it again.
 func (d *Dispatcher) keepLeases(ctx context.Context) {
 	tick := time.NewTicker(d.cfg.Lease / 3)
 	defer tick.Stop()
 	for {
-		d.renewAndSweep(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+		d.renewAndSweep(ctx)
 	}
 }
 
