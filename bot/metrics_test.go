@@ -27,7 +27,13 @@ func TestMetricsAfterHandledMessages(t *testing.T) {
 	h.say(adminID, "/contact add name=Met email=met@example.com")
 	h.say("stranger-1", "/contact add name=X email=x@example.com")
 	h.postSigned(h.body(h.message(adminID, "/help")), time.Now(), "wrong")
-	m := h.get("/metrics")
+	// A message is counted once it is settled, just after its answer.
+	var m string
+	waitFor(t, func() bool {
+		m = h.get("/metrics")
+		return strings.Contains(m, `armsbot_commands_total{command="contact add",outcome="ok"} 1`) &&
+			strings.Contains(m, `armsbot_commands_total{command="contact add",outcome="denied"} 1`)
+	})
 	contains(t, "/metrics", m,
 		`armsbot_webhooks_total{outcome="ok"} 1`,
 		`armsbot_webhooks_total{outcome="denied"} 1`,

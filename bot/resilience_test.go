@@ -16,7 +16,7 @@ import (
 // the ContactId arrives on the sessionWebhook, @-mentioning the sender.
 func TestSlowARMSRepliesThroughTheSessionWebhook(t *testing.T) {
 	t.Parallel()
-	h := startBot(t, nil) // the default 1.5 s budget
+	h := startBot(t, map[string]string{"BOT_SYNC_REPLY_BUDGET": ""}) // the default 1.5 s budget
 	h.arms.SetLatency(4 * time.Second)
 	start := time.Now()
 	code, r := h.post(h.message(adminID, "/contact add name=Slow email=slow@example.com"))
