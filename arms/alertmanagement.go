@@ -172,7 +172,7 @@ func (c *Client) amUpdateGroup(ctx context.Context, g commands.Group) (commands.
 // cannot filter groups by member, and lists members without whether their
 // phone is verified: both are done here, from DescribeContacts.
 func (c *Client) amSearchGroups(ctx context.Context, q commands.GroupQuery) (commands.GroupList, error) {
-	detail := q.Detail || q.ContactID != ""
+	detail := q.Detail || q.ContactID != "" || q.MemberIDs
 	var out commands.GroupList
 	for page := 1; ; page++ {
 		req := sdkarms.CreateDescribeContactGroupsRequest()

@@ -340,7 +340,7 @@ func (c *Client) Close() {
 // Traits are what the configured family promises and offers.
 func (c *Client) Traits() commands.Traits {
 	am := c.family == AlertManagement
-	return commands.Traits{Family: string(c.family), Unique: am, Robots: !am, Verification: am, Fallback: am, SystemNoc: !am}
+	return commands.Traits{Family: string(c.family), Unique: am, Robots: !am, Verification: am, Fallback: am, SystemNoc: !am, IMRobots: am}
 }
 
 // CreateContact creates ct. It retries only throttling, which the gateway

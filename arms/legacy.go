@@ -134,7 +134,7 @@ func (c *Client) legacySearchGroups(ctx context.Context, q commands.GroupQuery) 
 	if q.ContactID != "" {
 		req.ContactId = requests.Integer(q.ContactID)
 	}
-	req.IsDetail = requests.NewBoolean(q.Detail)
+	req.IsDetail = requests.NewBoolean(q.Detail || q.MemberIDs)
 	resp := sdkarms.CreateSearchAlertContactGroupResponse()
 	if _, err := c.doRetrying(ctx, "SearchAlertContactGroup", req, resp, (*Error).retrySafe); err != nil {
 		return commands.GroupList{}, err

@@ -129,7 +129,7 @@ func amDeleteGroupRequest(id string) *sdkarms.DeleteContactGroupRequest {
 }
 
 // personal names the parameters that hold personal data.
-var personal = map[string]string{"PhoneNum": "phone", "Phone": "phone", "Email": "email", "DingRobotWebhookUrl": "webhook", "DingRobotUrl": "webhook"}
+var personal = map[string]string{"PhoneNum": "phone", "Phone": "phone", "Email": "email", "DingRobotWebhookUrl": "webhook", "DingRobotUrl": "webhook", "RobotAddress": "webhook"}
 
 // Plan is the request w would send, with the parameters the SDK would
 // put on it (its own signing parameters aside), for a dry run.
@@ -198,6 +198,15 @@ func amPlan(w commands.Write) (commands.Request, error) {
 		return planOf(amGroupRequest(g), w.Action)
 	case "group delete":
 		return planOf(amDeleteGroupRequest(w.Group.ID), w.Action)
+	case "robot create":
+		rb := w.Robot
+		if rb.Secret != "" {
+			rb.Secret = "SEC…" // a dry run shows that one is sent, never which
+		}
+		rb.Webhook = commands.MaskWebhook(rb.Webhook) // a credential, in any chat
+		return planOf(robotRequest(rb), w.Action)
+	case "robot delete":
+		return planOf(deleteRobotRequest(w.Robot.ID), w.Action)
 	}
 	return commands.Request{}, fmt.Errorf("arms: no request for %q", w.Action)
 }

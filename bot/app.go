@@ -67,7 +67,7 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		WriteWindow: cfg.ARMS.Timeout, VerifyAuto: cfg.VerifyAuto},
 		commands.Ports{Permissions: a.store, Confirmations: a.store, Audit: a.store, Contacts: client, Groups: client, Planner: client,
 			Directory: dingtalk.NewDirectory(cfg.OAPIBase, cfg.AppKey, cfg.AppSecret, httpClient, time.Now),
-			Verifier:  client, Owners: a.store}, log)
+			Verifier:  client, Owners: a.store, Policies: client, Robots: client}, log)
 	ledger := redisstore.NewLedger(store, redisstore.LedgerOptions{
 		Process: processID(), Lease: cfg.Lease, WriteWindow: cfg.ARMS.Timeout, Log: log,
 	})

@@ -71,7 +71,17 @@ var (
 var confirmScopes = map[string]struct{ scope, command string }{
 	"delete":       {"contact.delete", "/contact delete"},
 	"group delete": {"group.write", "/group delete"},
+	"robot delete": {"robot.write", "/robot delete"},
 }
+
+// needForce: a change that leaves an enabled notification policy with
+// nobody to notify is made only by a holder of contact.force who says so.
+var needForce = Need{Doc: "need.force", Of: func(c *Call) (string, string) {
+	if c.Bool("force") {
+		return "contact.force", ""
+	}
+	return "", ""
+}}
 
 // authorize fails with EFORBIDDEN unless the sender holds the command's
 // scope. It runs before the arguments are checked: who may not run a

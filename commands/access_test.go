@@ -39,20 +39,32 @@ var accessMatrix = []struct {
 	{text: "/contact update 10001 name=Renamed", needs: []string{"contact.update"}},
 	{text: "/contact verify 10001", needs: []string{"contact.update"}},
 	{text: "/contact delete 10001", needs: []string{"contact.delete"}},
+	{text: "/contact delete 10001 force=true", needs: []string{"contact.delete", "contact.force"}},
+	{text: "/contact where 10001", needs: []string{"contact.read"}},
 	{text: "/contact history 10001", needs: []string{"contact.read", "audit"}},
 	{text: "/group list", needs: []string{"group.read"}},
 	{text: "/group show 701", needs: []string{"group.read"}},
 	{text: "/group create name=New", needs: []string{"group.write"}},
 	{text: "/group add 701 10001", needs: []string{"group.write"}},
 	{text: "/group remove 701 10001", needs: []string{"group.write"}},
+	{text: "/group remove 701 10001 force=true", needs: []string{"group.write", "contact.force"}},
 	{text: "/group rename 701 name=Other", needs: []string{"group.write"}},
 	{text: "/group delete 701", needs: []string{"group.write"}},
+	{text: "/group delete 701 force=true", needs: []string{"group.write", "contact.force"}},
+	{text: "/group where 701", needs: []string{"group.read"}},
+	{text: "/robot add name=Ops webhook=https://oapi.dingtalk.com/robot/send?access_token=abc", needs: []string{"robot.write"}},
+	{text: "/robot list", needs: []string{"robot.read"}},
+	{text: "/robot show 900", needs: []string{"robot.read"}},
+	{text: "/robot delete 900", needs: []string{"robot.write"}},
+	{text: "/robot delete 900 force=true", needs: []string{"robot.write", "contact.force"}},
 	{text: "/perm grant member-2 contact.read", needs: []string{"perm", "contact.read"}},
 	{text: "/perm revoke member-2 group.read", needs: []string{"perm", "group.read"}},
 	{text: "/perm list", needs: []string{"perm"}},
 	{text: "/audit", needs: []string{"audit"}},
 	{text: "/confirm K7P2QX", needs: []string{"contact.delete"}, pending: &Pending{Action: "delete", ContactID: "10001", Name: "Ann"}},
 	{text: "/confirm K7P2QX", needs: []string{"group.write"}, pending: &Pending{Action: "group delete", GroupID: "701", Name: "Ops"}},
+	{text: "/confirm K7P2QX", needs: []string{"robot.write"}, pending: &Pending{Action: "robot delete", RobotID: "900", Name: "Ops"}},
+	{text: "/confirm K7P2QX", needs: []string{"contact.delete", "contact.force"}, pending: &Pending{Action: "delete", ContactID: "10001", Name: "Ann", Force: true}},
 	{text: "/cancel K7P2QX", pending: &Pending{Action: "delete", ContactID: "10001", Name: "Ann"}},
 }
 
@@ -117,7 +129,12 @@ func runAs(t *testing.T, held []string, text string, pending *Pending) Reply {
 
 func runFrom(t *testing.T, sender string, held []string, text string, pending *Pending) Reply {
 	t.Helper()
-	r, arms, state := testRunner(t, nil)
+	family := Traits{}
+	if strings.HasPrefix(text, "/robot") {
+		family = alertManagement
+	}
+	r, arms, state := testRunnerOf(t, family, nil)
+	arms.robots = []Robot{{ID: "900", Name: "Ops", Webhook: "https://oapi.dingtalk.com/robot/send?access_token=old"}}
 	id := arms.add(Contact{Name: "Ann", Email: "ann@example.com"})
 	arms.groups = append(arms.groups, Group{ID: "701", Name: "Ops", ContactIDs: []string{id}})
 	state.scopes = map[string][]string{"member-2": {"group.read"}}

@@ -37,10 +37,55 @@ type fakeARMS struct {
 	links  []string // contact ids a verification link was sent for
 	// linkErr, when set, fails SendVerification.
 	linkErr error
+	// The notification policies, and policyErr to fail reading them.
+	policies  []Policy
+	policyErr error
+	robots    []Robot
+}
+
+func (f *fakeARMS) NotificationPolicies(context.Context) ([]Policy, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.count("policies")
+	return slices.Clone(f.policies), f.policyErr
+}
+
+func (f *fakeARMS) CreateRobot(_ context.Context, rb Robot) (Receipt, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.count("create robot")
+	f.next++
+	rb.ID, rb.Signed, rb.Secret = strconv.Itoa(f.next), rb.Secret != "", ""
+	f.robots = append(f.robots, rb)
+	return Receipt{RobotID: rb.ID, RequestID: "rid-robot"}, nil
+}
+
+func (f *fakeARMS) SearchRobots(_ context.Context, q RobotQuery) ([]Robot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Robot
+	for _, rb := range f.robots {
+		if (len(q.IDs) == 0 || slices.Contains(q.IDs, rb.ID)) && strings.Contains(rb.Name, q.Name) {
+			out = append(out, rb)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeARMS) DeleteRobot(_ context.Context, id string) (Receipt, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.count("delete robot")
+	n := len(f.robots)
+	f.robots = slices.DeleteFunc(f.robots, func(rb Robot) bool { return rb.ID == id })
+	if len(f.robots) == n {
+		return Receipt{}, ErrNotFound
+	}
+	return Receipt{RobotID: id, RequestID: "rid-robot-delete"}, nil
 }
 
 // alertManagement are the Alert Management family's traits.
-var alertManagement = Traits{Family: "alert-management", Unique: true, Verification: true, Fallback: true}
+var alertManagement = Traits{Family: "alert-management", Unique: true, Verification: true, Fallback: true, IMRobots: true}
 
 func (f *fakeARMS) SendVerification(_ context.Context, id, phone string) (Receipt, error) {
 	f.mu.Lock()
@@ -504,7 +549,7 @@ func testRunnerOf(t *testing.T, family Traits, mod func(*Settings)) (*Runner, *f
 		mod(&s)
 	}
 	r := NewRunner(s, Ports{Permissions: state, Confirmations: state, Audit: state, Contacts: arms, Groups: arms, Planner: arms, Directory: dir,
-		Verifier: arms, Owners: state},
+		Verifier: arms, Owners: state, Policies: arms, Robots: arms},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	r.pause = func(context.Context, time.Duration) error { return nil } // time passes at once
 	return r, arms, state

@@ -53,6 +53,12 @@ func (r *Runner) auditLine(e AuditEntry) string {
 	if e.GroupID != "" {
 		line += " · ContactGroupId " + catalog.Inert(e.GroupID)
 	}
+	if e.RobotID != "" {
+		line += " · RobotId " + catalog.Inert(e.RobotID)
+	}
+	if len(e.Policies) > 0 {
+		line += " · " + r.lang.T("audit.silenced", strings.Join(e.Policies, ", "))
+	}
 	if e.RequestID != "" {
 		line += " · RequestId " + catalog.Inert(e.RequestID)
 	}
@@ -80,6 +86,8 @@ func (c *Call) auditArgs() string {
 			}
 		case KindEmail:
 			v = MaskEmail(v)
+		case KindSecret:
+			v = "SEC…" // a credential: never kept, not even in part
 		case KindWho:
 			// Whom it was for, by staff id: the audit names both people.
 			if who := c.vals[a.Name]; who != "" {
@@ -87,7 +95,7 @@ func (c *Call) auditArgs() string {
 			} else {
 				v = MaskText(v)
 			}
-		case KindID, KindIDs, KindGroupID, KindInt, KindBool, KindCode, KindScope, KindFallback:
+		case KindID, KindIDs, KindGroupID, KindInt, KindBool, KindCode, KindScope, KindFallback, KindTimes:
 			// A valid one is no personal data: a ContactId stays readable.
 			if ok, err := checkValue(&a, a.Name, strings.TrimSpace(v)); err == nil {
 				v = ok

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -46,6 +47,8 @@ func (r *Runner) confirm(ctx context.Context, c *Call) (Result, error) {
 			return r.deleteContact(ctx, c, w.Contact, true)
 		case "group delete":
 			return r.deleteGroup(ctx, c, w.Group, true)
+		case "robot delete":
+			return r.deleteRobot(ctx, c, w.Robot, true)
 		}
 	}
 	p, err := r.takePending(ctx, c)
@@ -60,10 +63,46 @@ func (r *Runner) confirm(ctx context.Context, c *Call) (Result, error) {
 	if err := r.require(ctx, c, need.scope, "", need.command); err != nil {
 		return Result{}, err
 	}
-	if p.Action == "group delete" {
-		return r.deleteGroup(ctx, c, Group{ID: p.GroupID, Name: p.Name}, false)
+	if p.Force {
+		if err := r.require(ctx, c, "contact.force", "", need.command+" force=true"); err != nil {
+			return Result{}, err
+		}
 	}
-	return r.deleteContact(ctx, c, Contact{ID: p.ContactID, Name: p.Name}, false)
+	// The policies may have changed since the preview: read them again,
+	// just before the write.
+	var (
+		ch   change
+		what string
+	)
+	switch p.Action {
+	case "group delete":
+		ch, what = change{group: p.GroupID}, r.lang.T("what.group", p.Name, p.GroupID)
+	case "robot delete":
+		ch, what = change{robot: p.RobotID}, r.lang.T("what.robot", p.Name, p.RobotID)
+	default:
+		ch, what = change{contact: p.ContactID}, r.lang.T("what.contact", p.Name, p.ContactID)
+	}
+	g, err := r.guard(ctx, c, ch, what, p.Force)
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	switch p.Action {
+	case "group delete":
+		res, err = r.deleteGroup(ctx, c, Group{ID: p.GroupID, Name: p.Name}, false)
+	case "robot delete":
+		res, err = r.deleteRobot(ctx, c, Robot{ID: p.RobotID, Name: p.Name}, false)
+	default:
+		res, err = r.deleteContact(ctx, c, Contact{ID: p.ContactID, Name: p.Name}, false)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	res.Policies = g.names()
+	if extra := g.lines(r.lang); len(extra) > 0 {
+		res.Text += "\n\n" + strings.Join(extra, "\n\n")
+	}
+	return res, nil
 }
 
 // deleteContact deletes ct, under its lock. Resuming an earlier owner's
@@ -97,6 +136,9 @@ func (r *Runner) cancel(ctx context.Context, c *Call) (Result, error) {
 	}
 	if p.Action == "group delete" {
 		return Result{Text: r.lang.T("group.cancel_done", p.Name, p.GroupID), GroupID: p.GroupID}, nil
+	}
+	if p.Action == "robot delete" {
+		return Result{Text: r.lang.T("robot.cancel_done", p.Name, p.RobotID), RobotID: p.RobotID}, nil
 	}
 	return Result{Text: r.lang.T("cancel.done", p.Name, p.ContactID), ContactID: p.ContactID}, nil
 }

@@ -756,6 +756,11 @@ func (r *Runner) contactDelete(ctx context.Context, c *Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	force := c.Bool("force")
+	g, err := r.guard(ctx, c, change{contact: ct.ID}, r.lang.T("what.contact", ct.Name, ct.ID), force)
+	if err != nil {
+		return Result{}, err
+	}
 	lines := []string{
 		r.lang.T("delete.confirm", ct.Name, ct.ID),
 		strings.Join(r.contactLines(ct, !c.Msg.Private), "\n"),
@@ -765,12 +770,13 @@ func (r *Runner) contactDelete(ctx context.Context, c *Call) (Result, error) {
 	} else {
 		lines = append(lines, r.lang.T("delete.no_groups"))
 	}
+	lines = append(lines, r.impactLines(g, ReceiverContact, ct.ID, groups, nil)...)
 	if c.Bool("dry-run") {
-		res, err := r.dryRun(c, []Write{{Action: "delete", Contact: ct}}, Result{ContactID: ct.ID})
+		res, err := r.dryRun(c, []Write{{Action: "delete", Contact: ct}}, Result{ContactID: ct.ID, Policies: g.names()})
 		res.Text = strings.Join(lines[2:], "\n\n") + "\n\n" + res.Text
 		return res, err
 	}
-	code, err := r.propose(ctx, c, Pending{Action: "delete", ContactID: ct.ID, Name: ct.Name})
+	code, err := r.propose(ctx, c, Pending{Action: "delete", ContactID: ct.ID, Name: ct.Name, Force: force})
 	if err != nil {
 		return Result{}, err
 	}

@@ -216,10 +216,20 @@ func (r *Runner) changeMembers(ctx context.Context, c *Call, id string, add, rem
 		verb, already = "group.removed", "group.not_in"
 	}
 	var rc Receipt
+	var gd guarded
+	if len(changed) > 0 && len(remove) > 0 && len(mine) == 0 {
+		// A group that is a policy's last receiver must keep a member.
+		what := r.lang.T("what.members", strings.Join(changed, ", "), g.Name, g.ID)
+		if gd, err = r.guard(ctx, c, change{after: map[string][]string{g.ID: members}}, what, c.Bool("force")); err != nil {
+			return Result{}, err
+		}
+	}
 	if len(changed) > 0 {
 		w := Write{Action: "group update", Group: Group{ID: g.ID, Name: g.Name, ContactIDs: members}, Members: append(slices.Clone(done), changed...)}
 		if c.Bool("dry-run") {
-			return r.dryRun(c, []Write{w}, Result{GroupID: g.ID, Contacts: changed})
+			res, err := r.dryRun(c, []Write{w}, Result{GroupID: g.ID, Contacts: changed, Policies: gd.names()})
+			res.Text = strings.Join(append(gd.lines(r.lang), res.Text), "\n\n")
+			return res, err
 		}
 		if rc, err = r.updateGroup(ctx, c, w); err != nil {
 			return Result{}, err
@@ -234,10 +244,11 @@ func (r *Runner) changeMembers(ctx context.Context, c *Call, id string, add, rem
 		lines = append(lines, r.lang.T(already, g.Name, g.ID, strings.Join(unchanged, ", ")))
 	}
 	lines = append(lines, r.lang.T("group.members_count", len(members)))
+	lines = append(lines, gd.lines(r.lang)...)
 	if rc.RequestID != "" {
 		lines = append(lines, r.lang.T("field.request_id")+": "+rc.RequestID)
 	}
-	return Result{Text: strings.Join(lines, "\n\n"), GroupID: g.ID, Contacts: ours, RequestID: rc.RequestID}, nil
+	return Result{Text: strings.Join(lines, "\n\n"), GroupID: g.ID, Contacts: ours, RequestID: rc.RequestID, Policies: gd.names()}, nil
 }
 
 // updateGroup records and sends a full replacement of a group.
@@ -291,10 +302,18 @@ func (r *Runner) groupDelete(ctx context.Context, c *Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if c.Bool("dry-run") {
-		return r.dryRun(c, []Write{{Action: "group delete", Group: g}}, Result{GroupID: g.ID})
+	force := c.Bool("force")
+	gd, err := r.guard(ctx, c, change{group: g.ID}, r.lang.T("what.group", g.Name, g.ID), force)
+	if err != nil {
+		return Result{}, err
 	}
-	code, err := r.propose(ctx, c, Pending{Action: "group delete", GroupID: g.ID, Name: g.Name})
+	impact := r.impactLines(gd, ReceiverGroup, g.ID, nil, nil)
+	if c.Bool("dry-run") {
+		res, err := r.dryRun(c, []Write{{Action: "group delete", Group: g}}, Result{GroupID: g.ID, Policies: gd.names()})
+		res.Text = strings.Join(append(impact, res.Text), "\n\n")
+		return res, err
+	}
+	code, err := r.propose(ctx, c, Pending{Action: "group delete", GroupID: g.ID, Name: g.Name, Force: force})
 	if err != nil {
 		return Result{}, err
 	}
@@ -302,8 +321,9 @@ func (r *Runner) groupDelete(ctx context.Context, c *Call) (Result, error) {
 		r.lang.T("group.delete_confirm", g.Name, g.ID),
 		r.memberLines(g, !c.Msg.Private),
 		r.lang.T("group.delete_note"),
-		r.lang.T("delete.how", int(ConfirmTTL.Minutes()), code, code),
 	}
+	lines = append(lines, impact...)
+	lines = append(lines, r.lang.T("delete.how", int(ConfirmTTL.Minutes()), code, code))
 	return Result{Text: strings.Join(lines, "\n\n"), GroupID: g.ID}, nil
 }
 

@@ -16,7 +16,7 @@ import (
 func (r *Runner) familyAllows(c *Call) error {
 	t := r.arms.Traits()
 	var problems []*Error
-	if c.Get("webhook") != "" && !t.Robots {
+	if c.Get("webhook") != "" && !t.Robots && c.Spec.Path[0] != "robot" {
 		problems = append(problems, invalid(nil, "family.webhook", t.Family))
 	}
 	if c.Has("systemnoc") && !t.SystemNoc {
@@ -27,6 +27,9 @@ func (r *Runner) familyAllows(c *Call) error {
 	}
 	if c.Has("verified") && !t.Verification {
 		problems = append(problems, invalid(nil, "family.verify", t.Family))
+	}
+	if c.Spec.Path[0] == "robot" && !t.IMRobots {
+		problems = append(problems, invalid(nil, "family.robot", t.Family))
 	}
 	if len(problems) == 0 {
 		return nil

@@ -66,10 +66,24 @@ var (
 	phoneSeps = strings.NewReplacer(" ", "", ".", "", "-", "", "(", "", ")", "")
 )
 
+// secretText is a robot's signing secret in free text: SEC and hex digits.
+var secretText = regexp.MustCompile(`SEC[0-9a-fA-F]{16,}`)
+
+// RedactSecrets replaces every robot signing secret in text with
+// SecretWithheld: the text of a message is kept (so that another process
+// can finish it), its secrets never are.
+func RedactSecrets(text string) string {
+	if !strings.Contains(text, "SEC") {
+		return text
+	}
+	return secretText.ReplaceAllString(text, SecretWithheld)
+}
+
 // MaskText masks anything in free text that looks like an email address, a
-// phone number or a robot access token.
+// phone number, a robot access token or signing secret.
 func MaskText(s string) string {
 	s = maskTokens(catalog.Visible(grammar.Normalize(s)))
+	s = secretText.ReplaceAllString(s, "SEC…")
 	s = textEmail.ReplaceAllStringFunc(s, MaskEmail)
 	// A masked number keeps digits at its ends, which may join digits
 	// next to it into another run: mask until none is left.

@@ -32,8 +32,12 @@ type Result struct {
 	ContactID string
 	Contacts  []string // every contact touched, for the audit trail
 	GroupID   string
+	RobotID   string
 	RequestID string
-	DryRun    bool // nothing was written: the reply shows what would be
+	// Policies are the enabled notification policies the change left
+	// without a receiver (a forced delete).
+	Policies []string
+	DryRun   bool // nothing was written: the reply shows what would be
 	// VerifyPending is a contact whose phone ARMS will not call until it
 	// is verified, and whose adder is to be reminded.
 	VerifyPending string
@@ -49,7 +53,9 @@ type Reply struct {
 	ContactID string
 	Contacts  []string
 	GroupID   string
+	RobotID   string
 	RequestID string
+	Policies  []string // the policies a forced delete left without a receiver
 	// VerifyPending: remind the sender, in this conversation, while this
 	// contact's phone stays unverified (BOT_VERIFY_REMIND).
 	VerifyPending string

@@ -38,6 +38,9 @@ type Traits struct {
 	Fallback bool
 	// SystemNoc: a contact may receive ARMS's system notifications.
 	SystemNoc bool
+	// IMRobots: a group chat's robot is an IM robot of its own (Robots),
+	// which a notification policy names beside contacts and groups.
+	IMRobots bool
 }
 
 // PhoneVerifier sends a contact's phone ARMS's verification link: ARMS
@@ -73,6 +76,7 @@ type GroupQuery struct {
 	Name      string // partial match
 	ContactID string // groups this contact belongs to
 	Detail    bool   // include the members
+	MemberIDs bool   // include the members' ids (ContactIDs), not their details
 }
 
 // GroupList is what SearchGroups found.
@@ -104,7 +108,87 @@ type ContactPage struct {
 type Receipt struct {
 	ContactID string
 	GroupID   string
+	RobotID   string
 	RequestID string
+}
+
+// Policies reads ARMS's notification policies: where alerts go.
+type Policies interface {
+	// NotificationPolicies returns every policy, every page of them, with
+	// the receivers each names.
+	NotificationPolicies(ctx context.Context) ([]Policy, error)
+}
+
+// Policy is an ARMS notification policy, as far as whom it reaches.
+type Policy struct {
+	ID, Name string
+	Enabled  bool
+	Channels []string // its notification methods (dingTalk, email, sms, tts, webhook)
+	// Receivers are what it notifies: contacts, groups and robots of the
+	// configured family, and whatever else it names.
+	Receivers []Receiver
+	// Escalates: an escalation policy may notify others when an alert
+	// stays unresolved; who is not in the policy itself.
+	Escalates bool
+}
+
+// ReceiverKind is what a policy's receiver is, to this bot.
+type ReceiverKind string
+
+const (
+	ReceiverContact ReceiverKind = "contact"
+	ReceiverGroup   ReceiverKind = "group"
+	ReceiverRobot   ReceiverKind = "robot"
+	// ReceiverOther is what the bot does not manage: an on-call schedule,
+	// a webhook, a contact or group of the other family. It still receives.
+	ReceiverOther ReceiverKind = "other"
+)
+
+// Receiver is one object a policy notifies.
+type Receiver struct {
+	Kind ReceiverKind
+	ID   string
+	Name string
+	// Type is ARMS's name for the kind (NotifyObjectType), shown for
+	// ReceiverOther.
+	Type     string
+	Channels []string
+}
+
+// Robots is what the handlers need of ARMS's IM robots (Alert
+// Management): a group chat's robot that policies notify.
+type Robots interface {
+	CreateRobot(ctx context.Context, rb Robot) (Receipt, error)
+	// SearchRobots returns every robot that matches, every page of them.
+	SearchRobots(ctx context.Context, q RobotQuery) ([]Robot, error)
+	// DeleteRobot returns ErrNotFound when there was nothing to delete.
+	DeleteRobot(ctx context.Context, id string) (Receipt, error)
+}
+
+// Robot is an ARMS IM robot.
+type Robot struct {
+	ID, Name string
+	Webhook  string // the robot's address, access token included
+	// Secret is the robot's signing secret (加签), sent on create only: it
+	// is never read back, shown, logged or kept.
+	Secret string `json:"-"`
+	// Signed: ARMS holds a signing secret for the robot.
+	Signed bool
+	// Daily are the times of day ARMS sends the robot a summary
+	// ("09:30"); none when off.
+	Daily []string
+	// Policies are the notification policies that name the robot, as ARMS
+	// lists them with it.
+	Policies []PolicyRef
+}
+
+// PolicyRef names a policy.
+type PolicyRef struct{ ID, Name string }
+
+// RobotQuery filters SearchRobots; empty fields do not filter.
+type RobotQuery struct {
+	IDs  []string
+	Name string
 }
 
 // Journal is one message's record in the shared state, as its handler sees
@@ -132,7 +216,8 @@ type Journal interface {
 // Write is a change a handler is about to make, as its journal keeps it.
 type Write struct {
 	// Action is "create", "update", "delete" (a contact), "group create",
-	// "group update", "group delete", or "revoke".
+	// "group update", "group delete", "robot create", "robot delete", or
+	// "revoke".
 	Action  string  `json:"action"`
 	Contact Contact `json:"contact,omitzero"`
 	Group   Group   `json:"group,omitzero"`
@@ -140,6 +225,9 @@ type Write struct {
 	// message's own change, which a process finishing the message reports
 	// as done even when it finds it done already.
 	Members []string `json:"members,omitempty"`
+	// Robot is the robot a robot write creates or deletes; its secret is
+	// never recorded (Robot.Secret is left out of the JSON).
+	Robot Robot `json:"robot,omitzero"`
 	// From is a renamed group's name before the rename.
 	From  string `json:"from,omitempty"`
 	User  string `json:"user,omitempty"`
@@ -232,10 +320,14 @@ type Confirmations interface {
 
 // Pending is an action waiting for /confirm.
 type Pending struct {
-	Action    string `json:"action"` // "delete" (a contact), "group delete"
+	Action    string `json:"action"` // "delete" (a contact), "group delete", "robot delete"
 	ContactID string `json:"contact_id,omitempty"`
 	GroupID   string `json:"group_id,omitempty"`
+	RobotID   string `json:"robot_id,omitempty"`
 	Name      string `json:"name"`
+	// Force: the sender asked, with contact.force, to delete it even when
+	// it is the last receiver of an enabled notification policy.
+	Force bool `json:"force,omitempty"`
 }
 
 // AuditLog reads the audit trail.
@@ -263,5 +355,9 @@ type AuditEntry struct {
 	// added or removed), GroupID the group.
 	Contacts   []string
 	GroupID    string
+	RobotID    string
 	RequestRef string // the bot's own request id, as in its logs
+	// Policies are the enabled notification policies the change left
+	// without a receiver (a forced delete), by name and id.
+	Policies []string
 }

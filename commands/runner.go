@@ -40,6 +40,8 @@ type Ports struct {
 	Directory     Directory // the organisation directory, for /contact add me
 	Verifier      PhoneVerifier
 	Owners        Owners
+	Policies      Policies // where alerts go: deletes that would silence one are refused
+	Robots        Robots   // IM robots (alert-management)
 }
 
 // Runner parses, authorises and runs commands. It is safe for concurrent use.
@@ -57,6 +59,8 @@ type Runner struct {
 	directory Directory
 	verifier  PhoneVerifier
 	owners    Owners
+	policies  Policies
+	robots    Robots
 	window    time.Duration // Settings.WriteWindow
 	autoLink  bool          // Settings.VerifyAuto
 	log       *slog.Logger
@@ -80,7 +84,8 @@ func pause(ctx context.Context, d time.Duration) error {
 func NewRunner(s Settings, p Ports, log *slog.Logger) *Runner {
 	return &Runner{specs: Commands(), lang: s.Lang, admins: s.Admins, writable: s.WriteConversations,
 		perms: p.Permissions, confirms: p.Confirmations, audit: p.Audit, arms: p.Contacts, groups: p.Groups,
-		planner: p.Planner, directory: p.Directory, verifier: p.Verifier, owners: p.Owners, window: s.WriteWindow, autoLink: s.VerifyAuto,
+		planner: p.Planner, directory: p.Directory, verifier: p.Verifier, owners: p.Owners, policies: p.Policies, robots: p.Robots,
+		window: s.WriteWindow, autoLink: s.VerifyAuto,
 		log: log, pause: pause}
 }
 
@@ -138,7 +143,9 @@ func (r *Runner) run(ctx context.Context, call *Call) Reply {
 		ContactID:     res.ContactID,
 		Contacts:      res.Contacts,
 		GroupID:       res.GroupID,
+		RobotID:       res.RobotID,
 		RequestID:     res.RequestID,
+		Policies:      res.Policies,
 		VerifyPending: res.VerifyPending,
 	}
 	if res.DryRun {

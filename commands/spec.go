@@ -25,6 +25,8 @@ const (
 	KindIDs      // ContactIds: digits, separated by spaces or commas
 	KindGroupID  // an ARMS ContactGroupId: digits
 	KindFallback // what ARMS does about an unanswered call: one of Fallbacks
+	KindSecret   // a DingTalk robot's signing secret: SEC and hex digits; never shown
+	KindTimes    // times of day, HH:MM, separated by commas
 )
 
 // Arg declares one key a command accepts.
@@ -134,13 +136,16 @@ var groupAliases = map[string][]string{
 	"contact": {"contacts", "联系人"},
 	"group":   {"groups", "联系人组", "分组"},
 	"perm":    {"perms", "permission", "权限"},
+	"robot":   {"robots", "im", "群机器人"},
 }
 
 // Scopes are the permissions a grant can name. A grant of a prefix ("contact")
 // covers the scopes below it.
 // contact.add.self lets a member add only themselves (/contact add me).
-var Scopes = []string{"contact", "contact.read", "contact.add", "contact.add.self", "contact.update", "contact.delete",
-	"group", "group.read", "group.write", "perm", "audit", "admin"}
+// contact.force lets a delete leave an enabled notification policy with
+// nobody to notify, when the sender says force=true.
+var Scopes = []string{"contact", "contact.read", "contact.add", "contact.add.self", "contact.update", "contact.delete", "contact.force",
+	"group", "group.read", "group.write", "robot", "robot.read", "robot.write", "perm", "audit", "admin"}
 
 // The keys of a contact, shared by add and update.
 var (
@@ -161,6 +166,10 @@ var (
 	groupNameArg = Arg{Name: "name", Aliases: []string{"groupname", "contactgroupname", "组名", "名字"}, Kind: KindName, Example: "SRE-oncall", Help: "arg.group_name"}
 	dryRunArg    = Arg{Name: "dry-run", Aliases: []string{"dryrun", "试运行", "预演"}, Kind: KindBool, Example: "true", Help: "arg.dry_run"}
 	fallbackArg  = Arg{Name: "fallback", Aliases: []string{"reissue", "reissuesendnotice", "未接通", "补发"}, Kind: KindFallback, Example: "sms", Help: "arg.fallback"}
+	forceArg     = Arg{Name: "force", Aliases: []string{"强制"}, Kind: KindBool, Example: "true", Help: "arg.force"}
+	robotIDArg   = Arg{Name: "id", Aliases: []string{"robotid"}, Kind: KindID, Required: true, Positional: true, Example: "123", Help: "arg.robot_id"}
+	secretArg    = Arg{Name: "secret", Aliases: []string{"dingsignkey", "signkey", "加签", "密钥"}, Kind: KindSecret, Example: "SEC…", Help: "arg.secret"}
+	dailyArg     = Arg{Name: "daily", Aliases: []string{"dailynoctime", "日报"}, Kind: KindTimes, Example: "09:30,17:00", Help: "arg.daily"}
 )
 
 func required(a Arg) Arg  { a.Required = true; return a }
@@ -242,9 +251,19 @@ func Commands() []*Spec {
 			Summary: "summary.contact.delete",
 			Scope:   "contact.delete",
 			Writes:  true,
-			Args:    []Arg{idArg, dryRunArg},
+			Needs:   []Need{needForce},
+			Args:    []Arg{idArg, forceArg, dryRunArg},
 			Example: "/contact delete 10211",
 			Run:     (*Runner).contactDelete,
+		},
+		{
+			Path:    []string{"contact", "where"},
+			Aliases: []string{"used", "usage", "policies", "在哪", "用途"},
+			Summary: "summary.contact.where",
+			Scope:   "contact.read",
+			Args:    []Arg{idArg},
+			Example: "/contact where 10211",
+			Run:     (*Runner).contactWhere,
 		},
 		{
 			Path:    []string{"contact", "history"},
@@ -301,7 +320,8 @@ func Commands() []*Spec {
 			Summary: "summary.group.remove",
 			Scope:   "group.write",
 			Writes:  true,
-			Args:    []Arg{groupIDArg, membersArg, dryRunArg},
+			Needs:   []Need{needForce},
+			Args:    []Arg{groupIDArg, membersArg, forceArg, dryRunArg},
 			Example: "/group remove 701 10212",
 			Run:     (*Runner).groupRemove,
 		},
@@ -321,9 +341,59 @@ func Commands() []*Spec {
 			Summary: "summary.group.delete",
 			Scope:   "group.write",
 			Writes:  true,
-			Args:    []Arg{groupIDArg, dryRunArg},
+			Needs:   []Need{needForce},
+			Args:    []Arg{groupIDArg, forceArg, dryRunArg},
 			Example: "/group delete 701",
 			Run:     (*Runner).groupDelete,
+		},
+		{
+			Path:    []string{"group", "where"},
+			Aliases: []string{"used", "usage", "policies", "在哪", "用途"},
+			Summary: "summary.group.where",
+			Scope:   "group.read",
+			Args:    []Arg{groupIDArg},
+			Example: "/group where 701",
+			Run:     (*Runner).groupWhere,
+		},
+		{
+			Path:    []string{"robot", "add"},
+			Aliases: []string{"create", "new", "添加", "新增"},
+			Summary: "summary.robot.add",
+			Scope:   "robot.write",
+			Writes:  true,
+			Args:    []Arg{required(groupNameArg), required(webhookArg), secretArg, dailyArg, dryRunArg},
+			Example: "/robot add name=SRE-group webhook=https://oapi.dingtalk.com/robot/send?access_token=... daily=09:30,17:00",
+			Rule:    robotRule,
+			Run:     (*Runner).robotAdd,
+		},
+		{
+			Path:    []string{"robot", "list"},
+			Aliases: []string{"ls", "列表"},
+			Summary: "summary.robot.list",
+			Scope:   "robot.read",
+			Args:    []Arg{{Name: "name", Aliases: []string{"robotname", "名字"}, Kind: KindString, Example: "SRE", Help: "arg.robot_filter"}},
+			Example: "/robot list",
+			Run:     (*Runner).robotList,
+		},
+		{
+			Path:    []string{"robot", "show"},
+			Aliases: []string{"get", "info", "查看"},
+			Summary: "summary.robot.show",
+			Scope:   "robot.read",
+			Args:    []Arg{robotIDArg},
+			Example: "/robot show 123",
+			Run:     (*Runner).robotShow,
+		},
+		{
+			Path:    []string{"robot", "delete"},
+			Aliases: []string{"rm", "del", "删除"},
+			Summary: "summary.robot.delete",
+			Scope:   "robot.write",
+			Needs:   []Need{needForce},
+			Writes:  true,
+			Args:    []Arg{robotIDArg, forceArg, dryRunArg},
+			Example: "/robot delete 123",
+			Run:     (*Runner).robotDelete,
 		},
 		{
 			Path:    []string{"perm", "grant"},

@@ -159,6 +159,24 @@ func checkValue(a *Arg, typed, raw string) (string, *Error) {
 			return "", invalid(nil, "err.bad_email", short(raw))
 		}
 		return e, nil
+	case KindSecret:
+		if raw != SecretWithheld && !secretRE.MatchString(raw) {
+			return "", invalid(nil, "err.bad_secret", typed)
+		}
+		return raw, nil
+	case KindTimes:
+		var out []string
+		for _, t := range strings.Split(strings.ReplaceAll(raw, "，", ","), ",") {
+			t = strings.TrimSpace(t)
+			if !timeRE.MatchString(t) || slices.Contains(out, t) {
+				return "", invalid(nil, "err.bad_times", typed, short(raw))
+			}
+			out = append(out, t)
+		}
+		if len(out) == 0 || len(out) > 6 {
+			return "", invalid(nil, "err.bad_times", typed, short(raw))
+		}
+		return strings.Join(out, ","), nil
 	case KindWebhook:
 		if err := CheckWebhook(raw); err != nil {
 			var we webhookError
@@ -169,6 +187,13 @@ func checkValue(a *Arg, typed, raw string) (string, *Error) {
 	}
 	return raw, nil
 }
+
+// secretRE is what DingTalk's robot signing secrets look like: SEC and
+// hex digits (64 today).
+var secretRE = regexp.MustCompile(`^SEC[0-9a-fA-F]{16,128}$`)
+
+// timeRE is a time of day, HH:MM.
+var timeRE = regexp.MustCompile(`^([01]\d|2[0-3]):[0-5]\d$`)
 
 // fallbackWords are how people name what ARMS does about an unanswered
 // call (ReissueSendNotice).

@@ -4,8 +4,9 @@
 // contact groups in memory, implements both contact families with their
 // documented bodies: the legacy one (CreateAlertContact, SearchAlertContact,
 // UpdateAlertContact, DeleteAlertContact and the four AlertContactGroup
-// operations) and Alert Management's (alertmanagement.go), and can be told
-// to fail or be slow. sts.go is a stand-in for STS's AssumeRoleWithOIDC.
+// operations) and Alert Management's (alertmanagement.go), notification
+// policies and IM robots (policies.go), and can be told to fail or be
+// slow. sts.go is a stand-in for STS's AssumeRoleWithOIDC.
 package armstest
 
 import (
@@ -122,6 +123,11 @@ type Server struct {
 	// verifyEvery, links: verification links (alertmanagement.go).
 	verifyEvery time.Duration
 	links       []VerifyLink
+	// Notification policies and IM robots (policies.go).
+	policies   map[int64]*Policy
+	nextPolicy int64
+	robots     map[int64]*Robot
+	nextRobot  int64
 }
 
 // Option configures a Server.
@@ -173,6 +179,9 @@ func newServer(opts ...Option) *Server {
 		nextID:      10200 + rand.Int64N(100),
 		groups:      map[int64]*Group{},
 		nextGroup:   700 + rand.Int64N(100),
+		policies:    map[int64]*Policy{},
+		robots:      map[int64]*Robot{},
+		nextRobot:   100 + rand.Int64N(100),
 		release:     make(chan struct{}),
 		max:         maxContacts,
 		verifyEvery: DefaultVerifyInterval,
@@ -241,6 +250,8 @@ func (s *Server) Reset() {
 	clear(s.contacts)
 	clear(s.owners)
 	clear(s.groups)
+	clear(s.policies)
+	clear(s.robots)
 	s.calls = nil
 	s.links = nil
 }
@@ -471,7 +482,8 @@ func (s *Server) authenticate(r *http.Request) (url.Values, string, *apiError) {
 			return reject(&apiError{400, "ParameterRegionIdMissing", "RegionId is mandatory."})
 		}
 	case "CreateOrUpdateContact", "DescribeContacts", "DeleteContact", "SendTTSVerifyLink",
-		"CreateOrUpdateContactGroup", "DescribeContactGroups", "DeleteContactGroup":
+		"CreateOrUpdateContactGroup", "DescribeContactGroups", "DeleteContactGroup",
+		"ListNotificationPolicies", "CreateOrUpdateIMRobot", "DescribeIMRobots", "DeleteIMRobot":
 	default:
 		return reject(&apiError{404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."})
 	}
@@ -512,6 +524,14 @@ func (s *Server) dispatch(action string, p url.Values, rid string) (any, *apiErr
 		return s.describeContactGroups(p, rid)
 	case "DeleteContactGroup":
 		return s.deleteContactGroup(p, rid)
+	case "ListNotificationPolicies":
+		return s.listNotificationPolicies(p, rid)
+	case "CreateOrUpdateIMRobot":
+		return s.createOrUpdateIMRobot(p, rid)
+	case "DescribeIMRobots":
+		return s.describeIMRobots(p, rid)
+	case "DeleteIMRobot":
+		return s.deleteIMRobot(p, rid)
 	}
 	return nil, &apiError{404, "InvalidAction.NotFound", "Specified api is not found."}
 }

@@ -67,7 +67,7 @@ func (d *Dispatcher) admit(ctx context.Context, t *ticket) decision {
 }
 
 func (d *Dispatcher) admitOnce(ctx context.Context, t *ticket) (redisstore.Admission, error) {
-	payload, err := t.m.Body()
+	payload, err := storedBody(t.m)
 	if err != nil {
 		return redisstore.Admission{}, err
 	}
@@ -202,4 +202,16 @@ func orEmpty(body []byte) []byte {
 		return dingtalk.EmptyReply()
 	}
 	return body
+}
+
+// storedBody is the message as its record keeps it, for whoever finishes
+// it: without the robot signing secrets its text may carry, which the bot
+// never keeps (a process that takes the message over asks for it again).
+func storedBody(m *dingtalk.Message) ([]byte, error) {
+	if red := commands.RedactSecrets(m.Text.Content); red != m.Text.Content {
+		kept := *m
+		kept.Text.Content = red
+		return kept.Body()
+	}
+	return m.Body()
 }

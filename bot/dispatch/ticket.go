@@ -84,6 +84,7 @@ func (t *ticket) audit(rep commands.Reply) commands.AuditEntry {
 		e.Command, e.Args = rep.Command, rep.Args
 	}
 	e.Outcome, e.RequestID, e.ContactID, e.Contacts, e.GroupID = rep.Outcome, rep.RequestID, rep.ContactID, rep.Contacts, rep.GroupID
+	e.RobotID, e.Policies = rep.RobotID, rep.Policies
 	return e
 }
 

@@ -183,13 +183,15 @@ func (s *Store) auditArgs(e commands.AuditEntry) *redis.XAddArgs {
 			"contacts", clip(strings.Join(e.Contacts, " "), 256),
 			"group_id", clip(e.GroupID, 32),
 			"request_id", clip(e.RequestRef, 64),
+			"robot_id", clip(e.RobotID, 32),
+			"policies", clip(strings.Join(e.Policies, "\n"), 512),
 		},
 	}
 }
 
 // MaxAuditEntryBytes bounds the values of one audit entry (the field
 // names and Redis's own overhead come on top).
-const MaxAuditEntryBytes = 13 + 128*4 + 64 + 512 + 32 + 64 + 32 + 256 + 32 + 64
+const MaxAuditEntryBytes = 13 + 128*4 + 64 + 512 + 32 + 64 + 32 + 256 + 32 + 64 + 32 + 512
 
 // clip cuts s to at most n bytes, at a character boundary, marking the cut.
 func clip(s string, n int) string {
@@ -257,11 +259,15 @@ func decodeAudit(v map[string]any) commands.AuditEntry {
 	if s := str("contacts"); s != "" {
 		contacts = strings.Fields(s)
 	}
+	var policies []string
+	if s := str("policies"); s != "" {
+		policies = strings.Split(s, "\n")
+	}
 	return commands.AuditEntry{
 		Time: time.UnixMilli(ms), MsgID: str("msg_id"), SenderID: str("sender"), SenderNick: str("nick"),
 		ConversationID: str("conversation"), Command: str("command"), Args: str("args"), Outcome: str("outcome"),
 		RequestID: str("arms_request_id"), ContactID: str("contact_id"), Contacts: contacts,
-		GroupID: str("group_id"), RequestRef: str("request_id"),
+		GroupID: str("group_id"), RequestRef: str("request_id"), RobotID: str("robot_id"), Policies: policies,
 	}
 }
 
