@@ -57,7 +57,7 @@ func (r *Runner) auditLine(e AuditEntry) string {
 		line += " · RobotId " + catalog.Inert(e.RobotID)
 	}
 	if len(e.Policies) > 0 {
-		line += " · " + r.lang.T("audit.silenced", strings.Join(e.Policies, ", "))
+		line += " · " + r.lang.T("audit.policies", strings.Join(e.Policies, ", "))
 	}
 	if e.RequestID != "" {
 		line += " · RequestId " + catalog.Inert(e.RequestID)

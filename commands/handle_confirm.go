@@ -86,19 +86,29 @@ func (r *Runner) confirm(ctx context.Context, c *Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	var res Result
+	var (
+		res    Result
+		groups []Group
+	)
 	switch p.Action {
 	case "group delete":
 		res, err = r.deleteGroup(ctx, c, Group{ID: p.GroupID, Name: p.Name}, false)
+		res.Policies = g.affected(ReceiverGroup, p.GroupID, nil)
 	case "robot delete":
 		res, err = r.deleteRobot(ctx, c, Robot{ID: p.RobotID, Name: p.Name}, false)
+		res.Policies = g.affected(ReceiverRobot, p.RobotID, nil)
 	default:
+		if len(g.policies) > 0 {
+			// For the audit trail: the policies that reached it through
+			// a group (best effort: the delete does not wait on it).
+			groups, _ = r.groupsOf(ctx, p.ContactID)
+		}
 		res, err = r.deleteContact(ctx, c, Contact{ID: p.ContactID, Name: p.Name}, false)
+		res.Policies = g.affected(ReceiverContact, p.ContactID, groups)
 	}
 	if err != nil {
 		return Result{}, err
 	}
-	res.Policies = g.names()
 	if extra := g.lines(r.lang); len(extra) > 0 {
 		res.Text += "\n\n" + strings.Join(extra, "\n\n")
 	}

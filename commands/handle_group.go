@@ -248,7 +248,8 @@ func (r *Runner) changeMembers(ctx context.Context, c *Call, id string, add, rem
 	if rc.RequestID != "" {
 		lines = append(lines, r.lang.T("field.request_id")+": "+rc.RequestID)
 	}
-	return Result{Text: strings.Join(lines, "\n\n"), GroupID: g.ID, Contacts: ours, RequestID: rc.RequestID, Policies: gd.names()}, nil
+	return Result{Text: strings.Join(lines, "\n\n"), GroupID: g.ID, Contacts: ours, RequestID: rc.RequestID,
+		Policies: gd.affected(ReceiverGroup, g.ID, nil)}, nil
 }
 
 // updateGroup records and sends a full replacement of a group.

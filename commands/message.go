@@ -34,8 +34,8 @@ type Result struct {
 	GroupID   string
 	RobotID   string
 	RequestID string
-	// Policies are the enabled notification policies the change left
-	// without a receiver (a forced delete).
+	// Policies are the notification policies a delete touched; those it
+	// left without a receiver end in " [silenced]".
 	Policies []string
 	DryRun   bool // nothing was written: the reply shows what would be
 	// VerifyPending is a contact whose phone ARMS will not call until it
@@ -55,7 +55,7 @@ type Reply struct {
 	GroupID   string
 	RobotID   string
 	RequestID string
-	Policies  []string // the policies a forced delete left without a receiver
+	Policies  []string // the policies a delete touched (Result.Policies)
 	// VerifyPending: remind the sender, in this conversation, while this
 	// contact's phone stays unverified (BOT_VERIFY_REMIND).
 	VerifyPending string

@@ -144,7 +144,26 @@ func (g guarded) lines(l catalog.Lang) []string {
 func (g guarded) names() []string {
 	var out []string
 	for _, p := range g.silenced {
-		out = append(out, p.Name+" ("+p.ID+")")
+		out = append(out, p.Name+" ("+p.ID+") [silenced]")
+	}
+	return out
+}
+
+// affected are the policies that named the object of kind and id,
+// directly or through groups, as the audit trail keeps them: the ones the
+// change left silent marked so.
+func (g guarded) affected(kind ReceiverKind, id string, groups []Group) []string {
+	silent := map[string]bool{}
+	for _, p := range g.silenced {
+		silent[p.ID] = true
+	}
+	out := g.names()
+	seen := map[string]bool{}
+	for _, x := range reaching(g.policies, kind, id, groups, nil) {
+		if p := x.policy; !silent[p.ID] && !seen[p.ID] {
+			seen[p.ID] = true
+			out = append(out, p.Name+" ("+p.ID+")")
+		}
 	}
 	return out
 }

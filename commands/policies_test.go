@@ -81,7 +81,7 @@ func TestForcedDelete(t *testing.T) {
 		t.Fatalf("forced preview: %s", rep.Text)
 	}
 	done := say(r, "forcer", "/confirm "+m[1])
-	if done.Outcome != "ok" || len(arms.contacts) != 0 || !slices.Equal(done.Policies, []string{"Prod (p1)"}) || !strings.Contains(done.Text, "Prod") {
+	if done.Outcome != "ok" || len(arms.contacts) != 0 || !slices.Equal(done.Policies, []string{"Prod (p1) [silenced]"}) || !strings.Contains(done.Text, "Prod") {
 		t.Fatalf("forced delete: %s policies %v, %d contacts left: %s", done.Outcome, done.Policies, len(arms.contacts), done.Text)
 	}
 
@@ -125,7 +125,7 @@ func TestGroupRemoveOfTheLastMember(t *testing.T) {
 	if gr, _ := arms.group(g); len(gr.ContactIDs) != 1 {
 		t.Fatal("the member was removed")
 	}
-	if rep := say(r, "boss", "/group remove "+g+" "+id+" force=true"); rep.Outcome != "ok" || !slices.Equal(rep.Policies, []string{"Pager (p1)"}) {
+	if rep := say(r, "boss", "/group remove "+g+" "+id+" force=true"); rep.Outcome != "ok" || !slices.Equal(rep.Policies, []string{"Pager (p1) [silenced]"}) {
 		t.Fatalf("forced: %s %v %s", rep.Outcome, rep.Policies, rep.Text)
 	}
 }

@@ -357,7 +357,7 @@ type AuditEntry struct {
 	GroupID    string
 	RobotID    string
 	RequestRef string // the bot's own request id, as in its logs
-	// Policies are the enabled notification policies the change left
-	// without a receiver (a forced delete), by name and id.
+	// Policies are the notification policies a delete touched, by name
+	// and id; those it left without a receiver end in " [silenced]".
 	Policies []string
 }

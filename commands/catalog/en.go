@@ -299,5 +299,5 @@ var en = map[string]string{
 	"robot.delete_confirm":     "About to delete group robot **%s** (RobotId %s):",
 	"robot.deleted":            "Deleted group robot **%s** (RobotId %s).",
 	"robot.cancel_done":        "Kept group robot **%s** (RobotId %s).",
-	"audit.silenced":           "left without a receiver: %s",
+	"audit.policies":           "policies: %s",
 }

@@ -299,5 +299,5 @@ var zh = map[string]string{
 	"robot.delete_confirm":     "即将删除群机器人 **%s**（RobotId %s）：",
 	"robot.deleted":            "已删除群机器人 **%s**（RobotId %s）。",
 	"robot.cancel_done":        "已保留群机器人 **%s**（RobotId %s）。",
-	"audit.silenced":           "使其失去全部接收者的策略：%s",
+	"audit.policies":           "通知策略：%s",
 }
