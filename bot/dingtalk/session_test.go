@@ -144,9 +144,9 @@ func TestSendTellsAPostThatMayHaveArrived(t *testing.T) {
 		conn.Close() // read in full, then the connection breaks
 	}))
 	defer reset.Close()
-	refused := httptest.NewServer(http.NotFoundHandler())
-	refusedURL := refused.URL
-	refused.Close() // nothing listens there any more
+	// Nothing listens on port 1 (a closed test server's port may be taken
+	// by another test's listener meanwhile).
+	refusedURL := "http://127.0.0.1:1"
 
 	tests := []struct {
 		name    string
