@@ -72,8 +72,9 @@ type Config struct {
 	// profiles, ECS RAM role, credentials URI) instead of an AccessKey pair.
 	DefaultChain bool
 	// Observe, when set, is told of every call: its action, its ARMS error
-	// code ("" on success, "transport" when no answer came) and latency.
-	Observe func(action, code string, d time.Duration)
+	// code ("" on success, "transport" when no answer came), what kind of
+	// failure that is (Error.Fault; "" on success) and its latency.
+	Observe func(action, code string, fault commands.Fault, d time.Duration)
 }
 
 // Client calls ARMS. It is safe for concurrent use: the SDK client is not
@@ -85,7 +86,7 @@ type Client struct {
 	pool      *pool
 	timeout   time.Duration
 	retryBase time.Duration
-	observe   func(action, code string, d time.Duration)
+	observe   func(action, code string, fault commands.Fault, d time.Duration)
 	log       *slog.Logger
 	creds     *provider // nil with an AccessKey pair
 }
@@ -183,7 +184,7 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	}
 	c := &Client{family: cfg.Family, pool: newPool(cfg.Clients), timeout: cfg.Timeout, retryBase: 200 * time.Millisecond, observe: cfg.Observe, log: log, creds: creds}
 	if c.observe == nil {
-		c.observe = func(string, string, time.Duration) {}
+		c.observe = func(string, string, commands.Fault, time.Duration) {}
 	}
 	for range cfg.Clients {
 		rt := &callTransport{base: &http.Transport{
@@ -266,11 +267,11 @@ func (c *Client) do(ctx context.Context, action string, req requests.AcsRequest,
 		if code == "" {
 			code = "transport"
 		}
-		c.observe(action, code, elapsed)
+		c.observe(action, code, e.Fault(), elapsed)
 		log.WarnContext(ctx, "arms call failed", "code", e.code, "http_status", e.status, "arms_request_id", e.requestID, "sent", sent, "err", e.Error())
 		return e
 	}
-	c.observe(action, "", elapsed)
+	c.observe(action, "", "", elapsed)
 	log.InfoContext(ctx, "arms call", "http_status", resp.GetHttpStatus(), "arms_request_id", requestIDOf(resp))
 	return nil
 }

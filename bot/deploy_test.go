@@ -6,6 +6,7 @@ import (
 	"io"
 	iofs "io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -355,6 +356,60 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 	for _, n := range envNames(t) {
 		if !strings.Contains(string(raw), "`"+n+"`") {
 			t.Errorf("README does not document %s", n)
+		}
+	}
+}
+
+// The alert rules, unit-tested with promtool: every alert fires on a
+// sustained failure and stays quiet on an ordinary event
+// (deploy/kubernetes/components/monitoring/rules_test.yaml), and the rules
+// pass promtool's lint. CI installs promtool and sets
+// ARMSBOT_REQUIRE_PROMTOOL, so there this cannot skip.
+func TestAlertRulesWithPromtool(t *testing.T) {
+	t.Parallel()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("ARMSBOT_REQUIRE_PROMTOOL") != "" {
+			t.Fatal("promtool is not installed")
+		}
+		t.Skip("promtool is not installed (apt-get install prometheus)")
+	}
+	dir := filepath.Join("..", "deploy", "kubernetes", "components", "monitoring")
+	raw, err := os.ReadFile(filepath.Join(dir, "prometheusrule.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rule struct {
+		Spec map[string]any `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(raw, &rule); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := yaml.Marshal(rule.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests, err := os.ReadFile(filepath.Join(dir, "rules_test.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	for name, b := range map[string][]byte{"rules.yaml": spec, "rules_test.yaml": tests} {
+		if err := os.WriteFile(filepath.Join(tmp, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"check", "rules", "--lint=all", "rules.yaml"}, {"test", "rules", "rules_test.yaml"}} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = tmp
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	// Every alert has a case.
+	for _, name := range regexp.MustCompile(`alert: (\w+)`).FindAllStringSubmatch(string(raw), -1) {
+		if !strings.Contains(string(tests), "alertname: "+name[1]) {
+			t.Errorf("rules_test.yaml has no case for %s", name[1])
 		}
 	}
 }

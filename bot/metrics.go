@@ -8,6 +8,7 @@ import (
 
 	"github.com/armsbot/armsbot/bot/dingtalk"
 	"github.com/armsbot/armsbot/bot/dispatch"
+	"github.com/armsbot/armsbot/commands"
 )
 
 // metrics are the bot's Prometheus series, on a registry of their own (no
@@ -17,6 +18,7 @@ type metrics struct {
 	webhooks   *prometheus.CounterVec
 	commands   *prometheus.CounterVec
 	armsCalls  *prometheus.CounterVec
+	armsFaults *prometheus.CounterVec
 	armsTime   *prometheus.HistogramVec
 	deliveries *prometheus.CounterVec
 	redisErrs  *prometheus.CounterVec
@@ -49,6 +51,9 @@ func newMetrics() *metrics {
 		armsCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "armsbot_arms_calls_total", Help: "ARMS API calls by action and error code (\"\" for success, \"transport\" when no answer came).",
 		}, []string{"action", "code"}),
+		armsFaults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "armsbot_arms_faults_total", Help: "Failed ARMS API calls by action and what kind of failure (unavailable, unreachable, no_answer, throttled: ARMS or the way to it failed; invalid, other, too_frequent: ARMS answered no, as to a duplicate or a typo; forbidden, credentials, not_activated: the account's setup).",
+		}, []string{"action", "fault"}),
 		armsTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "armsbot_arms_call_duration_seconds", Help: "ARMS API call latency.",
 			Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10},
@@ -92,7 +97,7 @@ func newMetrics() *metrics {
 		Name: "armsbot_stream_ack_seconds", Help: "Time from a robot message frame's arrival to its acknowledgement.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	})
-	m.reg.MustRegister(m.webhooks, m.commands, m.armsCalls, m.armsTime, m.deliveries, m.redisErrs, m.takeovers, m.handovers, m.leaseRenewals,
+	m.reg.MustRegister(m.webhooks, m.commands, m.armsCalls, m.armsFaults, m.armsTime, m.deliveries, m.redisErrs, m.takeovers, m.handovers, m.leaseRenewals,
 		m.commandTime, m.ready, m.reminders, m.streamConnected, m.streamRegistrations, m.streamFrames, m.streamAck,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.zero()
@@ -115,6 +120,7 @@ func (m *metrics) zero() {
 		"CreateOrUpdateContact", "DescribeContacts", "DeleteContact", "SendTTSVerifyLink"} {
 		m.armsCalls.WithLabelValues(a, "")
 		m.armsTime.WithLabelValues(a)
+		m.armsFaults.WithLabelValues(a, string(commands.FaultUnavailable))
 	}
 	m.redisErrs.WithLabelValues("pipeline")
 	m.takeovers.WithLabelValues("redelivery")
@@ -132,9 +138,12 @@ func (m *metrics) zero() {
 }
 
 // observeARMS is handed to the arms client.
-func (m *metrics) observeARMS(action, code string, d time.Duration) {
+func (m *metrics) observeARMS(action, code string, fault commands.Fault, d time.Duration) {
 	m.armsCalls.WithLabelValues(action, code).Inc()
 	m.armsTime.WithLabelValues(action).Observe(d.Seconds())
+	if fault != "" {
+		m.armsFaults.WithLabelValues(action, string(fault)).Inc()
+	}
 }
 
 // dispatchHooks reports the dispatcher's events in the metrics.

@@ -69,9 +69,9 @@ func TestAlertsAndDashboardUseExportedMetrics(t *testing.T) {
 					t.Errorf("alert %s uses %s, which the bot does not export", r.Alert, m)
 				}
 			}
-			anchor, ok := strings.CutPrefix(r.Annotations["runbook"], "docs/runbook.md#")
+			anchor, ok := strings.CutPrefix(r.Annotations["runbook_url"], "https://github.com/armsbot/armsbot/blob/main/docs/runbook.md#")
 			if !ok || !strings.Contains(strings.ToLower(string(runbook)), "\n## "+anchor+"\n") {
-				t.Errorf("alert %s has no runbook section (%q)", r.Alert, r.Annotations["runbook"])
+				t.Errorf("alert %s has no runbook section (%q)", r.Alert, r.Annotations["runbook_url"])
 			}
 		}
 	}
