@@ -186,7 +186,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.str(&c.Listen, "listen", "BOT_LISTEN", ":8080", "address the webhook server listens on")
 	b.secret(&c.AppSecret, "app-secret", "DINGTALK_APP_SECRET", "DingTalk app secret, verifies callback signatures")
 	b.list(&c.SessionPrefixes, "session-webhook-prefixes", "DINGTALK_SESSION_WEBHOOK_PREFIXES", dingtalk.DefaultSessionPrefix, "comma-separated URL prefixes a sessionWebhook must start with")
-	b.str(&c.RedisURL, "redis-url", "REDIS_URL", "", "Redis URL; empty runs an embedded, non-persistent store")
+	b.secret(&c.RedisURL, "redis-url", "REDIS_URL", "Redis URL (with its password, if any); empty runs an embedded, non-persistent store")
 	b.str(&c.RedisPrefix, "redis-prefix", "BOT_REDIS_PREFIX", "armsbot:", "prefix of every Redis key")
 	b.bool(&c.RedisEphemeral, "redis-ephemeral", "BOT_REDIS_EPHEMERAL", false, "serve even when Redis keeps nothing across a restart (no AOF, no snapshots); the README says what is lost")
 	b.dur(&c.ClaimTTL, "dedupe-ttl", "BOT_DEDUPE_TTL", redisstore.MinClaimTTL, "how long a message id is remembered")

@@ -68,14 +68,15 @@ func TestSecretsFromFiles(t *testing.T) {
 		"DINGTALK_APP_SECRET_FILE":             write("app", "from-file\n"),
 		"ALIBABA_CLOUD_ACCESS_KEY_ID":          "id",
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET_FILE": write("ak", "ak-from-file"),
+		"REDIS_URL_FILE":                       write("redis", "redis://:pass@redis:6379/0\n"),
 	}
 	get := func(k string) string { return vars[k] }
 	cfg, err := parseConfig("serve", nil, get, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.AppSecret != "from-file" || cfg.ARMS.AccessKeySecret != "ak-from-file" {
-		t.Fatalf("secrets from files: %q %q", cfg.AppSecret, cfg.ARMS.AccessKeySecret)
+	if cfg.AppSecret != "from-file" || cfg.ARMS.AccessKeySecret != "ak-from-file" || cfg.RedisURL != "redis://:pass@redis:6379/0" {
+		t.Fatalf("secrets from files: %q %q %q", cfg.AppSecret, cfg.ARMS.AccessKeySecret, cfg.RedisURL)
 	}
 
 	vars["DINGTALK_APP_SECRET"] = "also-set"

@@ -145,6 +145,7 @@ func variants(t *testing.T) (filesys.FileSystem, []variant) {
 		{dir: "/k8s/stream", stream: true},
 		{dir: "/k8s/examples/ack", rrsa: true, mon: true},
 		{dir: "/k8s/combined", stream: true, rrsa: true, mon: true},
+		{dir: "/k8s/examples/operator", mon: true},
 	}
 }
 
@@ -165,6 +166,7 @@ func TestKubernetesVariants(t *testing.T) {
 	for _, v := range vs {
 		t.Run(filepath.Base(v.dir), func(t *testing.T) {
 			kinds := map[string]map[string]any{}
+			var policies []map[string]any
 			for _, d := range render(t, fs, v.dir) {
 				kind := d["kind"].(string)
 				if kind == "Secret" || kind == "Ingress" {
@@ -172,6 +174,17 @@ func TestKubernetesVariants(t *testing.T) {
 				}
 				if kind != "Namespace" && dig(d, "metadata", "namespace") != "armsbot" {
 					t.Errorf("%s %v is not in namespace armsbot", kind, dig(d, "metadata", "name"))
+				}
+				if kind == "ConfigMap" {
+					for k, val := range dig(d, "data").(map[string]any) {
+						if s, _ := val.(string); k == "REDIS_URL" || strings.Contains(k, "SECRET") || strings.Contains(k, "PASSWORD") ||
+							regexp.MustCompile(`://[^/@\s]*:[^/@\s]*@`).MatchString(s) {
+							t.Errorf("ConfigMap key %s may hold a credential: it belongs in the Secret", k)
+						}
+					}
+				}
+				if kind == "NetworkPolicy" {
+					policies = append(policies, d)
 				}
 				kinds[kind] = d
 			}
@@ -271,9 +284,12 @@ func TestKubernetesVariants(t *testing.T) {
 			// Who may come in: the monitoring namespace to metrics, the
 			// ingress controller to the webhook unless in Stream mode.
 			rules := map[string]string{}
-			for _, r := range dig(kinds["NetworkPolicy"], "spec", "ingress").([]any) {
-				ns, _ := dig(r, "from", 0, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name").(string)
-				rules[dig(r, "ports", 0, "port").(string)] = ns
+			for _, np := range policies { // policies add up
+				ingress, _ := dig(np, "spec", "ingress").([]any)
+				for _, r := range ingress {
+					ns, _ := dig(r, "from", 0, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name").(string)
+					rules[dig(r, "ports", 0, "port").(string)] = ns
+				}
 			}
 			if rules["metrics"] != "monitoring" || (rules["http"] != "") == v.stream || len(rules) != map[bool]int{true: 1, false: 2}[v.stream] {
 				t.Errorf("NetworkPolicy admits %v", rules)
@@ -285,7 +301,15 @@ func TestKubernetesVariants(t *testing.T) {
 			if v.mon {
 				sm, pr := kinds["ServiceMonitor"], kinds["PrometheusRule"]
 				if sm == nil || pr == nil || dig(sm, "spec", "endpoints", 0, "port") != "metrics" || dig(svc, "spec", "ports", 1, "name") != "metrics" {
-					t.Error("monitoring needs a ServiceMonitor on the Service's metrics port, and the rules")
+					t.Fatal("monitoring needs a ServiceMonitor on the Service's metrics port, and the rules")
+				}
+				// kube-prometheus-stack's default selectors (release: its
+				// Helm release, installed as kube-prometheus-stack in the
+				// namespace monitoring) find them, and may scrape.
+				for _, o := range []map[string]any{sm, pr} {
+					if l := dig(o, "metadata", "labels", "release"); l != "kube-prometheus-stack" {
+						t.Errorf("%s has release label %v, which kube-prometheus-stack's default selector does not match", o["kind"], l)
+					}
 				}
 			}
 		})
