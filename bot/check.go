@@ -47,7 +47,10 @@ func check(ctx context.Context, cfg *Config, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "ok   %-9s %s\n", name, ok)
 	}
-	report("config", nil, "valid")
+	report("config", nil, "valid: everything serve needs is set")
+	for _, w := range cfg.warnings() {
+		fmt.Fprintf(stdout, "warn %-9s %s\n", "config", w)
+	}
 
 	store, err := redisstore.Open(ctx, cfg.RedisURL, redisstore.Options{}, log)
 	if err != nil {

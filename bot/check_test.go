@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/armsbot/armsbot/arms/armstest"
@@ -50,4 +51,30 @@ func TestCheckAgainstStandIns(t *testing.T) {
 	}
 	contains(t, "failing check", out.String(), "FAIL redis", "FAIL arms", "SignatureDoesNotMatch", "FAIL dingtalk", "FAIL stream", "authFailed")
 	lacks(t, "failing check", out.String(), "wrong", armstest.AccessKeyID)
+}
+
+// check refuses what serve refuses, with the same words, and warns about
+// what serve warns about.
+func TestCheckValidatesWhatServeNeeds(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"ALIBABA_CLOUD_ACCESS_KEY_ID": "id", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret"}
+	get := func(k string) string { return vars[k] }
+	for _, cmd := range []string{"serve", "check"} {
+		err := bot.Run(context.Background(), []string{"bot", cmd}, get, nil, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "DINGTALK_APP_SECRET is required") {
+			t.Errorf("bot %s without DINGTALK_APP_SECRET: %v", cmd, err)
+		}
+	}
+	vars["BOT_INGRESS"], vars["DINGTALK_APP_SECRET"] = "stream", "s"
+	if err := bot.Run(context.Background(), []string{"bot", "check"}, get, nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "needs DINGTALK_APP_KEY") {
+		t.Errorf("check of a stream without DINGTALK_APP_KEY: %v", err)
+	}
+	h := world(t)
+	vars = map[string]string{"DINGTALK_APP_SECRET": "s", "REDIS_URL": h.redis.URL, "ARMS_ENDPOINT": h.arms.URL,
+		"ALIBABA_CLOUD_ACCESS_KEY_ID": armstest.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": armstest.AccessKeySecret}
+	var out bytes.Buffer
+	if err := bot.Run(context.Background(), []string{"bot", "check"}, get, nil, &out, io.Discard); err != nil {
+		t.Fatalf("check: %v\n%s", err, out.String())
+	}
+	contains(t, "check", out.String(), "warn config    BOT_ADMINS is empty", "warn config    ARMS_ENDPOINT uses plain http")
 }

@@ -289,6 +289,22 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	return c, errors.Join(b.problems...)
 }
 
+// warnings are what serve warns about at start and check prints: settings
+// that run, but probably not as meant.
+func (c *Config) warnings() []string {
+	var w []string
+	if len(c.Admins) == 0 {
+		w = append(w, "BOT_ADMINS is empty: nobody holds a permission, and nobody can grant one from chat; every command but /help and /whoami is refused")
+	}
+	if strings.HasPrefix(c.ARMS.Endpoint, "http://") && !c.Sandbox {
+		w = append(w, "ARMS_ENDPOINT uses plain http: signed requests travel unencrypted")
+	}
+	if c.AppKey == "" && c.Ingress == "http" {
+		w = append(w, "DINGTALK_APP_KEY is not set: a reply whose sessionWebhook has expired cannot go out through the OpenAPI, and /contact add me cannot read the directory")
+	}
+	return w
+}
+
 // defaultChainConfigured reports whether the environment names a credential
 // source of the SDK's default chain other than an AccessKey pair or RRSA
 // (which the bot builds itself): an ECS RAM role, a credentials URI,
@@ -302,12 +318,15 @@ func defaultChainConfigured(getenv func(string) string) bool {
 	return false
 }
 
+// validate reports what cmd cannot run with. check validates everything
+// serve needs, with the same code: it says ok only for what serve takes.
 func (c *Config) validate(cmd string) []error {
 	var p []error
-	if (cmd == "serve" || cmd == "send") && c.AppSecret == "" {
-		p = append(p, errors.New("DINGTALK_APP_SECRET is required"))
+	serving := cmd == "serve" || cmd == "check"
+	if (serving || cmd == "send") && c.AppSecret == "" {
+		p = append(p, errors.New("DINGTALK_APP_SECRET is required (or DINGTALK_APP_SECRET_FILE): it verifies DingTalk's callbacks and opens the stream"))
 	}
-	if (cmd == "serve" || cmd == "check") && !c.Sandbox {
+	if serving && !c.Sandbox {
 		switch id, secret := c.ARMS.AccessKeyID != "", c.ARMS.AccessKeySecret != ""; {
 		case id != secret:
 			p = append(p, errors.New("ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET go together; one is missing"))
@@ -347,7 +366,7 @@ func (c *Config) validate(cmd string) []error {
 	default:
 		p = append(p, fmt.Errorf("BOT_INGRESS=%q must be http, stream or both", c.Ingress))
 	}
-	if cmd == "serve" && c.Ingress != "http" && (c.AppKey == "" || c.AppSecret == "") {
+	if serving && c.Ingress != "http" && (c.AppKey == "" || c.AppSecret == "") {
 		p = append(p, errors.New("BOT_INGRESS="+c.Ingress+" needs DINGTALK_APP_KEY and DINGTALK_APP_SECRET (the app's Client ID and Client Secret)"))
 	}
 	if c.StreamWatchdog < 10*time.Second {

@@ -45,8 +45,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if cfg.Ingress != "stream" {
 		r.webhook = &webhook{verify: v, origin: o, d: a.dispatcher, bodyTimeout: cfg.BodyTimeout}
 	}
-	if len(cfg.Admins) == 0 {
-		log.Warn("BOT_ADMINS is empty: nobody holds a permission, and nobody can grant one from chat; every command but /help and /whoami is refused")
+	for _, w := range cfg.warnings() {
+		log.Warn(w)
 	}
 	srv := &http.Server{
 		Handler:           NewServer(log, r),
