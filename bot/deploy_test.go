@@ -349,6 +349,23 @@ func TestEnvExampleAndCompose(t *testing.T) {
 	if cmd := fmt.Sprint(dig(compose, "services", "redis", "command")); !strings.Contains(cmd, "--appendonly yes") {
 		t.Errorf("the compose Redis does not persist: %s", cmd)
 	}
+	if dig(compose, "services", "bot", "env_file", 0, "required") != true {
+		t.Error("compose must stop when bot.env is missing, not restart a bot without settings")
+	}
+	for _, p := range dig(compose, "services", "bot", "ports").([]any) {
+		if s := fmt.Sprint(p); !strings.HasPrefix(s, "127.0.0.1:") || strings.Contains(s, "9090") {
+			t.Errorf("compose publishes %s: publish the webhook port on loopback only, and never /metrics", s)
+		}
+	}
+	dockerignore, err := os.ReadFile(filepath.Join("..", ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secretFile := range []string{"deploy/bot.env", "deploy/secrets/"} {
+		if !strings.Contains(string(dockerignore), "\n"+secretFile+"\n") {
+			t.Errorf(".dockerignore does not keep %s, which holds secrets, out of the image's build context", secretFile)
+		}
+	}
 	ignored, err := os.ReadFile(filepath.Join("..", ".gitignore"))
 	if err != nil {
 		t.Fatal(err)
