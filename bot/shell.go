@@ -36,6 +36,9 @@ func shell(ctx context.Context, cfg *Config, stdin io.Reader, stdout, stderr io.
 	if cfg.ShellAdmin {
 		cfg.Admins = append(cfg.Admins, cfg.ShellUser)
 	}
+	// One person at a local console: the per-user limit, which protects a
+	// group chat from a flood, would only get in their way.
+	cfg.RateLimit = 0
 	a, err := build(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -53,8 +56,11 @@ func shell(ctx context.Context, cfg *Config, stdin io.Reader, stdout, stderr io.
 		conv = "2"
 	}
 	for n := 1; ctx.Err() == nil; n++ {
-		line, err := in.ReadLine()
+		line, err := readLine(ctx, in)
 		switch {
+		case ctx.Err() != nil:
+			fmt.Fprintln(stdout)
+			return nil // SIGTERM or Ctrl-\ while waiting for a line
 		case errors.Is(err, readline.ErrInterrupt):
 			continue // Ctrl-C drops the line, as in a shell
 		case errors.Is(err, io.EOF):
@@ -116,6 +122,28 @@ type lineReader interface {
 
 // newLineReader edits lines when stdin and stdout are a terminal (and says
 // so: replies may then be styled), else reads plain lines.
+// readLine reads the next line, or gives up when ctx ends: a signal must
+// stop a shell that waits for input. The reader is closed then (which
+// restores the terminal); a read already under way ends with the process.
+func readLine(ctx context.Context, in lineReader) (string, error) {
+	type read struct {
+		line string
+		err  error
+	}
+	got := make(chan read, 1)
+	go func() {
+		line, err := in.ReadLine()
+		got <- read{line, err}
+	}()
+	select {
+	case r := <-got:
+		return r.line, r.err
+	case <-ctx.Done():
+		_ = in.Close()
+		return "", ctx.Err()
+	}
+}
+
 func newLineReader(stdin io.Reader, stdout io.Writer) (lineReader, bool, error) {
 	in, inOK := stdin.(*os.File)
 	out, outOK := stdout.(*os.File)

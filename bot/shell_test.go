@@ -3,6 +3,7 @@ package bot_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -92,3 +93,36 @@ func TestShellOnATerminal(t *testing.T) {
 func plainText(s string) string { return ansiEscape.ReplaceAllString(s, "") }
 
 var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
+
+// A signal stops a shell that waits for its next line, on a terminal and
+// piped; and the shell's one user is not rate-limited.
+func TestShellStopsOnASignalAndIsNotRateLimited(t *testing.T) {
+	t.Parallel()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	env := map[string]string{"BOT_LANG": "en", "BOT_RATE_LIMIT": "2"}
+	go func() {
+		done <- bot.Run(ctx, []string{"bot", "shell"}, func(k string) string { return env[k] }, pr, &out, io.Discard)
+	}()
+	for i := range 5 {
+		if _, err := io.WriteString(pw, "/whoami\n"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return strings.Count(out.String(), "Your staff id") > i })
+	}
+	if strings.Contains(out.String(), "per minute") {
+		t.Errorf("the shell's user was rate-limited:\n%s", out.String())
+	}
+	cancel() // the shell waits for a sixth line
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("shell after a signal: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the shell did not stop on a signal while waiting for input")
+	}
+}
