@@ -232,3 +232,13 @@ func TestAnonymousSenderHoldsNothing(t *testing.T) {
 		t.Errorf("an anonymous sender granted %v", g)
 	}
 }
+
+// Without a DingTalk app the directory cannot be asked: the reply names
+// the settings whoever runs the bot must set, not a permission to grant.
+func TestContactAddMeWithoutAnApp(t *testing.T) {
+	t.Parallel()
+	h := startBot(t, map[string]string{"DINGTALK_APP_KEY": ""})
+	text := h.say(adminID, "/contact add me").Markdown.Text
+	contains(t, "reply", text, "DINGTALK_APP_KEY and DINGTALK_APP_SECRET", "whoever runs the bot")
+	lacks(t, "reply", text, "permission DINGTALK_APP_KEY", "developer console")
+}

@@ -338,13 +338,15 @@ func (d *fakeDirectory) Person(_ context.Context, id string) (Person, error) {
 
 // dirError is a failed directory lookup as the DingTalk adapter reports one.
 type dirError struct {
-	permission string
-	notFound   bool
+	unconfigured bool
+	permission   string
+	notFound     bool
 }
 
 func (e dirError) Error() string      { return "directory: " + e.permission }
 func (e dirError) Permission() string { return e.permission }
 func (e dirError) NotFound() bool     { return e.notFound }
+func (e dirError) Unconfigured() bool { return e.unconfigured }
 
 // armsFault is a failed ARMS call as the arms package reports one.
 type armsFault struct {

@@ -264,6 +264,8 @@ func (r *Runner) fromDirectory(ctx context.Context, c *Call, staffID string, ct 
 	p, err := r.person(ctx, c, staffID)
 	var de DirectoryError
 	switch {
+	case errors.As(err, &de) && de.Unconfigured():
+		return nil, &Error{Code: EINVALID, Key: "dir.no_app", Err: err}
 	case errors.As(err, &de) && de.Permission() != "":
 		return nil, &Error{Code: EINVALID, Key: "dir.permission", Args: []any{de.Permission()}, Err: err}
 	case errors.As(err, &de) && de.NotFound():
@@ -627,10 +629,28 @@ func (r *Runner) channelSummary(ct Contact, masked bool) string {
 // shown is a contact's field as a reply shows it: masked unless private,
 // and inert, since ARMS holds whatever anyone stored.
 func (r *Runner) shown(field, v string, masked bool) string {
+	if field == "webhook" {
+		return webhookShown(v, masked)
+	}
 	if masked {
 		v = r.maskField(field, v)
 	}
 	return catalog.Inert(v)
+}
+
+// webhookShown renders a robot's URL. One that is a DingTalk robot's (as
+// every webhook the bot takes is checked to be) stays a working URL: it
+// can lead nowhere but DingTalk, and one shown whole, in a one-to-one
+// chat, is copied to be used. Masked, its token's stars cannot make
+// emphasis. Anything else is made inert.
+func webhookShown(u string, masked bool) string {
+	if masked {
+		u = MaskWebhook(u)
+	}
+	if CheckWebhook(strings.ReplaceAll(u, "*", "0")) != nil {
+		return catalog.Inert(u)
+	}
+	return strings.ReplaceAll(u, "*", "∗")
 }
 
 // find returns the contact with id, or ErrNotFound.

@@ -288,6 +288,9 @@ type DirectoryError interface {
 	Permission() string
 	// NotFound: no such person in the organisation.
 	NotFound() bool
+	// Unconfigured: the bot has no DingTalk app to ask with: its operator
+	// sets one, not an admin of the developer console.
+	Unconfigured() bool
 }
 
 // Owners remembers whose contact a contact is: the person /contact add me

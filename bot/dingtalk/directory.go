@@ -58,6 +58,8 @@ type DirectoryError struct {
 	Code       int
 	Message    string
 	permission string
+	// unconfigured: the bot has no app key, so nothing was asked.
+	unconfigured bool
 }
 
 func (e *DirectoryError) Error() string {
@@ -73,8 +75,11 @@ func (e *DirectoryError) NotFound() bool { return e.Code == codeNoUser || e.Code
 
 var _ commands.DirectoryError = (*DirectoryError)(nil)
 
+// Unconfigured: the bot has no DingTalk app to ask with.
+func (e *DirectoryError) Unconfigured() bool { return e.unconfigured }
+
 // errNoApp: without the app's key there is no directory to ask.
-var errNoApp = &DirectoryError{Code: -1, Message: "DINGTALK_APP_KEY is not set", permission: "DINGTALK_APP_KEY"}
+var errNoApp = &DirectoryError{Code: -1, Message: "DINGTALK_APP_KEY and DINGTALK_APP_SECRET are not both set", unconfigured: true}
 
 // permissionRE finds the permission DingTalk names: 应用尚未开通所需的权限：[qyapi_get_member].
 var permissionRE = regexp.MustCompile(`\[([A-Za-z0-9_.]+)\]`)

@@ -49,7 +49,7 @@ func TestDirectory(t *testing.T) {
 			if !errors.As(err, &de) || de.Permission() != "qyapi_get_member" {
 				t.Errorf("without the permission: %v", err)
 			}
-			if _, err := dingtalk.NewDirectory(gw.URL, "", "", http.DefaultClient, time.Now).Person(ctx, "u1"); !errors.As(err, &de) || de.Permission() != "DINGTALK_APP_KEY" {
+			if _, err := dingtalk.NewDirectory(gw.URL, "", "", http.DefaultClient, time.Now).Person(ctx, "u1"); !errors.As(err, &de) || !de.Unconfigured() || de.Permission() != "" {
 				t.Errorf("without an app key: %v", err)
 			}
 			bad := dingtalk.NewDirectory(gw.URL, streamKey, "wrong", http.DefaultClient, time.Now)

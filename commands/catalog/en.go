@@ -300,4 +300,5 @@ var en = map[string]string{
 	"robot.deleted":            "Deleted group robot **%s** (RobotId %s).",
 	"robot.cancel_done":        "Kept group robot **%s** (RobotId %s).",
 	"audit.policies":           "policies: %s",
+	"dir.no_app":               "The bot has no DingTalk app set up (DINGTALK_APP_KEY and DINGTALK_APP_SECRET), so it cannot read the directory: ask whoever runs the bot to set them. Until then, someone holding contact.add can give name= and phone= or email= by hand, in a one-to-one chat with me.",
 }

@@ -300,4 +300,5 @@ var zh = map[string]string{
 	"robot.deleted":            "已删除群机器人 **%s**（RobotId %s）。",
 	"robot.cancel_done":        "已保留群机器人 **%s**（RobotId %s）。",
 	"audit.policies":           "通知策略：%s",
+	"dir.no_app":               "机器人没有配置钉钉应用（DINGTALK_APP_KEY 和 DINGTALK_APP_SECRET），无法读取通讯录：请联系机器人的运维人员配置。在此之前，持有 contact.add 的人可以在与我的单聊中手动填写 name= 以及 phone= 或 email=。",
 }
