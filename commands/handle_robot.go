@@ -124,7 +124,7 @@ func (r *Runner) robotLines(rb Robot) []string {
 		signed = r.lang.T("robot.signed")
 	}
 	lines := []string{
-		"- " + r.lang.T("field.webhook") + ": " + catalog.Inert(MaskWebhook(rb.Webhook)),
+		"- " + r.lang.T("field.webhook") + ": " + webhookShown(rb.Webhook, true),
 		"- " + signed,
 	}
 	if len(rb.Daily) > 0 {
@@ -143,7 +143,7 @@ func (r *Runner) robotList(ctx context.Context, c *Call) (Result, error) {
 	}
 	items := []string{r.lang.T("robot.list_header", len(rbs))}
 	for _, rb := range rbs {
-		line := "- **" + catalog.Inert(rb.Name) + "** (RobotId " + catalog.Inert(rb.ID) + ") · " + catalog.Inert(MaskWebhook(rb.Webhook))
+		line := "- **" + catalog.Inert(rb.Name) + "** (RobotId " + catalog.Inert(rb.ID) + ") · " + webhookShown(rb.Webhook, true)
 		if rb.Signed {
 			line += " · " + r.lang.T("robot.signed")
 		}

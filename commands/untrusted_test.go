@@ -151,3 +151,34 @@ func TestEveryProblemInOneReply(t *testing.T) {
 		t.Errorf("a sender without permission got %s, want denied before any detail", rep.Outcome)
 	}
 }
+
+// A robot's URL stays a URL that works when copied: whole in a one-to-one
+// chat, its token masked in a group (without stars that would make
+// emphasis). A URL that is not a DingTalk robot's, stored by someone
+// through the console, is shown inert.
+func TestRobotURLsAreShownUsable(t *testing.T) {
+	const hook = "https://oapi.dingtalk.com/robot/send?access_token=91f2f6abc0d1e2"
+	tests := []struct {
+		name, stored string
+		private      bool
+		want, never  []string
+	}{
+		{"whole in a one-to-one chat", hook, true, []string{hook}, []string{"https："}},
+		{"masked in the group", hook, false, []string{"https://oapi.dingtalk.com/robot/send?access_token=91f2∗∗∗∗"}, []string{"f6abc0d1e2", "access_token=91f2*", "https："}},
+		{"another site", "https://evil.example/robot/send?access_token=91f2f6abc0d1e2", true, []string{"evil.example"}, []string{"https://evil"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, arms, _ := testRunner(t, nil)
+			id := arms.add(Contact{Name: "Bot", Webhook: tc.stored})
+			rep := r.Handle(context.Background(), Message{ID: "m", SenderID: "boss", Private: tc.private, ConversationID: "cid",
+				Text: "/contact show " + id}, &fakeJournal{})
+			contains(t, "show", rep.Text, tc.want...)
+			for _, s := range tc.never {
+				if strings.Contains(rep.Text, s) {
+					t.Errorf("shows %q:\n%s", s, rep.Text)
+				}
+			}
+		})
+	}
+}
