@@ -237,7 +237,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		b.str(&c.SendSessionBase, "session-base", "BOT_SEND_SESSION_BASE", "", "URL the bot reaches the receiver at (default: http://<session-listen>)")
 		b.bool(&c.ShellGroup, "group", "BOT_SEND_GROUP", true, "send as a group-chat message")
 		b.dur(&c.SendWait, "wait", "BOT_SEND_WAIT", 30*time.Second, "how long to wait for an asynchronous reply")
-		b.str(&c.SendExpect, "expect", "BOT_SEND_EXPECT", "ok", "the outcome that makes send exit 0: ok, invalid, denied, not_found, exists, error, help, or any")
+		b.str(&c.SendExpect, "expect", "BOT_SEND_EXPECT", "ok", "the outcome that makes send exit 0: ok, invalid, denied, not_found, exists, error, help, dry_run, confirm, or any")
 	}
 	if cmd == "shell" {
 		b.str(&c.ShellUser, "user", "BOT_SHELL_USER", "shell-admin", "staff id the shell acts as")

@@ -264,7 +264,7 @@ func TestAddRefusesAnExistingEmailOrPhone(t *testing.T) {
 		}
 		r := h.say(adminID, "/contact add name=Second email=same@example.com")
 		contains(t, "exists", r.Markdown.Text, "/contact update "+id+" key=value")
-		if r.Markdown.Title != "Contact exists" {
+		if r.Markdown.Title != "Already exists" {
 			t.Errorf("title %q", r.Markdown.Title)
 		}
 		// ARMS refused each create; the contact exists once.

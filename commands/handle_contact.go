@@ -801,7 +801,7 @@ func (r *Runner) contactDelete(ctx context.Context, c *Call) (Result, error) {
 		return Result{}, err
 	}
 	lines = append(lines, r.lang.T("delete.how", int(ConfirmTTL.Minutes()), code, code))
-	return Result{Text: strings.Join(lines, "\n\n"), ContactID: ct.ID}, nil
+	return Result{Title: "title.confirm", Text: strings.Join(lines, "\n\n"), ContactID: ct.ID}, nil
 }
 
 // contactHistory lists what the audit trail recorded of a contact's life:

@@ -325,7 +325,7 @@ func (r *Runner) groupDelete(ctx context.Context, c *Call) (Result, error) {
 	}
 	lines = append(lines, impact...)
 	lines = append(lines, r.lang.T("delete.how", int(ConfirmTTL.Minutes()), code, code))
-	return Result{Text: strings.Join(lines, "\n\n"), GroupID: g.ID}, nil
+	return Result{Title: "title.confirm", Text: strings.Join(lines, "\n\n"), GroupID: g.ID}, nil
 }
 
 // deleteGroup deletes the group, under its lock. Resuming an earlier

@@ -191,7 +191,7 @@ func (r *Runner) robotDelete(ctx context.Context, c *Call) (Result, error) {
 	}
 	lines := append([]string{r.lang.T("robot.delete_confirm", rb.Name, rb.ID), strings.Join(r.robotLines(rb), "\n")}, impact...)
 	lines = append(lines, r.lang.T("delete.how", int(ConfirmTTL.Minutes()), code, code))
-	return Result{Text: strings.Join(lines, "\n\n"), RobotID: rb.ID}, nil
+	return Result{Title: "title.confirm", Text: strings.Join(lines, "\n\n"), RobotID: rb.ID}, nil
 }
 
 // deleteRobot deletes rb. Resuming an earlier owner's delete, "nothing to

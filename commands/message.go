@@ -38,6 +38,9 @@ type Result struct {
 	// left without a receiver end in " [silenced]".
 	Policies []string
 	DryRun   bool // nothing was written: the reply shows what would be
+	// Title, a catalog key, overrides the command's: a delete that waits
+	// for /confirm has done nothing yet.
+	Title string
 	// VerifyPending is a contact whose phone ARMS will not call until it
 	// is verified, and whose adder is to be reminded.
 	VerifyPending string

@@ -135,8 +135,15 @@ func (r *Runner) run(ctx context.Context, call *Call) Reply {
 	if err != nil {
 		return r.errorReply(call, err)
 	}
+	title := "title.ok"
+	if call.Spec.Title != "" {
+		title = call.Spec.Title
+	}
+	if res.Title != "" {
+		title = res.Title
+	}
 	rep := Reply{
-		Title:         r.lang.T("title.ok"),
+		Title:         r.lang.T(title),
 		Text:          res.Text,
 		Command:       call.Spec.Name(),
 		Outcome:       "ok",

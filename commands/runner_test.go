@@ -457,3 +457,30 @@ func TestAddAfterTheStateWasLost(t *testing.T) {
 		})
 	}
 }
+
+// A reply's title is what DingTalk shows in its notification, so it says
+// what happened: help is not "Done", a delete that waits for /confirm has
+// done nothing yet, and a group's name clash is not a contact's.
+func TestReplyTitlesSayWhatHappened(t *testing.T) {
+	tests := []struct {
+		text  func(arms *fakeARMS) string
+		title string
+	}{
+		{func(*fakeARMS) string { return "/help" }, "Help"},
+		{func(*fakeARMS) string { return "/help contact add" }, "Help"},
+		{func(*fakeARMS) string { return "/contact add name=Ann email=ann@example.com" }, "Done"},
+		{func(*fakeARMS) string { return "/contact list" }, "Alert contacts"},
+		{func(a *fakeARMS) string { return "/contact show " + a.add(Contact{Name: "Ann", Email: "a@example.com"}) }, "Alert contact"},
+		{func(a *fakeARMS) string { return "/contact delete " + a.add(Contact{Name: "Ann", Email: "a@example.com"}) }, "Confirmation needed"},
+		{func(a *fakeARMS) string { a.addGroup("SRE"); return "/group create name=SRE" }, "Already exists"},
+		{func(a *fakeARMS) string { return "/group delete " + a.addGroup("SRE") }, "Confirmation needed"},
+		{func(*fakeARMS) string { return "/whoami" }, "Permissions"},
+	}
+	for _, tc := range tests {
+		r, arms, _ := testRunner(t, nil)
+		text := tc.text(arms)
+		if rep := say(r, "boss", text); rep.Title != tc.title {
+			t.Errorf("%s: titled %q, want %q\n%s", text, rep.Title, tc.title, rep.Text)
+		}
+	}
+}

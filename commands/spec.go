@@ -55,6 +55,10 @@ type Spec struct {
 	Args    []Arg
 	Example string
 	Hidden  bool // left out of the /help list (still explained by /help <command>)
+	// Title is the catalog key of a successful reply's title, which
+	// DingTalk shows in its notification; "" is "title.ok" (Done), for
+	// commands that change something.
+	Title string
 	// Rule, when set, checks what no single key can: reported with the
 	// keys' own problems.
 	Rule func(c *Call) *Error
@@ -181,6 +185,7 @@ func Commands() []*Spec {
 	return []*Spec{
 		{
 			Path:    []string{"help"},
+			Title:   "title.help",
 			Aliases: []string{"h", "?", "帮助"},
 			Summary: "summary.help",
 			Args:    []Arg{{Name: "command", Kind: KindCommand, Positional: true, Help: "arg.command", Example: "contact add"}},
@@ -203,6 +208,7 @@ func Commands() []*Spec {
 		},
 		{
 			Path:    []string{"contact", "list"},
+			Title:   "title.contacts",
 			Aliases: []string{"ls", "search", "列表", "查找"},
 			Summary: "summary.contact.list",
 			Scope:   "contact.read",
@@ -216,6 +222,7 @@ func Commands() []*Spec {
 		},
 		{
 			Path:    []string{"contact", "show"},
+			Title:   "title.contact",
 			Aliases: []string{"get", "info", "查看"},
 			Summary: "summary.contact.show",
 			Scope:   "contact.read",
@@ -258,6 +265,7 @@ func Commands() []*Spec {
 		},
 		{
 			Path:    []string{"contact", "where"},
+			Title:   "title.contact",
 			Aliases: []string{"used", "usage", "policies", "在哪", "用途"},
 			Summary: "summary.contact.where",
 			Scope:   "contact.read",
@@ -267,6 +275,7 @@ func Commands() []*Spec {
 		},
 		{
 			Path:    []string{"contact", "history"},
+			Title:   "title.history",
 			Aliases: []string{"log", "历史"},
 			Summary: "summary.contact.history",
 			Scope:   "contact.read",
@@ -277,6 +286,7 @@ func Commands() []*Spec {
 		},
 		{
 			Path:    []string{"group", "list"},
+			Title:   "title.groups",
 			Aliases: []string{"ls", "search", "列表", "查找"},
 			Summary: "summary.group.list",
 			Scope:   "group.read",
@@ -286,6 +296,7 @@ func Commands() []*Spec {
 		},
 		{
 			Path:    []string{"group", "show"},
+			Title:   "title.groups",
 			Aliases: []string{"get", "info", "查看"},
 			Summary: "summary.group.show",
 			Scope:   "group.read",
@@ -348,6 +359,7 @@ func Commands() []*Spec {
 		},
 		{
 			Path:    []string{"group", "where"},
+			Title:   "title.groups",
 			Aliases: []string{"used", "usage", "policies", "在哪", "用途"},
 			Summary: "summary.group.where",
 			Scope:   "group.read",
@@ -368,6 +380,7 @@ func Commands() []*Spec {
 		},
 		{
 			Path:    []string{"robot", "list"},
+			Title:   "title.robots",
 			Aliases: []string{"ls", "列表"},
 			Summary: "summary.robot.list",
 			Scope:   "robot.read",
@@ -377,6 +390,7 @@ func Commands() []*Spec {
 		},
 		{
 			Path:    []string{"robot", "show"},
+			Title:   "title.robots",
 			Aliases: []string{"get", "info", "查看"},
 			Summary: "summary.robot.show",
 			Scope:   "robot.read",
@@ -419,6 +433,7 @@ func Commands() []*Spec {
 		},
 		{
 			Path:    []string{"perm", "list"},
+			Title:   "title.permissions",
 			Aliases: []string{"ls", "show", "列表", "查看"},
 			Summary: "summary.perm.list",
 			Scope:   "perm",
@@ -428,6 +443,7 @@ func Commands() []*Spec {
 		},
 		{
 			Path:    []string{"whoami"},
+			Title:   "title.permissions",
 			Aliases: []string{"me", "我是谁"},
 			Summary: "summary.whoami",
 			Example: "/whoami",
@@ -435,6 +451,7 @@ func Commands() []*Spec {
 		},
 		{
 			Path:    []string{"audit"},
+			Title:   "title.audit",
 			Aliases: []string{"审计", "log"},
 			Summary: "summary.audit",
 			Scope:   "audit",
@@ -458,6 +475,7 @@ func Commands() []*Spec {
 		},
 		{
 			Path:    []string{"cancel"},
+			Title:   "title.cancelled",
 			Aliases: []string{"取消"},
 			Summary: "summary.cancel",
 			Hidden:  true,

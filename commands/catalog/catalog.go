@@ -59,19 +59,28 @@ func inertArg(a any) any {
 }
 
 // Verdict names what a reply's title says of how its command went, in
-// either language: ok, error, denied, invalid, help, not_found, exists; ""
-// for a title the catalog does not have. It lets a client that sees only
-// the reply (bot send) tell success from failure.
+// either language: ok, error, denied, invalid, help, not_found, exists,
+// dry_run, confirm (a delete waits for /confirm); "" for a title the
+// catalog does not have. It lets a client that sees only the reply (bot
+// send) tell success from failure.
 func Verdict(title string) string {
 	for _, c := range catalogs {
 		for key, text := range c {
 			if v, ok := strings.CutPrefix(key, "title."); ok && text == title {
+				if succeeded[v] {
+					return "ok"
+				}
 				return v
 			}
 		}
 	}
 	return ""
 }
+
+// succeeded are the titles of commands that did what was asked, each
+// saying what it shows.
+var succeeded = map[string]bool{"contacts": true, "contact": true, "history": true, "groups": true,
+	"robots": true, "permissions": true, "audit": true, "cancelled": true}
 
 // Has reports whether l has a message under key.
 func (l Lang) Has(key string) bool {

@@ -64,3 +64,29 @@ func TestParseAndFallbacks(t *testing.T) {
 		t.Error("Has does not tell present keys from missing ones")
 	}
 }
+
+// bot send judges a reply by its title alone: every title, in either
+// language, says whether the command did what was asked, and no two
+// titles of different verdicts read the same.
+func TestVerdictOfEveryTitle(t *testing.T) {
+	want := map[string]string{"title.ok": "ok", "title.contacts": "ok", "title.contact": "ok", "title.history": "ok",
+		"title.groups": "ok", "title.robots": "ok", "title.permissions": "ok", "title.audit": "ok", "title.cancelled": "ok",
+		"title.help": "help", "title.error": "error", "title.denied": "denied", "title.invalid": "invalid",
+		"title.not_found": "not_found", "title.exists": "exists", "title.dry_run": "dry_run", "title.confirm": "confirm",
+		"title.reminder": "reminder"}
+	for _, l := range []Lang{EN, ZH} {
+		for key, text := range l.catalog() {
+			if len(key) < 6 || key[:6] != "title." {
+				continue
+			}
+			if w, ok := want[key]; !ok {
+				t.Errorf("%s: no verdict decided for a new title", key)
+			} else if got := Verdict(text); got != w {
+				t.Errorf("%s %q: verdict %q, want %q", key, text, got, w)
+			}
+		}
+	}
+	if got := Verdict("Something else"); got != "" {
+		t.Errorf("an unknown title: %q", got)
+	}
+}
