@@ -470,8 +470,12 @@ func TestReplyTitlesSayWhatHappened(t *testing.T) {
 		{func(*fakeARMS) string { return "/help contact add" }, "Help"},
 		{func(*fakeARMS) string { return "/contact add name=Ann email=ann@example.com" }, "Done"},
 		{func(*fakeARMS) string { return "/contact list" }, "Alert contacts"},
-		{func(a *fakeARMS) string { return "/contact show " + a.add(Contact{Name: "Ann", Email: "a@example.com"}) }, "Alert contact"},
-		{func(a *fakeARMS) string { return "/contact delete " + a.add(Contact{Name: "Ann", Email: "a@example.com"}) }, "Confirmation needed"},
+		{func(a *fakeARMS) string {
+			return "/contact show " + a.add(Contact{Name: "Ann", Email: "a@example.com"})
+		}, "Alert contact"},
+		{func(a *fakeARMS) string {
+			return "/contact delete " + a.add(Contact{Name: "Ann", Email: "a@example.com"})
+		}, "Confirmation needed"},
 		{func(a *fakeARMS) string { a.addGroup("SRE"); return "/group create name=SRE" }, "Already exists"},
 		{func(a *fakeARMS) string { return "/group delete " + a.addGroup("SRE") }, "Confirmation needed"},
 		{func(*fakeARMS) string { return "/whoami" }, "Permissions"},
