@@ -53,7 +53,7 @@ func within(p string, dirs ...string) bool {
 	return false
 }
 
-// The layout shows the architecture (README "Code layout"): the core in
+// The layout shows the architecture (docs/development.md, "Code layout"): the core in
 // commands imports no adapter; each vendor's library is imported by its
 // own adapter only; the adapters import the core, never its grammar or
 // catalogs. Test files aside: they may reach anywhere.

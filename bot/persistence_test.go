@@ -1,12 +1,17 @@
 package bot_test
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/armsbot/armsbot/bot"
 )
 
 // A Redis that keeps nothing across a restart forgets which messages ran,
@@ -92,6 +97,12 @@ func TestRedisRestartMidCommand(t *testing.T) {
 				t.Errorf("%d ERROR lines saying Redis lost its data, want one per replica that noticed:\n%s", n, logs)
 			}
 			contains(t, "/readyz", a.get("/readyz"), "[-]redis-data failed: Redis lost its data")
+			// The runbook's first step, inside an image without curl.
+			var out bytes.Buffer
+			if err := bot.Run(context.Background(), []string{"bot", "probe", a.base + "/readyz"}, env(nil), nil, &out, io.Discard); err == nil {
+				t.Error("bot probe /readyz passed after Redis lost its data")
+			}
+			contains(t, "bot probe /readyz", out.String(), "[-]redis-data failed: Redis lost its data", "readyz check failed")
 		})
 	}
 }

@@ -25,7 +25,7 @@ Usage:
   bot send [flags] "/command"  sign a message and post it to a running bot
   bot check [flags]            check configuration, Redis, ARMS and DingTalk; changes nothing
   bot version                  print version, commit, build date and Go version
-  bot probe URL                exit 0 if URL answers 200 (container health checks)
+  bot probe URL                print what URL answers; exit 0 if 200 (health checks, kubectl exec)
 
 Run "bot serve -h" or "bot shell -h" for the settings; every flag can also
 be given as the environment variable named in its description.
@@ -63,7 +63,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if len(args) != 3 {
 			return errors.New("usage: bot probe http://127.0.0.1:8080/healthz")
 		}
-		return probe(ctx, args[2])
+		return probe(ctx, args[2], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -11,13 +11,13 @@ import (
 // Who may run what: every command names the scope it needs (Spec.Scope),
 // and some calls need more, depending on what they ask for (Spec.Needs).
 // The runner checks both before a command runs, so a handler cannot forget
-// a check; the README's permission table is rendered from the same
+// a check; the permission table in docs/permissions.md is rendered from the same
 // declarations (AccessTable).
 
 // Need is a scope some calls of a command need besides the command's own.
 type Need struct {
 	// Doc is the catalog key that says which scope, and for which calls,
-	// in /help and the README's permission table.
+	// in /help and the permission table in docs/permissions.md.
 	Doc string
 	// Of returns the scope this call needs, "" when it needs none, and
 	// the catalog key of the refusal ("" for the plain err.denied). Nil
@@ -143,7 +143,7 @@ var staffIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 func ValidStaffID(s string) bool { return staffIDRE.MatchString(s) }
 
 // AccessTable renders, in markdown and in l's words, who may run what:
-// the permission table of the README, from the same declarations the
+// the permission table of docs/permissions.md, from the same declarations the
 // runner checks.
 func AccessTable(specs []*Spec, l catalog.Lang) string {
 	var b strings.Builder
