@@ -63,8 +63,8 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a.closers = append(a.closers, client.Close)
 	httpClient := &http.Client{Timeout: 15 * time.Second}
 	runner := commands.NewRunner(commands.Settings{Lang: cfg.Lang, Admins: cfg.Admins, WriteConversations: cfg.WriteConvs,
-		WriteWindow: cfg.ARMS.Timeout, VerifyAuto: cfg.VerifyAuto},
-		commands.Ports{Permissions: a.store, Confirmations: a.store, Audit: a.store, Contacts: client, Groups: client, Planner: client,
+		WriteWindow: cfg.ARMS.Timeout, VerifyAuto: cfg.VerifyAuto, Approval: cfg.Approval, ApprovalTTL: cfg.ApprovalTTL},
+		commands.Ports{Permissions: a.store, Confirmations: a.store, Approvals: a.store, Audit: a.store, Contacts: client, Groups: client, Planner: client,
 			Directory: dingtalk.NewDirectory(cfg.OAPIBase, cfg.AppKey, cfg.AppSecret, httpClient, time.Now),
 			Verifier:  client, Owners: a.store, Policies: client, Robots: client}, log)
 	ledger := redisstore.NewLedger(store, redisstore.LedgerOptions{

@@ -27,9 +27,11 @@ type Config struct {
 	SessionPrefixes []string
 	RedisURL        string
 	RedisPrefix     string
-	RedisEphemeral  bool          // the operator accepts a Redis that keeps nothing
-	VerifyAuto      bool          // BOT_VERIFY_PHONES=auto
-	VerifyRemind    time.Duration // 0: no reminders
+	RedisEphemeral  bool                    // the operator accepts a Redis that keeps nothing
+	VerifyAuto      bool                    // BOT_VERIFY_PHONES=auto
+	VerifyRemind    time.Duration           // 0: no reminders
+	Approval        []commands.ApprovalRule // BOT_APPROVAL
+	ApprovalTTL     time.Duration
 	ClaimTTL        time.Duration
 	Admins          []string
 	Lang            catalog.Lang
@@ -203,6 +205,9 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	b.str(&family, "arms-contact-api", "ARMS_CONTACT_API", string(arms.Legacy), "ARMS's contact API family: legacy (CreateAlertContact) or alert-management (CreateOrUpdateContact, with phone verification)")
 	b.str(&verifyPhones, "verify-phones", "BOT_VERIFY_PHONES", "auto", "alert-management: auto sends ARMS's verification link when a contact gets a phone; manual leaves it to /contact verify")
 	b.dur(&c.VerifyRemind, "verify-remind", "BOT_VERIFY_REMIND", 24*time.Hour, "alert-management: remind whoever added a contact, once per this period, while its phone is not verified; 0 turns reminders off")
+	var approval string
+	b.str(&approval, "approval", "BOT_APPROVAL", "", "comma-separated commands (with key=value conditions) or scopes that wait for a second person's approval, e.g. \"group delete,contact add systemnoc=true,contact.force\"")
+	b.dur(&c.ApprovalTTL, "approval-ttl", "BOT_APPROVAL_TTL", commands.ApprovalTTL, "how long a request waits for its approval")
 	var stsEndpoint string
 	b.str(&stsEndpoint, "sts-endpoint", "BOT_STS_ENDPOINT", "", "RRSA: the STS host[:port] to exchange the pod's OIDC token at (empty: the SDK's, by ALIBABA_CLOUD_STS_REGION)")
 	b.dur(&c.SyncBudget, "sync-reply-budget", "BOT_SYNC_REPLY_BUDGET", 1500*time.Millisecond, "how long the webhook waits for a command before replying later")
@@ -237,7 +242,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		b.str(&c.SendSessionBase, "session-base", "BOT_SEND_SESSION_BASE", "", "URL the bot reaches the receiver at (default: http://<session-listen>)")
 		b.bool(&c.ShellGroup, "group", "BOT_SEND_GROUP", true, "send as a group-chat message")
 		b.dur(&c.SendWait, "wait", "BOT_SEND_WAIT", 30*time.Second, "how long to wait for an asynchronous reply")
-		b.str(&c.SendExpect, "expect", "BOT_SEND_EXPECT", "ok", "the outcome that makes send exit 0: ok, invalid, denied, not_found, exists, error, help, dry_run, confirm, or any")
+		b.str(&c.SendExpect, "expect", "BOT_SEND_EXPECT", "ok", "the outcome that makes send exit 0: ok, invalid, denied, not_found, exists, error, help, dry_run, confirm, approval, or any")
 	}
 	if cmd == "shell" {
 		b.str(&c.ShellUser, "user", "BOT_SHELL_USER", "shell-admin", "staff id the shell acts as")
@@ -275,6 +280,12 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		c.VerifyAuto = verifyPhones == "auto"
 	default:
 		b.problems = append(b.problems, fmt.Errorf("BOT_VERIFY_PHONES=%q must be auto or manual", verifyPhones))
+	}
+	if c.Approval, err = commands.ParseApprovalRules(approval); err != nil {
+		b.problems = append(b.problems, fmt.Errorf("BOT_APPROVAL: %w", err))
+	}
+	if c.ApprovalTTL < time.Minute || c.ApprovalTTL > 24*time.Hour {
+		b.problems = append(b.problems, errors.New("BOT_APPROVAL_TTL must be between 1m and 24h"))
 	}
 	if c.VerifyRemind < 0 {
 		b.problems = append(b.problems, errors.New("BOT_VERIFY_REMIND must not be negative (0 turns reminders off)"))
@@ -434,7 +445,7 @@ func logConfig(log *slog.Logger, cfg *Config) {
 		"version", version, "listen", cfg.Listen, "redis", redactURL(cfg.RedisURL), "redis_prefix", cfg.RedisPrefix,
 		"dedupe_ttl", cfg.ClaimTTL.String(), "lang", string(cfg.Lang), "admins", cfg.Admins,
 		"arms_contact_api", string(cfg.ARMS.Family), "verify_phones", map[bool]string{true: "auto", false: "manual"}[cfg.VerifyAuto],
-		"verify_remind", cfg.VerifyRemind.String(),
+		"verify_remind", cfg.VerifyRemind.String(), "approval", approvalRules(cfg.Approval), "approval_ttl", cfg.ApprovalTTL.String(),
 		"arms_region", cfg.ARMS.Region, "arms_endpoint", cfg.ARMS.Endpoint, "arms_credentials", creds,
 		"arms_security_token", set(cfg.ARMS.SecurityToken), "arms_timeout", cfg.ARMS.Timeout.String(), "arms_clients", cfg.ARMS.Clients,
 		"dingtalk_app_secret", set(cfg.AppSecret), "dingtalk_app_key", cfg.AppKey, "openapi_base", cfg.OpenAPIBase,
@@ -466,4 +477,13 @@ func redactURL(raw string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// approvalRules renders BOT_APPROVAL as parsed, for the start-up line.
+func approvalRules(rules []commands.ApprovalRule) string {
+	out := make([]string, len(rules))
+	for i, r := range rules {
+		out[i] = r.String()
+	}
+	return strings.Join(out, ",")
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/armsbot/armsbot/commands"
 	"github.com/armsbot/armsbot/commands/catalog"
 )
 
@@ -31,6 +32,7 @@ func TestConfigEveryVariable(t *testing.T) {
 		"BOT_INGRESS": "both", "BOT_STREAM_WATCHDOG": "45s", "BOT_BODY_TIMEOUT": "3s",
 		"DINGTALK_OAPI_BASE": "https://oapi.example", "BOT_REDIS_EPHEMERAL": "true", "ARMS_CONTACT_API": "alert-management",
 		"BOT_VERIFY_PHONES": "manual", "BOT_VERIFY_REMIND": "6h",
+		"BOT_APPROVAL": "group delete, contact add systemnoc=true", "BOT_APPROVAL_TTL": "45m",
 	}
 	cfg, err := parseConfig("serve", []string{"--arms-timeout", "8s"}, func(k string) string { return vars[k] }, io.Discard)
 	if err != nil {
@@ -45,6 +47,9 @@ func TestConfigEveryVariable(t *testing.T) {
 		Backlog: 300, ReplyWorkers: 6, ReplyQueue: 60,
 		ReplyTimeout: time.Minute, Ingress: "both", StreamWatchdog: 45 * time.Second, BodyTimeout: 3 * time.Second, OAPIBase: "https://oapi.example",
 		RedisEphemeral: true, VerifyAuto: false, VerifyRemind: 6 * time.Hour,
+		Approval: []commands.ApprovalRule{{Command: "group delete", When: map[string]string{}},
+			{Command: "contact add", When: map[string]string{"systemnoc": "true"}}},
+		ApprovalTTL: 45 * time.Minute,
 	}
 	want.ARMS.Family = "alert-management"
 	want.ARMS.AccessKeyID, want.ARMS.AccessKeySecret, want.ARMS.SecurityToken = "LTAIexample", "aksecret", "sts"

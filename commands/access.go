@@ -39,6 +39,9 @@ var (
 	// needVerify: sending a contact's verification link is an update of
 	// it, unless the contact is the sender's own.
 	needVerify = Need{Doc: "need.verify"}
+	// needApproval: an approval is checked against its request (approval.go).
+	needApproval = Need{Doc: "need.approval"}
+	needReject   = Need{Doc: "need.reject"}
 )
 
 // The needs of /contact add. contact.add.self adds the sender alone, with

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/armsbot/armsbot/commands/catalog"
 )
@@ -18,8 +19,10 @@ import (
 var accessMatrix = []struct {
 	text  string
 	needs []string
-	// pending is the confirmation the sender was given, for /confirm.
-	pending *Pending
+	// pending is the confirmation the sender was given, for /confirm;
+	// approval a request of boss's waiting for a second person.
+	pending  *Pending
+	approval *Approval
 }{
 	{text: "/help"},
 	{text: "/help contact add"},
@@ -66,6 +69,16 @@ var accessMatrix = []struct {
 	{text: "/confirm K7P2QX", needs: []string{"robot.write"}, pending: &Pending{Action: "robot delete", RobotID: "900", Name: "Ops"}},
 	{text: "/confirm K7P2QX", needs: []string{"contact.delete", "contact.force"}, pending: &Pending{Action: "delete", ContactID: "10001", Name: "Ann", Force: true}},
 	{text: "/cancel K7P2QX", pending: &Pending{Action: "delete", ContactID: "10001", Name: "Ann"}},
+	{text: "/approve K7P2QX", needs: []string{"approve", "group.write"},
+		approval: &Approval{Command: "group delete", Scopes: []string{"group.write"}, Pending: &Pending{Action: "group delete", GroupID: "701", Name: "Ops"}}},
+	{text: "/approve K7P2QX", needs: []string{"approve", "contact.delete", "contact.force"},
+		approval: &Approval{Command: "contact delete", Scopes: []string{"contact.delete", "contact.force"}, Pending: &Pending{Action: "delete", ContactID: "10001", Name: "Ann", Force: true}}},
+	{text: "/approve K7P2QX", needs: []string{"approve", "contact.add"},
+		approval: &Approval{Command: "contact add", Scopes: []string{"contact.add"}, Text: "/contact add name=Bea email=bea@example.com systemnoc=true"}},
+	{text: "/approve K7P2QX", needs: []string{"approve", "contact.add", "group.write"},
+		approval: &Approval{Command: "contact add", Scopes: []string{"contact.add", "group.write"}, Text: "/contact add name=Bea email=bea@example.com group=701"}},
+	{text: "/reject K7P2QX", needs: []string{"approve", "group.write"},
+		approval: &Approval{Command: "group delete", Scopes: []string{"group.write"}, Pending: &Pending{Action: "group delete", GroupID: "701", Name: "Ops"}}},
 }
 
 // TestPermissionMatrix runs every call of accessMatrix as senders holding
@@ -92,13 +105,13 @@ func TestPermissionMatrix(t *testing.T) {
 			for _, n := range row.needs {
 				allowed = allowed && Covers(held, n)
 			}
-			rep := runAs(t, held, row.text, row.pending)
+			rep := runFromWith(t, "member", held, row.text, row.pending, row.approval)
 			if denied := rep.Outcome == string(EFORBIDDEN); denied == allowed {
 				t.Errorf("%s, holding %v: outcome %q, want allowed=%v:\n%s", row.text, held, rep.Outcome, allowed, rep.Text)
 			}
 		}
 		// Nobody DingTalk does not identify holds anything.
-		if rep := runFrom(t, "", nil, row.text, row.pending); (rep.Outcome == string(EFORBIDDEN)) != (len(row.needs) > 0) {
+		if rep := runFromWith(t, "", nil, row.text, row.pending, row.approval); (rep.Outcome == string(EFORBIDDEN)) != (len(row.needs) > 0) {
 			t.Errorf("%s, anonymous: outcome %q:\n%s", row.text, rep.Outcome, rep.Text)
 		}
 	}
@@ -129,6 +142,11 @@ func runAs(t *testing.T, held []string, text string, pending *Pending) Reply {
 
 func runFrom(t *testing.T, sender string, held []string, text string, pending *Pending) Reply {
 	t.Helper()
+	return runFromWith(t, sender, held, text, pending, nil)
+}
+
+func runFromWith(t *testing.T, sender string, held []string, text string, pending *Pending, approval *Approval) Reply {
+	t.Helper()
 	family := Traits{}
 	if strings.HasPrefix(text, "/robot") {
 		family = alertManagement
@@ -147,6 +165,13 @@ func runFrom(t *testing.T, sender string, held []string, text string, pending *P
 	if pending != nil {
 		if ok, _ := state.Propose(context.Background(), sender, "K7P2QX", *pending, ConfirmTTL); !ok {
 			t.Fatal("propose")
+		}
+	}
+	if approval != nil {
+		a := *approval
+		a.Code, a.Requester, a.Expires, a.Rule = "K7P2QX", "boss", time.Now().Add(ApprovalTTL), a.Command
+		if ok, _ := state.Request(context.Background(), a); !ok {
+			t.Fatal("request")
 		}
 	}
 	mentions := []string(nil)

@@ -14,7 +14,12 @@ func (r *Runner) dryRun(c *Call, ws []Write, res Result) (Result, error) {
 	if r.planner == nil {
 		return Result{}, errors.New("dry run: no planner")
 	}
-	lines := []string{r.lang.T("dry.header")}
+	header, tail := "dry.header", "dry.nothing_changed"
+	if c.held != nil {
+		// The preview of a request: it runs once approved, not resent.
+		header, tail = "approval.would_send", ""
+	}
+	lines := []string{r.lang.T(header)}
 	for _, w := range ws {
 		req, err := r.planner.Plan(w)
 		if err != nil {
@@ -30,7 +35,9 @@ func (r *Runner) dryRun(c *Call, ws []Write, res Result) (Result, error) {
 		}
 		lines = append(lines, "- **"+catalog.Inert(req.Action)+"** "+strings.Join(params, ", "))
 	}
-	lines = append(lines, r.lang.T("dry.nothing_changed"))
+	if tail != "" {
+		lines = append(lines, r.lang.T(tail))
+	}
 	res.Text, res.DryRun = strings.Join(lines, "\n\n"), true
 	return res, nil
 }

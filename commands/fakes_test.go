@@ -370,9 +370,12 @@ type fakeState struct {
 	mu      sync.Mutex
 	scopes  map[string][]string
 	pending map[string]Pending
-	audit   []AuditEntry
-	owners  map[string]string
-	err     error
+	// approvals by code, and the message that decided each
+	approvals map[string]Approval
+	decided   map[string]string
+	audit     []AuditEntry
+	owners    map[string]string
+	err       error
 }
 
 func (s *fakeState) SetOwner(_ context.Context, contactID, staffID string) error {
@@ -459,6 +462,46 @@ func (s *fakeState) Take(_ context.Context, user, code string) (Pending, bool, e
 	p, ok := s.pending[k]
 	delete(s.pending, k)
 	return p, ok, s.err
+}
+
+func (s *fakeState) Request(_ context.Context, a Approval) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return false, s.err
+	}
+	if s.approvals == nil {
+		s.approvals, s.decided = map[string]Approval{}, map[string]string{}
+	}
+	if _, taken := s.approvals[a.Code]; taken {
+		return false, nil
+	}
+	s.approvals[a.Code] = a
+	return true, nil
+}
+
+func (s *fakeState) Approval(_ context.Context, code string) (Approval, string, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.approvals[code]
+	return a, s.decided[code], ok, s.err
+}
+
+func (s *fakeState) Decide(_ context.Context, code, msgID string) (Approval, ApprovalState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return Approval{}, 0, s.err
+	}
+	a, ok := s.approvals[code]
+	switch by := s.decided[code]; {
+	case !ok:
+		return Approval{}, ApprovalNotFound, nil
+	case by == "" || by == msgID:
+		s.decided[code] = msgID
+		return a, ApprovalTaken, nil
+	}
+	return a, ApprovalDecided, nil
 }
 
 func (s *fakeState) Touching(_ context.Context, id string, n int) ([]AuditEntry, error) {
@@ -551,7 +594,7 @@ func testRunnerOf(t *testing.T, family Traits, mod func(*Settings)) (*Runner, *f
 		mod(&s)
 	}
 	r := NewRunner(s, Ports{Permissions: state, Confirmations: state, Audit: state, Contacts: arms, Groups: arms, Planner: arms, Directory: dir,
-		Verifier: arms, Owners: state, Policies: arms, Robots: arms},
+		Verifier: arms, Owners: state, Policies: arms, Robots: arms, Approvals: state},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	r.pause = func(context.Context, time.Duration) error { return nil } // time passes at once
 	return r, arms, state

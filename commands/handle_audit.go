@@ -59,6 +59,12 @@ func (r *Runner) auditLine(e AuditEntry) string {
 	if len(e.Policies) > 0 {
 		line += " · " + r.lang.T("audit.policies", strings.Join(e.Policies, ", "))
 	}
+	if e.Approval != "" {
+		line += " · " + r.lang.T("audit.approval", e.Approval)
+	}
+	if e.RequestedBy != "" {
+		line += " · " + r.lang.T("audit.requested_by", e.RequestedBy)
+	}
 	if e.RequestID != "" {
 		line += " · RequestId " + catalog.Inert(e.RequestID)
 	}

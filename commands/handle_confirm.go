@@ -33,41 +33,73 @@ func (r *Runner) takePending(ctx context.Context, c *Call) (Pending, error) {
 		return Pending{}, err
 	}
 	if !ok {
+		if a, _, held, err := r.waitingApproval(ctx, code); err == nil && held && c.Spec.Name() == "confirm" {
+			if a.Requester == c.Msg.SenderID {
+				return Pending{}, &Error{Code: EFORBIDDEN, Key: "approval.self", Args: []any{code}}
+			}
+			return Pending{}, &Error{Code: EINVALID, Key: "approval.use_approve", Args: []any{code, code}}
+		}
 		return Pending{}, &Error{Code: EINVALID, Key: "confirm.unknown", Args: []any{code, int(ConfirmTTL.Minutes())}}
 	}
 	return p, nil
 }
 
 func (r *Runner) confirm(ctx context.Context, c *Call) (Result, error) {
-	// An earlier owner of this message took the code and was deleting: the
-	// code is gone, the delete is what remains to finish.
-	if w, _, ok := c.Journal.Prior(); ok {
-		switch w.Action {
-		case "delete":
-			return r.deleteContact(ctx, c, w.Contact, true)
-		case "group delete":
-			return r.deleteGroup(ctx, c, w.Group, true)
-		case "robot delete":
-			return r.deleteRobot(ctx, c, w.Robot, true)
-		}
+	if res, ok, err := r.resumeDelete(ctx, c); ok {
+		return res, err
 	}
 	p, err := r.takePending(ctx, c)
 	if err != nil {
 		return Result{}, err
 	}
-	need, known := confirmScopes[p.Action]
-	if !known {
-		return Result{}, fmt.Errorf("unknown pending action %q", p.Action)
-	}
 	// The grant may have been revoked since the code was issued.
-	if err := r.require(ctx, c, need.scope, "", need.command); err != nil {
+	if err := r.mayCarryOut(ctx, c, p); err != nil {
 		return Result{}, err
 	}
-	if p.Force {
-		if err := r.require(ctx, c, "contact.force", "", need.command+" force=true"); err != nil {
-			return Result{}, err
-		}
+	return r.carryOut(ctx, c, p)
+}
+
+// resumeDelete finishes what an earlier owner of this message was
+// deleting: it had taken the code, the delete is what remains.
+func (r *Runner) resumeDelete(ctx context.Context, c *Call) (Result, bool, error) {
+	w, _, ok := c.Journal.Prior()
+	if !ok {
+		return Result{}, false, nil
 	}
+	var (
+		res Result
+		err error
+	)
+	switch w.Action {
+	case "delete":
+		res, err = r.deleteContact(ctx, c, w.Contact, true)
+	case "group delete":
+		res, err = r.deleteGroup(ctx, c, w.Group, true)
+	case "robot delete":
+		res, err = r.deleteRobot(ctx, c, w.Robot, true)
+	default:
+		return Result{}, false, nil
+	}
+	return res, true, err
+}
+
+// mayCarryOut fails unless the sender holds what p needs now.
+func (r *Runner) mayCarryOut(ctx context.Context, c *Call, p Pending) error {
+	need, known := confirmScopes[p.Action]
+	if !known {
+		return fmt.Errorf("unknown pending action %q", p.Action)
+	}
+	if err := r.require(ctx, c, need.scope, "", need.command); err != nil {
+		return err
+	}
+	if p.Force {
+		return r.require(ctx, c, "contact.force", "", need.command+" force=true")
+	}
+	return nil
+}
+
+// carryOut makes a confirmed (or approved) delete.
+func (r *Runner) carryOut(ctx context.Context, c *Call, p Pending) (Result, error) {
 	// The policies may have changed since the preview: read them again,
 	// just before the write.
 	var (
@@ -142,6 +174,11 @@ func (r *Runner) deleteContact(ctx context.Context, c *Call, ct Contact, resumed
 func (r *Runner) cancel(ctx context.Context, c *Call) (Result, error) {
 	p, err := r.takePending(ctx, c)
 	if err != nil {
+		// Not a code of the sender's: a request of theirs waiting for
+		// approval is withdrawn the same way.
+		if a, _, ok, aerr := r.waitingApproval(ctx, c.Get("code")); aerr == nil && ok && a.Requester == c.Msg.SenderID {
+			return r.reject(ctx, c)
+		}
 		return Result{}, err
 	}
 	if p.Action == "group delete" {

@@ -796,11 +796,11 @@ func (r *Runner) contactDelete(ctx context.Context, c *Call) (Result, error) {
 		res.Text = strings.Join(lines[2:], "\n\n") + "\n\n" + res.Text
 		return res, err
 	}
-	code, err := r.propose(ctx, c, Pending{Action: "delete", ContactID: ct.ID, Name: ct.Name, Force: force})
+	how, err := r.propose(ctx, c, Pending{Action: "delete", ContactID: ct.ID, Name: ct.Name, Force: force})
 	if err != nil {
 		return Result{}, err
 	}
-	lines = append(lines, r.lang.T("delete.how", int(ConfirmTTL.Minutes()), code, code))
+	lines = append(lines, how...)
 	return Result{Title: "title.confirm", Text: strings.Join(lines, "\n\n"), ContactID: ct.ID}, nil
 }
 

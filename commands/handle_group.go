@@ -314,7 +314,7 @@ func (r *Runner) groupDelete(ctx context.Context, c *Call) (Result, error) {
 		res.Text = strings.Join(append(impact, res.Text), "\n\n")
 		return res, err
 	}
-	code, err := r.propose(ctx, c, Pending{Action: "group delete", GroupID: g.ID, Name: g.Name, Force: force})
+	how, err := r.propose(ctx, c, Pending{Action: "group delete", GroupID: g.ID, Name: g.Name, Force: force})
 	if err != nil {
 		return Result{}, err
 	}
@@ -324,7 +324,7 @@ func (r *Runner) groupDelete(ctx context.Context, c *Call) (Result, error) {
 		r.lang.T("group.delete_note"),
 	}
 	lines = append(lines, impact...)
-	lines = append(lines, r.lang.T("delete.how", int(ConfirmTTL.Minutes()), code, code))
+	lines = append(lines, how...)
 	return Result{Title: "title.confirm", Text: strings.Join(lines, "\n\n"), GroupID: g.ID}, nil
 }
 
@@ -369,17 +369,31 @@ func groupNames(gs []Group) string {
 	return strings.Join(parts, ", ")
 }
 
-// propose keeps p under a fresh confirmation code for the sender.
-func (r *Runner) propose(ctx context.Context, c *Call, p Pending) (string, error) {
+// propose keeps p under a fresh confirmation code for the sender, and
+// returns what the reply says of it. Held for approval (c.held), p
+// becomes the request a second person approves.
+func (r *Runner) propose(ctx context.Context, c *Call, p Pending) ([]string, error) {
+	if a := c.held; a != nil {
+		a.Pending = &p
+		if p.Force {
+			a.Rule += " (force=true)"
+		}
+		code, err := r.request(ctx, *a)
+		if err != nil {
+			return nil, err
+		}
+		a.Code = code
+		return r.approvalLines(ctx, *a), nil
+	}
 	for range 5 {
 		code := newCode()
 		ok, err := r.confirms.Propose(ctx, c.Msg.SenderID, code, p, ConfirmTTL)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if ok {
-			return code, nil
+			return []string{r.lang.T("delete.how", int(ConfirmTTL.Minutes()), code, code)}, nil
 		}
 	}
-	return "", errors.New("no free confirmation code after 5 tries")
+	return nil, errors.New("no free confirmation code after 5 tries")
 }

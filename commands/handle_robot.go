@@ -185,12 +185,12 @@ func (r *Runner) robotDelete(ctx context.Context, c *Call) (Result, error) {
 		res.Text = strings.Join(append(impact, res.Text), "\n\n")
 		return res, err
 	}
-	code, err := r.propose(ctx, c, Pending{Action: "robot delete", RobotID: rb.ID, Name: rb.Name, Force: force})
+	how, err := r.propose(ctx, c, Pending{Action: "robot delete", RobotID: rb.ID, Name: rb.Name, Force: force})
 	if err != nil {
 		return Result{}, err
 	}
 	lines := append([]string{r.lang.T("robot.delete_confirm", rb.Name, rb.ID), strings.Join(r.robotLines(rb), "\n")}, impact...)
-	lines = append(lines, r.lang.T("delete.how", int(ConfirmTTL.Minutes()), code, code))
+	lines = append(lines, how...)
 	return Result{Title: "title.confirm", Text: strings.Join(lines, "\n\n"), RobotID: rb.ID}, nil
 }
 

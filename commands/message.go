@@ -41,6 +41,13 @@ type Result struct {
 	// Title, a catalog key, overrides the command's: a delete that waits
 	// for /confirm has done nothing yet.
 	Title string
+	// Held: the command waits for a second person's approval, under
+	// ApprovalCode.
+	Held         bool
+	ApprovalCode string
+	// RequestedBy is the staff id of who asked for what a second person
+	// approved (or rejected).
+	RequestedBy string
 	// VerifyPending is a contact whose phone ARMS will not call until it
 	// is verified, and whose adder is to be reminded.
 	VerifyPending string
@@ -62,5 +69,10 @@ type Reply struct {
 	// VerifyPending: remind the sender, in this conversation, while this
 	// contact's phone stays unverified (BOT_VERIFY_REMIND).
 	VerifyPending string
-	Err           error // the full cause, for logs only
+	// RequestedBy: the command ran (or was rejected) on a second
+	// person's decision; this is who asked for it. Approval is the code
+	// of a request this reply holds.
+	RequestedBy string
+	Approval    string
+	Err         error // the full cause, for logs only
 }

@@ -37,6 +37,10 @@ type Call struct {
 	people map[string]Person
 	// priorAwaited: an earlier owner's write has landed or can no longer.
 	priorAwaited bool
+	// held: the call waits for approval; its proposal is the request.
+	held *Approval
+	// approved: a second person approved it; it runs as its requester's.
+	approved bool
 }
 
 // Has reports whether the sender gave the key (possibly with an empty value).

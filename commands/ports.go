@@ -363,4 +363,9 @@ type AuditEntry struct {
 	// Policies are the notification policies a delete touched, by name
 	// and id; those it left without a receiver end in " [silenced]".
 	Policies []string
+	// Approval is the code of a request waiting for a second person (on
+	// the request's entry); RequestedBy who asked for what this entry's
+	// sender approved or refused.
+	Approval    string
+	RequestedBy string
 }

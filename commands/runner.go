@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,12 @@ type Settings struct {
 	// verification link itself (BOT_VERIFY_PHONES=auto); otherwise
 	// /contact verify does.
 	VerifyAuto bool
+	// Approval names what waits for a second person (BOT_APPROVAL), for
+	// ApprovalTTL (BOT_APPROVAL_TTL, default 30m).
+	Approval    []ApprovalRule
+	ApprovalTTL time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
 }
 
 // Ports are the runner's dependencies on the outside world.
@@ -42,28 +49,33 @@ type Ports struct {
 	Owners        Owners
 	Policies      Policies // where alerts go: deletes that would silence one are refused
 	Robots        Robots   // IM robots (alert-management)
+	Approvals     Approvals
 }
 
 // Runner parses, authorises and runs commands. It is safe for concurrent use.
 type Runner struct {
-	specs     []*Spec
-	lang      catalog.Lang
-	admins    []string
-	writable  []string
-	perms     Permissions
-	confirms  Confirmations
-	audit     AuditLog
-	arms      Contacts
-	groups    Groups
-	planner   Planner
-	directory Directory
-	verifier  PhoneVerifier
-	owners    Owners
-	policies  Policies
-	robots    Robots
-	window    time.Duration // Settings.WriteWindow
-	autoLink  bool          // Settings.VerifyAuto
-	log       *slog.Logger
+	specs       []*Spec
+	lang        catalog.Lang
+	admins      []string
+	writable    []string
+	perms       Permissions
+	confirms    Confirmations
+	audit       AuditLog
+	arms        Contacts
+	groups      Groups
+	planner     Planner
+	directory   Directory
+	verifier    PhoneVerifier
+	owners      Owners
+	policies    Policies
+	robots      Robots
+	window      time.Duration // Settings.WriteWindow
+	autoLink    bool          // Settings.VerifyAuto
+	approval    []ApprovalRule
+	approvalTTL time.Duration
+	approvals   Approvals
+	now         func() time.Time
+	log         *slog.Logger
 	// pause waits d or until ctx ends: how a handler waits for an earlier
 	// write to become visible. Tests replace it.
 	pause func(ctx context.Context, d time.Duration) error
@@ -86,7 +98,16 @@ func NewRunner(s Settings, p Ports, log *slog.Logger) *Runner {
 		perms: p.Permissions, confirms: p.Confirmations, audit: p.Audit, arms: p.Contacts, groups: p.Groups,
 		planner: p.Planner, directory: p.Directory, verifier: p.Verifier, owners: p.Owners, policies: p.Policies, robots: p.Robots,
 		window: s.WriteWindow, autoLink: s.VerifyAuto,
+		approval: s.Approval, approvalTTL: cmp.Or(s.ApprovalTTL, ApprovalTTL), approvals: p.Approvals, now: s.Now,
 		log: log, pause: pause}
+}
+
+// clock is the runner's time.
+func (r *Runner) clock() time.Time {
+	if r.now != nil {
+		return r.now()
+	}
+	return time.Now()
 }
 
 // Handle runs one message to completion and never returns without a reply.
@@ -131,7 +152,15 @@ func (r *Runner) run(ctx context.Context, call *Call) Reply {
 	if err := r.resolveMentions(ctx, call); err != nil {
 		return r.errorReply(call, err)
 	}
-	res, err := call.Spec.Run(r, ctx, call)
+	var (
+		res Result
+		err error
+	)
+	if rule, held := r.approvalRule(call); held && !call.approved {
+		res, err = r.holdForApproval(ctx, call, rule)
+	} else {
+		res, err = call.Spec.Run(r, ctx, call)
+	}
 	if err != nil {
 		return r.errorReply(call, err)
 	}
@@ -154,6 +183,10 @@ func (r *Runner) run(ctx context.Context, call *Call) Reply {
 		RequestID:     res.RequestID,
 		Policies:      res.Policies,
 		VerifyPending: res.VerifyPending,
+		RequestedBy:   res.RequestedBy,
+	}
+	if res.Held {
+		rep.Outcome, rep.Approval = "held", res.ApprovalCode
 	}
 	if res.DryRun {
 		rep.Title, rep.Outcome = r.lang.T("title.dry_run"), "dry_run"

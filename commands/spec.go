@@ -59,6 +59,9 @@ type Spec struct {
 	// DingTalk shows in its notification; "" is "title.ok" (Done), for
 	// commands that change something.
 	Title string
+	// Proposes: the command previews and waits for /confirm (a delete);
+	// held for approval, its proposal becomes the request.
+	Proposes bool
 	// Rule, when set, checks what no single key can: reported with the
 	// keys' own problems.
 	Rule func(c *Call) *Error
@@ -149,31 +152,32 @@ var groupAliases = map[string][]string{
 // contact.force lets a delete leave an enabled notification policy with
 // nobody to notify, when the sender says force=true.
 var Scopes = []string{"contact", "contact.read", "contact.add", "contact.add.self", "contact.update", "contact.delete", "contact.force",
-	"group", "group.read", "group.write", "robot", "robot.read", "robot.write", "perm", "audit", "admin"}
+	"group", "group.read", "group.write", "robot", "robot.read", "robot.write", "perm", "audit", "approve", "admin"}
 
 // The keys of a contact, shared by add and update.
 var (
-	nameArg      = Arg{Name: "name", Aliases: []string{"contactname", "姓名", "名字"}, Kind: KindName, Example: "JohnDoe", Help: "arg.name"}
-	addNameArg   = Arg{Name: "name", Aliases: []string{"contactname", "姓名", "名字"}, Kind: KindName, Example: "JohnDoe", Help: "arg.add_name"}
-	phoneArg     = Arg{Name: "phone", Aliases: []string{"phonenum", "mobile", "手机", "电话"}, Kind: KindPhone, Example: "13811112222", Help: "arg.phone"}
-	emailArg     = Arg{Name: "email", Aliases: []string{"mail", "邮箱"}, Kind: KindEmail, Example: "someone@example.com", Help: "arg.email"}
-	webhookArg   = Arg{Name: "webhook", Aliases: []string{"dingrobotwebhookurl", "dingrobot", "robot", "钉钉", "机器人"}, Kind: KindWebhook, Example: "https://oapi.dingtalk.com/robot/send?access_token=...", Help: "arg.webhook"}
-	systemnocArg = Arg{Name: "systemnoc", Aliases: []string{"system_noc", "系统通知"}, Kind: KindBool, Example: "true", Help: "arg.systemnoc"}
-	idArg        = Arg{Name: "id", Aliases: []string{"contactid"}, Kind: KindID, Required: true, Positional: true, Example: "10211", Help: "arg.id"}
-	userArg      = Arg{Name: "user", Aliases: []string{"staffid"}, Kind: KindUser, Required: true, Positional: true, Example: "@张三", Help: "arg.user"}
-	scopeArg     = Arg{Name: "scope", Kind: KindScope, Required: true, Positional: true, Example: "contact.add", Help: "arg.scope"}
-	codeArg      = Arg{Name: "code", Kind: KindCode, Required: true, Positional: true, Example: "K7P2QX", Help: "arg.code"}
-	whoArg       = Arg{Name: "who", Kind: KindWho, Positional: true, Example: "me", Help: "arg.who"}
-	intoGroupArg = Arg{Name: "group", Aliases: []string{"groupid", "contactgroupid", "分组", "组"}, Kind: KindGroupID, Example: "701", Help: "arg.into_group"}
-	groupIDArg   = Arg{Name: "group", Aliases: []string{"groupid", "contactgroupid"}, Kind: KindGroupID, Required: true, Positional: true, Example: "701", Help: "arg.group_id"}
-	membersArg   = Arg{Name: "contacts", Aliases: []string{"contactids", "members", "成员"}, Kind: KindIDs, Required: true, Positional: true, Variadic: true, Example: "10211 10212", Help: "arg.members"}
-	groupNameArg = Arg{Name: "name", Aliases: []string{"groupname", "contactgroupname", "组名", "名字"}, Kind: KindName, Example: "SRE-oncall", Help: "arg.group_name"}
-	dryRunArg    = Arg{Name: "dry-run", Aliases: []string{"dryrun", "试运行", "预演"}, Kind: KindBool, Example: "true", Help: "arg.dry_run"}
-	fallbackArg  = Arg{Name: "fallback", Aliases: []string{"reissue", "reissuesendnotice", "未接通", "补发"}, Kind: KindFallback, Example: "sms", Help: "arg.fallback"}
-	forceArg     = Arg{Name: "force", Aliases: []string{"强制"}, Kind: KindBool, Example: "true", Help: "arg.force"}
-	robotIDArg   = Arg{Name: "id", Aliases: []string{"robotid"}, Kind: KindID, Required: true, Positional: true, Example: "123", Help: "arg.robot_id"}
-	secretArg    = Arg{Name: "secret", Aliases: []string{"dingsignkey", "signkey", "加签", "密钥"}, Kind: KindSecret, Example: "SEC…", Help: "arg.secret"}
-	dailyArg     = Arg{Name: "daily", Aliases: []string{"dailynoctime", "日报"}, Kind: KindTimes, Example: "09:30,17:00", Help: "arg.daily"}
+	nameArg         = Arg{Name: "name", Aliases: []string{"contactname", "姓名", "名字"}, Kind: KindName, Example: "JohnDoe", Help: "arg.name"}
+	addNameArg      = Arg{Name: "name", Aliases: []string{"contactname", "姓名", "名字"}, Kind: KindName, Example: "JohnDoe", Help: "arg.add_name"}
+	phoneArg        = Arg{Name: "phone", Aliases: []string{"phonenum", "mobile", "手机", "电话"}, Kind: KindPhone, Example: "13811112222", Help: "arg.phone"}
+	emailArg        = Arg{Name: "email", Aliases: []string{"mail", "邮箱"}, Kind: KindEmail, Example: "someone@example.com", Help: "arg.email"}
+	webhookArg      = Arg{Name: "webhook", Aliases: []string{"dingrobotwebhookurl", "dingrobot", "robot", "钉钉", "机器人"}, Kind: KindWebhook, Example: "https://oapi.dingtalk.com/robot/send?access_token=...", Help: "arg.webhook"}
+	systemnocArg    = Arg{Name: "systemnoc", Aliases: []string{"system_noc", "系统通知"}, Kind: KindBool, Example: "true", Help: "arg.systemnoc"}
+	idArg           = Arg{Name: "id", Aliases: []string{"contactid"}, Kind: KindID, Required: true, Positional: true, Example: "10211", Help: "arg.id"}
+	userArg         = Arg{Name: "user", Aliases: []string{"staffid"}, Kind: KindUser, Required: true, Positional: true, Example: "@张三", Help: "arg.user"}
+	scopeArg        = Arg{Name: "scope", Kind: KindScope, Required: true, Positional: true, Example: "contact.add", Help: "arg.scope"}
+	approvalCodeArg = Arg{Name: "code", Kind: KindCode, Required: true, Positional: true, Example: "K7P2QX", Help: "arg.approval_code"}
+	codeArg         = Arg{Name: "code", Kind: KindCode, Required: true, Positional: true, Example: "K7P2QX", Help: "arg.code"}
+	whoArg          = Arg{Name: "who", Kind: KindWho, Positional: true, Example: "me", Help: "arg.who"}
+	intoGroupArg    = Arg{Name: "group", Aliases: []string{"groupid", "contactgroupid", "分组", "组"}, Kind: KindGroupID, Example: "701", Help: "arg.into_group"}
+	groupIDArg      = Arg{Name: "group", Aliases: []string{"groupid", "contactgroupid"}, Kind: KindGroupID, Required: true, Positional: true, Example: "701", Help: "arg.group_id"}
+	membersArg      = Arg{Name: "contacts", Aliases: []string{"contactids", "members", "成员"}, Kind: KindIDs, Required: true, Positional: true, Variadic: true, Example: "10211 10212", Help: "arg.members"}
+	groupNameArg    = Arg{Name: "name", Aliases: []string{"groupname", "contactgroupname", "组名", "名字"}, Kind: KindName, Example: "SRE-oncall", Help: "arg.group_name"}
+	dryRunArg       = Arg{Name: "dry-run", Aliases: []string{"dryrun", "试运行", "预演"}, Kind: KindBool, Example: "true", Help: "arg.dry_run"}
+	fallbackArg     = Arg{Name: "fallback", Aliases: []string{"reissue", "reissuesendnotice", "未接通", "补发"}, Kind: KindFallback, Example: "sms", Help: "arg.fallback"}
+	forceArg        = Arg{Name: "force", Aliases: []string{"强制"}, Kind: KindBool, Example: "true", Help: "arg.force"}
+	robotIDArg      = Arg{Name: "id", Aliases: []string{"robotid"}, Kind: KindID, Required: true, Positional: true, Example: "123", Help: "arg.robot_id"}
+	secretArg       = Arg{Name: "secret", Aliases: []string{"dingsignkey", "signkey", "加签", "密钥"}, Kind: KindSecret, Example: "SEC…", Help: "arg.secret"}
+	dailyArg        = Arg{Name: "daily", Aliases: []string{"dailynoctime", "日报"}, Kind: KindTimes, Example: "09:30,17:00", Help: "arg.daily"}
 )
 
 func required(a Arg) Arg  { a.Required = true; return a }
@@ -253,15 +257,16 @@ func Commands() []*Spec {
 			Run:     (*Runner).contactVerify,
 		},
 		{
-			Path:    []string{"contact", "delete"},
-			Aliases: []string{"rm", "remove", "del", "删除"},
-			Summary: "summary.contact.delete",
-			Scope:   "contact.delete",
-			Writes:  true,
-			Needs:   []Need{needForce},
-			Args:    []Arg{idArg, forceArg, dryRunArg},
-			Example: "/contact delete 10211",
-			Run:     (*Runner).contactDelete,
+			Path:     []string{"contact", "delete"},
+			Proposes: true,
+			Aliases:  []string{"rm", "remove", "del", "删除"},
+			Summary:  "summary.contact.delete",
+			Scope:    "contact.delete",
+			Writes:   true,
+			Needs:    []Need{needForce},
+			Args:     []Arg{idArg, forceArg, dryRunArg},
+			Example:  "/contact delete 10211",
+			Run:      (*Runner).contactDelete,
 		},
 		{
 			Path:    []string{"contact", "where"},
@@ -347,15 +352,16 @@ func Commands() []*Spec {
 			Run:     (*Runner).groupRename,
 		},
 		{
-			Path:    []string{"group", "delete"},
-			Aliases: []string{"del", "删除"},
-			Summary: "summary.group.delete",
-			Scope:   "group.write",
-			Writes:  true,
-			Needs:   []Need{needForce},
-			Args:    []Arg{groupIDArg, forceArg, dryRunArg},
-			Example: "/group delete 701",
-			Run:     (*Runner).groupDelete,
+			Path:     []string{"group", "delete"},
+			Proposes: true,
+			Aliases:  []string{"del", "删除"},
+			Summary:  "summary.group.delete",
+			Scope:    "group.write",
+			Writes:   true,
+			Needs:    []Need{needForce},
+			Args:     []Arg{groupIDArg, forceArg, dryRunArg},
+			Example:  "/group delete 701",
+			Run:      (*Runner).groupDelete,
 		},
 		{
 			Path:    []string{"group", "where"},
@@ -399,15 +405,16 @@ func Commands() []*Spec {
 			Run:     (*Runner).robotShow,
 		},
 		{
-			Path:    []string{"robot", "delete"},
-			Aliases: []string{"rm", "del", "删除"},
-			Summary: "summary.robot.delete",
-			Scope:   "robot.write",
-			Needs:   []Need{needForce},
-			Writes:  true,
-			Args:    []Arg{robotIDArg, forceArg, dryRunArg},
-			Example: "/robot delete 123",
-			Run:     (*Runner).robotDelete,
+			Path:     []string{"robot", "delete"},
+			Proposes: true,
+			Aliases:  []string{"rm", "del", "删除"},
+			Summary:  "summary.robot.delete",
+			Scope:    "robot.write",
+			Needs:    []Need{needForce},
+			Writes:   true,
+			Args:     []Arg{robotIDArg, forceArg, dryRunArg},
+			Example:  "/robot delete 123",
+			Run:      (*Runner).robotDelete,
 		},
 		{
 			Path:    []string{"perm", "grant"},
@@ -482,6 +489,30 @@ func Commands() []*Spec {
 			Args:    []Arg{codeArg},
 			Example: "/cancel K7P2QX",
 			Run:     (*Runner).cancel,
+		},
+		{
+			Path:    []string{"approve"},
+			Aliases: []string{"批准", "同意"},
+			Summary: "summary.approve",
+			Scope:   "approve",
+			Needs:   []Need{needApproval},
+			Writes:  true,
+			Hidden:  true,
+			Args:    []Arg{approvalCodeArg},
+			Example: "/approve K7P2QX",
+			Run:     (*Runner).approve,
+		},
+		{
+			Path:    []string{"reject"},
+			Title:   "title.cancelled",
+			Aliases: []string{"拒绝", "驳回"},
+			Summary: "summary.reject",
+			Needs:   []Need{needReject},
+			Writes:  true,
+			Hidden:  true,
+			Args:    []Arg{approvalCodeArg},
+			Example: "/reject K7P2QX",
+			Run:     (*Runner).reject,
 		},
 	}
 }

@@ -85,6 +85,7 @@ func (t *ticket) audit(rep commands.Reply) commands.AuditEntry {
 	}
 	e.Outcome, e.RequestID, e.ContactID, e.Contacts, e.GroupID = rep.Outcome, rep.RequestID, rep.ContactID, rep.Contacts, rep.GroupID
 	e.RobotID, e.Policies = rep.RobotID, rep.Policies
+	e.Approval, e.RequestedBy = rep.Approval, rep.RequestedBy
 	return e
 }
 

@@ -185,13 +185,15 @@ func (s *Store) auditArgs(e commands.AuditEntry) *redis.XAddArgs {
 			"request_id", clip(e.RequestRef, 64),
 			"robot_id", clip(e.RobotID, 32),
 			"policies", clip(strings.Join(e.Policies, "\n"), 512),
+			"approval", clip(e.Approval, 16),
+			"requested_by", clip(e.RequestedBy, 128),
 		},
 	}
 }
 
 // MaxAuditEntryBytes bounds the values of one audit entry (the field
 // names and Redis's own overhead come on top).
-const MaxAuditEntryBytes = 13 + 128*4 + 64 + 512 + 32 + 64 + 32 + 256 + 32 + 64 + 32 + 512
+const MaxAuditEntryBytes = 13 + 128*4 + 64 + 512 + 32 + 64 + 32 + 256 + 32 + 64 + 32 + 512 + 16 + 128
 
 // clip cuts s to at most n bytes, at a character boundary, marking the cut.
 func clip(s string, n int) string {
@@ -268,6 +270,7 @@ func decodeAudit(v map[string]any) commands.AuditEntry {
 		ConversationID: str("conversation"), Command: str("command"), Args: str("args"), Outcome: str("outcome"),
 		RequestID: str("arms_request_id"), ContactID: str("contact_id"), Contacts: contacts,
 		GroupID: str("group_id"), RequestRef: str("request_id"), RobotID: str("robot_id"), Policies: policies,
+		Approval: str("approval"), RequestedBy: str("requested_by"),
 	}
 }
 

@@ -60,7 +60,8 @@ func inertArg(a any) any {
 
 // Verdict names what a reply's title says of how its command went, in
 // either language: ok, error, denied, invalid, help, not_found, exists,
-// dry_run, confirm (a delete waits for /confirm); "" for a title the
+// dry_run, confirm (a delete waits for /confirm), approval (a request
+// waits for a second person); "" for a title the
 // catalog does not have. It lets a client that sees only the reply (bot
 // send) tell success from failure.
 func Verdict(title string) string {
