@@ -24,6 +24,7 @@ type app struct {
 	store      *redisstore.Store
 	ledger     *redisstore.Ledger
 	dispatcher *dispatch.Dispatcher
+	openAPI    *dingtalk.OpenAPI
 	closers    []func()
 }
 
@@ -71,15 +72,25 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		Process: processID(), Lease: cfg.Lease, WriteWindow: cfg.ARMS.Timeout, Log: log,
 	})
 	a.ledger = ledger
+	openAPI := dingtalk.NewOpenAPI(cfg.OpenAPIBase, cfg.AppKey, cfg.AppSecret, cfg.RobotCode, httpClient, time.Now)
+	a.openAPI = openAPI
+	var cards *dispatch.Cards
+	if cfg.CardTemplate != "" && openAPI.Configured() {
+		cards = &dispatch.Cards{API: openAPI, Store: store, TemplateID: cfg.CardTemplate}
+		if cfg.Ingress == "http" {
+			// Without the stream, clicks come to the registered route.
+			cards.RouteKey = dingtalk.CardRouteKey
+		}
+	}
 	a.dispatcher = dispatch.New(dispatch.Config{
 		Workers: cfg.Workers, Queue: cfg.QueueSize, Backlog: cfg.Backlog,
 		ReplyWorkers: cfg.ReplyWorkers, ReplyQueue: cfg.ReplyQueue,
 		Budget: cfg.SyncBudget, CommandTimeout: cfg.CommandTimeout, Lease: cfg.Lease, ReplyTimeout: cfg.ReplyTimeout,
 		RatePerMin: cfg.RateLimit, RemindEvery: cfg.VerifyRemind,
 	}, dispatch.Deps{
-		Ledger: ledger, Audit: a.store, Runner: runner, Reminders: a.store, Log: log, Hooks: a.metrics.dispatchHooks(),
+		Ledger: ledger, Audit: a.store, Runner: runner, Reminders: a.store, Cards: cards, Log: log, Hooks: a.metrics.dispatchHooks(),
 		Session: dingtalk.NewSessionClient(httpClient, cfg.SessionPrefixes),
-		OpenAPI: dingtalk.NewOpenAPI(cfg.OpenAPIBase, cfg.AppKey, cfg.AppSecret, cfg.RobotCode, httpClient, time.Now),
+		OpenAPI: openAPI,
 	})
 	a.metrics.lanes(a.dispatcher.Stats)
 	a.closers = append(a.closers, a.dispatcher.Stop)

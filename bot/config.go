@@ -32,6 +32,8 @@ type Config struct {
 	VerifyRemind    time.Duration           // 0: no reminders
 	Approval        []commands.ApprovalRule // BOT_APPROVAL
 	ApprovalTTL     time.Duration
+	CardTemplate    string // DINGTALK_CARD_TEMPLATE_ID: decisions as cards
+	PublicURL       string // BOT_PUBLIC_URL: where DingTalk reaches the HTTP card route
 	ClaimTTL        time.Duration
 	Admins          []string
 	Lang            catalog.Lang
@@ -208,6 +210,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	var approval string
 	b.str(&approval, "approval", "BOT_APPROVAL", "", "comma-separated commands (with key=value conditions) or scopes that wait for a second person's approval, e.g. \"group delete,contact add systemnoc=true,contact.force\"")
 	b.dur(&c.ApprovalTTL, "approval-ttl", "BOT_APPROVAL_TTL", commands.ApprovalTTL, "how long a request waits for its approval")
+	b.str(&c.CardTemplate, "card-template-id", "DINGTALK_CARD_TEMPLATE_ID", "", "the card template (deploy/dingtalk/confirm-card.json, imported and published) that shows confirmations and approvals with buttons; empty: text and typed codes only")
+	b.str(&c.PublicURL, "public-url", "BOT_PUBLIC_URL", "", "HTTP mode with cards: the https base URL where DingTalk reaches this bot, to which card clicks are sent")
 	var stsEndpoint string
 	b.str(&stsEndpoint, "sts-endpoint", "BOT_STS_ENDPOINT", "", "RRSA: the STS host[:port] to exchange the pod's OIDC token at (empty: the SDK's, by ALIBABA_CLOUD_STS_REGION)")
 	b.dur(&c.SyncBudget, "sync-reply-budget", "BOT_SYNC_REPLY_BUDGET", 1500*time.Millisecond, "how long the webhook waits for a command before replying later")
@@ -347,8 +351,19 @@ func (c *Config) validate(cmd string) []error {
 				"or ALIBABA_CLOUD_ECS_METADATA for an ECS RAM role, or run with --sandbox"))
 		}
 	}
-	if cmd == "send" && !slices.Contains([]string{"ok", "invalid", "denied", "not_found", "exists", "error", "help", "any"}, c.SendExpect) {
-		p = append(p, fmt.Errorf("BOT_SEND_EXPECT=%q must be ok, invalid, denied, not_found, exists, error, help or any", c.SendExpect))
+	if cmd == "send" && !slices.Contains([]string{"ok", "invalid", "denied", "not_found", "exists", "error", "help", "dry_run", "confirm", "approval", "any"}, c.SendExpect) {
+		p = append(p, fmt.Errorf("BOT_SEND_EXPECT=%q must be ok, invalid, denied, not_found, exists, error, help, dry_run, confirm, approval or any", c.SendExpect))
+	}
+	if c.CardTemplate != "" && serving {
+		if c.AppKey == "" {
+			p = append(p, errors.New("DINGTALK_CARD_TEMPLATE_ID needs DINGTALK_APP_KEY: cards are sent through the OpenAPI"))
+		}
+		if c.Ingress == "http" && c.PublicURL == "" {
+			p = append(p, errors.New("DINGTALK_CARD_TEMPLATE_ID in HTTP mode needs BOT_PUBLIC_URL, the https address DingTalk reaches this bot at, for card clicks (Stream mode needs none)"))
+		}
+	}
+	if u := c.PublicURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		p = append(p, fmt.Errorf("BOT_PUBLIC_URL=%q must be an http(s) URL", u))
 	}
 	if c.AppKey != "" && c.AppSecret == "" {
 		p = append(p, errors.New("DINGTALK_APP_KEY needs DINGTALK_APP_SECRET"))

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/armsbot/armsbot/bot/dingtalk"
@@ -31,6 +32,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if cfg.Ingress != "http" {
 		stream = newStream(cfg, a.metrics, log)
 	}
+	cards := cfg.CardTemplate != "" && cfg.AppKey != ""
+	if cards && stream != nil {
+		stream.HandleCards(func(ctx context.Context, c dingtalk.CardClick) dingtalk.CardAnswer {
+			return a.dispatcher.Click(ctx, c)
+		})
+	}
 	r := routes{metrics: a.metrics, scrape: cfg.MetricsListen == "", ready: []readyCheck{{"redis", a.store.Ping}, {"redis-data", a.redisData}}}
 	if cfg.Ingress == "stream" {
 		// With both ingresses a replica whose stream is down still takes
@@ -44,6 +51,13 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	if cfg.Ingress != "stream" {
 		r.webhook = &webhook{verify: v, origin: o, d: a.dispatcher, bodyTimeout: cfg.BodyTimeout}
+	}
+	if cards && cfg.Ingress == "http" {
+		path := dingtalk.CardCallbackPath(cfg.AppSecret)
+		r.cards = &cardRoute{path: path, origin: o, d: a.dispatcher}
+		if err := registerCardRoute(ctx, a.openAPI, strings.TrimRight(cfg.PublicURL, "/")+path, cfg.AppSecret, log); err != nil {
+			return err
+		}
 	}
 	for _, w := range cfg.warnings() {
 		log.Warn(w)
@@ -116,6 +130,37 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	a.dispatcher.Drain(hctx)
 	log.Info("stopped")
 	return nil
+}
+
+// registerCardRoute tells DingTalk where to send card clicks, retrying a
+// few times: without it no click in HTTP mode would reach the bot.
+func registerCardRoute(ctx context.Context, api *dingtalk.OpenAPI, url, appSecret string, log *slog.Logger) error {
+	var err error
+	for attempt := range 3 {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = api.RegisterCardCallback(rctx, dingtalk.CardRouteKey, url, dingtalk.CardCallbackPath(appSecret))
+		cancel()
+		if err == nil {
+			log.Info("card callback route registered", "route_key", dingtalk.CardRouteKey)
+			return nil
+		}
+		log.Warn("card callback route not registered yet", "attempt", attempt+1, "err", err.Error())
+		if !sleepCtx(ctx, time.Duration(attempt+1)*time.Second) {
+			break
+		}
+	}
+	return fmt.Errorf("register the card callback route at DingTalk (needed for DINGTALK_CARD_TEMPLATE_ID in HTTP mode): %w", err)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // handOverTimeout bounds the hand-over on shutdown, after the posts under

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -33,8 +34,17 @@ type readyCheck struct {
 type routes struct {
 	ready   []readyCheck
 	metrics *metrics
-	webhook *webhook // nil: no DingTalk callback (Stream mode)
-	scrape  bool     // serve /metrics here (not on BOT_METRICS_LISTEN)
+	webhook *webhook   // nil: no DingTalk callback (Stream mode)
+	cards   *cardRoute // nil: card clicks do not come over HTTP
+	scrape  bool       // serve /metrics here (not on BOT_METRICS_LISTEN)
+}
+
+// cardRoute takes card clicks over HTTP, at a path only DingTalk knows
+// (registered at start with the OpenAPI).
+type cardRoute struct {
+	path   string
+	origin dingtalk.Origin
+	d      *dispatch.Dispatcher
 }
 
 // webhook is the DingTalk callback: who may call it, and where its
@@ -73,6 +83,9 @@ func NewServer(log *slog.Logger, r routes) http.Handler {
 	}
 	if r.webhook != nil {
 		e.POST("/dingtalk/webhook", handleWebhook(log, r.webhook, r.metrics), middleware.BodyLimit(maxBody))
+	}
+	if r.cards != nil {
+		e.POST(r.cards.path, handleCardClick(log, r.cards), middleware.BodyLimit("64K"))
 	}
 	return e
 }
@@ -174,6 +187,7 @@ func handleWebhook(log *slog.Logger, hook *webhook, mt *metrics) echo.HandlerFun
 		case err != nil:
 			return reject(http.StatusBadRequest, "bad_request", "malformed JSON", "malformed JSON body")
 		}
+		m.ClearBotFields()
 		if err := hook.origin.Check(&m); err != nil {
 			mt.webhooks.WithLabelValues("bad_origin").Inc()
 			log.Warn("webhook rejected", "outcome", "bad_origin", "reason", err.Error(), "msg_id", m.MsgID)
@@ -235,5 +249,26 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if err := c.JSON(code, map[string]string{"error": msg}); err != nil {
 			log.Warn("write error response", "err", err)
 		}
+	}
+}
+
+// handleCardClick answers a click at once; the command it stands for runs
+// as the clicker's message and its reply updates the card.
+func handleCardClick(log *slog.Logger, cr *cardRoute) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		raw, err := io.ReadAll(c.Request().Body)
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, "unreadable body")
+		}
+		click, err := dingtalk.DecodeCardClick(raw)
+		if err != nil {
+			log.Warn("card click rejected", "reason", err.Error())
+			return echo.NewHTTPError(http.StatusBadRequest, "not a card callback")
+		}
+		if cr.origin.CorpID != "" && click.CorpID != cr.origin.CorpID {
+			log.Warn("card click rejected", "reason", "another organisation", "out_track_id", click.OutTrackID)
+			return echo.NewHTTPError(http.StatusForbidden, "card click from another organisation")
+		}
+		return c.JSONBlob(http.StatusOK, cr.d.Click(c.Request().Context(), click).JSON())
 	}
 }

@@ -168,6 +168,15 @@ func callScopes(c *Call) []string {
 	return out
 }
 
+// Decision is what a reply asks someone to decide, by code: shown with
+// buttons where DingTalk cards are set up, typed otherwise.
+type Decision struct {
+	Kind      string // "confirm" (by the requester) or "approval" (by someone else)
+	Code      string
+	Requester string
+	Expires   time.Time
+}
+
 // Approval is a request waiting for a second person.
 type Approval struct {
 	Code    string `json:"code"`
@@ -296,6 +305,7 @@ func (r *Runner) holdForApproval(ctx context.Context, c *Call, rule ApprovalRule
 		return Result{}, err
 	}
 	a.Code = code
+	c.decision = &Decision{Kind: "approval", Code: code, Requester: a.Requester, Expires: a.Expires}
 	lines := []string{r.lang.T("approval.held", "/"+c.Spec.Name())}
 	if preview.Text != "" {
 		lines = append(lines, preview.Text)

@@ -383,6 +383,7 @@ func (r *Runner) propose(ctx context.Context, c *Call, p Pending) ([]string, err
 			return nil, err
 		}
 		a.Code = code
+		c.decision = &Decision{Kind: "approval", Code: code, Requester: a.Requester, Expires: a.Expires}
 		return r.approvalLines(ctx, *a), nil
 	}
 	for range 5 {
@@ -392,6 +393,7 @@ func (r *Runner) propose(ctx context.Context, c *Call, p Pending) ([]string, err
 			return nil, err
 		}
 		if ok {
+			c.decision = &Decision{Kind: "confirm", Code: code, Requester: c.Msg.SenderID, Expires: r.clock().Add(ConfirmTTL)}
 			return []string{r.lang.T("delete.how", int(ConfirmTTL.Minutes()), code, code)}, nil
 		}
 	}

@@ -74,5 +74,8 @@ type Reply struct {
 	// of a request this reply holds.
 	RequestedBy string
 	Approval    string
-	Err         error // the full cause, for logs only
+	// Decision: the reply asks for a decision (a delete's confirmation, a
+	// request's approval), which DingTalk cards can show with buttons.
+	Decision *Decision
+	Err      error // the full cause, for logs only
 }

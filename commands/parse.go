@@ -41,6 +41,8 @@ type Call struct {
 	held *Approval
 	// approved: a second person approved it; it runs as its requester's.
 	approved bool
+	// decision: what the reply asks someone to decide (propose sets it).
+	decision *Decision
 }
 
 // Has reports whether the sender gave the key (possibly with an empty value).

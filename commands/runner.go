@@ -102,6 +102,10 @@ func NewRunner(s Settings, p Ports, log *slog.Logger) *Runner {
 		log: log, pause: pause}
 }
 
+// Text is a message of the runner's catalog, for what a reply's sender
+// says itself (a card's notices).
+func (r *Runner) Text(key string, args ...any) string { return r.lang.T(key, args...) }
+
 // clock is the runner's time.
 func (r *Runner) clock() time.Time {
 	if r.now != nil {
@@ -187,6 +191,9 @@ func (r *Runner) run(ctx context.Context, call *Call) Reply {
 	}
 	if res.Held {
 		rep.Outcome, rep.Approval = "held", res.ApprovalCode
+	}
+	if !res.DryRun {
+		rep.Decision = call.decision
 	}
 	if res.DryRun {
 		rep.Title, rep.Outcome = r.lang.T("title.dry_run"), "dry_run"

@@ -71,7 +71,15 @@ type Message struct {
 	AtUsers                   []AtUser        `json:"atUsers,omitempty"`
 	Text                      Text            `json:"text,omitzero"`
 	Content                   json.RawMessage `json:"content,omitempty"` // non-text messages, keyed by msgtype
+	// CardTrack is set by the bot itself on a click it turned into a
+	// message: the reply updates that card. DingTalk never sends it, and
+	// the webhook and the stream clear it (ClearBotFields), so that a
+	// forged body cannot point a reply at a card.
+	CardTrack string `json:"armsbotCardTrack,omitempty"`
 }
+
+// ClearBotFields empties what only the bot itself sets on a message.
+func (m *Message) ClearBotFields() { m.CardTrack = "" }
 
 // Text is the content of a text message.
 type Text struct {

@@ -128,13 +128,17 @@ func (e *notDelivered) Error() string {
 }
 
 func (o *OpenAPI) post(ctx context.Context, path, token string, in, out any) error {
+	return o.call(ctx, http.MethodPost, path, token, in, out)
+}
+
+func (o *OpenAPI) call(ctx context.Context, method, path, token string, in, out any) error {
 	b, err := json.Marshal(in)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, PostTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base+path, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, method, o.base+path, bytes.NewReader(b))
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package dingtalk
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,6 +59,10 @@ type StreamOptions struct {
 // handler that cannot take a message now answers its sender itself.
 type StreamHandler func(ctx context.Context, m Message)
 
+// CardHandler answers a click on a card's button, within DingTalk's 2
+// seconds.
+type CardHandler func(ctx context.Context, c CardClick) CardAnswer
+
 // Stream receives robot messages over DingTalk's Stream mode.
 type Stream struct {
 	base, appKey, appSecret string
@@ -66,7 +71,12 @@ type Stream struct {
 
 	handlers  gate // frames in a handler: Run returns after them
 	connected atomic.Bool
+	cards     CardHandler // nil: card clicks are not subscribed to
 }
+
+// HandleCards subscribes to card clicks, for connections opened from now
+// on; call it before Run.
+func (s *Stream) HandleCards(h CardHandler) { s.cards = h }
 
 // NewStream connects as the app appKey, registering at base (the OpenAPI:
 // https://api.dingtalk.com, or a stand-in).
@@ -149,9 +159,41 @@ func (s *Stream) newClient(handle StreamHandler) *client.StreamClient {
 			outcome = "bad_frame"
 			return payload.NewSuccessDataFrameResponse(), nil
 		}
+		m.ClearBotFields()
 		handle(ctx, m)
 		return payload.NewSuccessDataFrameResponse(), nil
 	})
+	if s.cards != nil {
+		cli.RegisterCallbackRouter(CardCallbackTopic, func(ctx context.Context, df *payload.DataFrame) (resp *payload.DataFrameResponse, err error) {
+			start := time.Now()
+			if !s.handlers.enter() {
+				s.opt.OnFrame(CardCallbackTopic, "closing", 0)
+				return nil, errors.New("the stream is closing")
+			}
+			defer s.handlers.leave()
+			outcome := "ok"
+			defer func() {
+				if p := recover(); p != nil {
+					s.log.Error("card click handler panicked", "panic", fmt.Sprint(p))
+					outcome, resp, err = "panic", nil, fmt.Errorf("internal error")
+				}
+				s.opt.OnFrame(CardCallbackTopic, outcome, time.Since(start))
+			}()
+			c, derr := DecodeCardClick([]byte(df.Data))
+			if derr != nil {
+				s.log.Warn("card click dropped: not a card callback", "message_id", df.GetMessageId(), "err", derr.Error())
+				outcome = "bad_frame"
+				return payload.NewSuccessDataFrameResponse(), nil
+			}
+			resp = payload.NewSuccessDataFrameResponse()
+			// DingTalk takes the answer under "response", as the SDK's own
+			// card handler sends it.
+			if err := resp.SetJson(map[string]json.RawMessage{"response": s.cards(ctx, c).JSON()}); err != nil {
+				return nil, err
+			}
+			return resp, nil
+		})
+	}
 	return cli
 }
 

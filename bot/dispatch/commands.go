@@ -191,7 +191,7 @@ func (d *Dispatcher) execute(t *ticket) (result, bool) {
 			t.log.Info("another process owns the message now; it replies")
 			return result{}, false
 		case rep.Outcome != string(commands.EUNAVAILABLE) || d.draining.Load():
-			return result{rep: rep, body: t.body(rep)}, true
+			return result{rep: rep, body: d.replyBody(t, rep)}, true
 		}
 		// Redis failed before anything was written to ARMS, and this
 		// process still owns the message: it runs again when Redis

@@ -107,6 +107,7 @@ type Deps struct {
 	Session   *dingtalk.SessionClient
 	OpenAPI   *dingtalk.OpenAPI // for expired sessionWebhooks; may be unconfigured
 	Reminders Reminders         // nil: no reminders
+	Cards     *Cards            // nil: decisions are text only
 	Log       *slog.Logger
 	Hooks     Hooks
 }
@@ -167,6 +168,7 @@ type Dispatcher struct {
 	session   *dingtalk.SessionClient
 	openapi   *dingtalk.OpenAPI
 	reminders Reminders
+	cards     *Cards
 	log       *slog.Logger
 	hooks     Hooks
 
@@ -208,7 +210,7 @@ func New(cfg Config, deps Deps) *Dispatcher {
 	run, stopRun := context.WithCancel(context.Background())
 	d := &Dispatcher{
 		cfg: cfg, ledger: deps.Ledger, audit: deps.Audit, runner: deps.Runner, session: deps.Session, openapi: deps.OpenAPI,
-		reminders: deps.Reminders, log: deps.Log, hooks: deps.Hooks,
+		reminders: deps.Reminders, cards: deps.Cards, log: deps.Log, hooks: deps.Hooks,
 		seen: newSeen(cfg.Now), maxParked: 4 * max(cfg.Queue, cfg.Workers),
 		run: run, stopRun: stopRun, stopKeepers: func() {},
 	}

@@ -16,7 +16,8 @@ func (d *Dispatcher) Webhook(ctx context.Context, m *dingtalk.Message, reqID str
 	t := d.newTicket(m, viaWebhook, reqID)
 	dec := d.admit(ctx, t)
 	if dec.kind != admitRun {
-		return Answer{Body: orEmpty(dec.body), Outcome: dec.outcome}
+		_, body, _ := dingtalk.OfferOf(orEmpty(dec.body)) // an answer carries text only
+		return Answer{Body: body, Outcome: dec.outcome}
 	}
 	return d.await(ctx, t)
 }
@@ -57,6 +58,11 @@ func (d *Dispatcher) await(ctx context.Context, t *ticket) Answer {
 			return Answer{Body: dingtalk.EmptyReply(), Outcome: Async}
 		}
 		r = <-ch // finished just now; it is about to be sent
+	}
+	if _, _, card := dingtalk.OfferOf(r.body); card {
+		// A card is not an answer's to carry: it goes out on the lane.
+		d.finishLater(t, r)
+		return Answer{Body: dingtalk.EmptyReply(), Outcome: Async}
 	}
 	return Answer{Body: r.body, Outcome: Outcome(r.rep.Outcome), sent: func(ok bool) {
 		if !ok {

@@ -29,7 +29,10 @@ type delivery struct {
 	// rate-limited, a carried reply, a reminder) that nothing records.
 	record bool
 	// session: post to the sessionWebhook, else through the OpenAPI.
-	session  bool
+	session bool
+	// textOnly: DingTalk refused the card this reply offered; its text
+	// goes out instead.
+	textOnly bool
 	attempts int
 	giveUpAt time.Time
 	// done is told whether the reply went out (reminders count it).
@@ -37,6 +40,12 @@ type delivery struct {
 }
 
 func (dl *delivery) channel() string {
+	if dl.t.m.CardTrack != "" {
+		return "card"
+	}
+	if _, _, ok := dingtalk.OfferOf(dl.body); ok && !dl.textOnly {
+		return "card"
+	}
 	if dl.session {
 		return "session"
 	}
@@ -46,6 +55,9 @@ func (dl *delivery) channel() string {
 // destination is where a post goes, for its backoff: the sessionWebhook's
 // host, or the OpenAPI.
 func (dl *delivery) destination() string {
+	if dl.channel() == "card" {
+		return "openapi"
+	}
 	if !dl.session {
 		return "openapi"
 	}
@@ -211,9 +223,32 @@ func (d *Dispatcher) deliver(dl *delivery) {
 	}
 }
 
-// post makes one attempt to deliver dl's body.
+// post makes one attempt to deliver dl's body: the answer to a card's
+// click updates the card; a reply that offers a card shows it, or, when
+// DingTalk refuses the card, goes out as text.
 func (d *Dispatcher) post(ctx context.Context, dl *delivery) error {
 	m := dl.t.m
+	if m.CardTrack != "" {
+		if d.cards == nil {
+			return errNoCards
+		}
+		ctx, cancel := context.WithTimeout(ctx, dingtalk.PostTimeout)
+		defer cancel()
+		return d.updateCard(ctx, dl.t, dl.body)
+	}
+	if offer, text, ok := dingtalk.OfferOf(dl.body); ok {
+		if d.cards != nil && !dl.textOnly {
+			cctx, cancel := context.WithTimeout(ctx, dingtalk.PostTimeout)
+			err := d.deliverCard(cctx, dl.t, offer)
+			cancel()
+			if err == nil || dingtalk.MayHaveArrived(err) || retryable(err) {
+				return err
+			}
+			dl.t.log.Warn("card not delivered; the reply goes out as text", "err", err.Error())
+			dl.textOnly = true
+		}
+		dl.body = text
+	}
 	if dl.session {
 		return d.session.Send(ctx, m.SessionWebhook, dl.body)
 	}

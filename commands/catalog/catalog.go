@@ -65,12 +65,20 @@ func inertArg(a any) any {
 // catalog does not have. It lets a client that sees only the reply (bot
 // send) tell success from failure.
 func Verdict(title string) string {
+	v := TitleOf(title)
+	if succeeded[v] {
+		return "ok"
+	}
+	return v
+}
+
+// TitleOf is the key a reply's title was rendered from, without its
+// "title." prefix (cancelled, confirm, ok, denied, ...), in either
+// language; "" for a title the catalog does not have.
+func TitleOf(title string) string {
 	for _, c := range catalogs {
 		for key, text := range c {
 			if v, ok := strings.CutPrefix(key, "title."); ok && text == title {
-				if succeeded[v] {
-					return "ok"
-				}
 				return v
 			}
 		}

@@ -72,6 +72,10 @@ type Server struct {
 	oapiValid  map[string]time.Time
 
 	gw *gateway // the Stream gateway (stream.go)
+
+	cards        map[string]*Card  // by outTrackId (cards.go)
+	routes       map[string]string // card callback route key -> URL
+	cardTemplate string            // the one published template
 }
 
 // NewServer starts a stand-in on a loopback port that accepts
@@ -101,7 +105,7 @@ func Listen(addr, appKey, appSecret string) (*Server, error) {
 func newServer(appKey, appSecret string) *Server {
 	return &Server{arrival: make(chan struct{}), expired: map[string]bool{}, appKey: appKey, appSecret: appSecret, appID: strconv.Itoa(100000 + mrand.IntN(900000)),
 		tokenTTL: 2 * time.Hour, valid: map[string]time.Time{}, oto: map[string]otoOutcome{},
-		people: map[string]Person{}, oapiValid: map[string]time.Time{},
+		people: map[string]Person{}, oapiValid: map[string]time.Time{}, cards: map[string]*Card{}, routes: map[string]string{},
 		gw: &gateway{opt: StreamOptions{DisconnectGrace: 10 * time.Second},
 			tickets: map[string]time.Time{}, conns: map[*streamConn]bool{}, acked: map[string]bool{}, sent: map[string]int{}, first: map[string]chan Ack{}}}
 }
@@ -236,6 +240,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case "/topapi/v2/user/get":
 		s.userGet(w, r, body)
+		return
+	case cardDeliverPath, cardUpdatePath, cardRegisterPath:
+		s.cardAPI(w, r, body)
 		return
 	case SessionPath, "/v1.0/robot/groupMessages/send", "/v1.0/robot/oToMessages/batchSend":
 	default:

@@ -39,6 +39,8 @@ type Ack struct {
 	MessageID string
 	Code      int
 	At        time.Time
+	// Data is the answer's data (a card click's answer, say).
+	Data string
 }
 
 // StreamOptions tune the gateway.
@@ -402,19 +404,20 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		var ack struct {
 			Code    int               `json:"code"`
 			Headers map[string]string `json:"headers"`
+			Data    string            `json:"data"`
 		}
 		if json.Unmarshal(raw, &ack) != nil {
 			continue
 		}
 		id := ack.Headers["messageId"]
 		s.gw.mu.Lock()
-		s.gw.acks = append(s.gw.acks, Ack{MessageID: id, Code: ack.Code, At: time.Now()})
+		s.gw.acks = append(s.gw.acks, Ack{MessageID: id, Code: ack.Code, At: time.Now(), Data: ack.Data})
 		if ack.Code == http.StatusOK {
 			s.gw.acked[id] = true
 		}
 		if s.gw.sent[id] > 0 {
 			select {
-			case s.gw.firstAck(id) <- Ack{MessageID: id, Code: ack.Code, At: time.Now()}:
+			case s.gw.firstAck(id) <- Ack{MessageID: id, Code: ack.Code, At: time.Now(), Data: ack.Data}:
 			default: // an earlier one waits to be taken
 			}
 		}
