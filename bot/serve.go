@@ -145,22 +145,13 @@ func registerCardRoute(ctx context.Context, api *dingtalk.OpenAPI, url, appSecre
 			return nil
 		}
 		log.Warn("card callback route not registered yet", "attempt", attempt+1, "err", err.Error())
-		if !sleepCtx(ctx, time.Duration(attempt+1)*time.Second) {
-			break
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * time.Second):
 		}
 	}
 	return fmt.Errorf("register the card callback route at DingTalk (needed for DINGTALK_CARD_TEMPLATE_ID in HTTP mode): %w", err)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // handOverTimeout bounds the hand-over on shutdown, after the posts under

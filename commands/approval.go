@@ -323,6 +323,21 @@ func (r *Runner) waitingApproval(ctx context.Context, code string) (Approval, st
 	return r.approvals.Approval(ctx, code)
 }
 
+// openApproval is the request under code, unless it is gone or another
+// message decided it (this one may have, before a take-over).
+func (r *Runner) openApproval(ctx context.Context, c *Call, code string) (Approval, error) {
+	a, decidedBy, ok, err := r.waitingApproval(ctx, code)
+	switch {
+	case err != nil:
+		return Approval{}, err
+	case !ok:
+		return Approval{}, &Error{Code: ENOTFOUND, Key: "approval.unknown", Args: []any{code, int(r.approvalTTL.Minutes())}}
+	case decidedBy != "" && decidedBy != c.Msg.ID:
+		return Approval{}, &Error{Code: EINVALID, Key: "approval.decided", Args: []any{code}}
+	}
+	return a, nil
+}
+
 // request keeps a under a fresh code.
 func (r *Runner) request(ctx context.Context, a Approval) (string, error) {
 	for range 5 {
@@ -343,16 +358,11 @@ func (r *Runner) request(ctx context.Context, a Approval) (string, error) {
 // requester still holds what the command needs.
 func (r *Runner) approve(ctx context.Context, c *Call) (Result, error) {
 	code := c.Get("code")
-	a, decidedBy, ok, err := r.waitingApproval(ctx, code)
+	a, err := r.openApproval(ctx, c, code)
 	if err != nil {
 		return Result{}, err
 	}
-	switch {
-	case !ok:
-		return Result{}, &Error{Code: ENOTFOUND, Key: "approval.unknown", Args: []any{code, int(r.approvalTTL.Minutes())}}
-	case decidedBy != "" && decidedBy != c.Msg.ID:
-		return Result{}, &Error{Code: EINVALID, Key: "approval.decided", Args: []any{code}}
-	case a.Requester == c.Msg.SenderID:
+	if a.Requester == c.Msg.SenderID {
 		return Result{}, &Error{Code: EFORBIDDEN, Key: "approval.self", Args: []any{code}}
 	}
 	for _, s := range a.Scopes {
@@ -454,15 +464,9 @@ func (r *Runner) requestersCall(c *Call, a Approval) (*Call, error) {
 // may approve it.
 func (r *Runner) reject(ctx context.Context, c *Call) (Result, error) {
 	code := c.Get("code")
-	a, decidedBy, ok, err := r.waitingApproval(ctx, code)
+	a, err := r.openApproval(ctx, c, code)
 	if err != nil {
 		return Result{}, err
-	}
-	switch {
-	case !ok:
-		return Result{}, &Error{Code: ENOTFOUND, Key: "approval.unknown", Args: []any{code, int(r.approvalTTL.Minutes())}}
-	case decidedBy != "" && decidedBy != c.Msg.ID:
-		return Result{}, &Error{Code: EINVALID, Key: "approval.decided", Args: []any{code}}
 	}
 	if a.Requester != c.Msg.SenderID {
 		if err := r.require(ctx, c, "approve", "", "/reject"); err != nil {
