@@ -279,3 +279,31 @@ func TestAFullReplyLaneLeavesRepliesToTheSweep(t *testing.T) {
 		t.Error("no reply found the lane full; the test did not test it")
 	}
 }
+
+// Busy notices that find the reply lane full still reach their senders:
+// nothing records a notice, so nobody else would send it.
+func TestNoticesOutliveAFullReplyLane(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, dispatch.Config{Workers: 1, Queue: 1, Backlog: 0, ReplyWorkers: 1, ReplyQueue: 1})
+	r.arms.SetLatency(200 * time.Millisecond)
+	r.dt.SetAnswerDelay(300 * time.Millisecond) // the one reply worker is slow
+	ms := r.adds("Full", 8)
+	eventually(t, "every message answered", func() bool { return r.dt.Count() >= len(ms) })
+	if err := r.d.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	busy := 0
+	for _, m := range ms {
+		rs := r.replies(m)
+		if len(rs) != 1 {
+			t.Errorf("message %s got %d replies: %q", m.MsgID, len(rs), rs)
+			continue
+		}
+		if strings.Contains(rs[0], "busy") {
+			busy++
+		}
+	}
+	if busy == 0 {
+		t.Error("no message was told busy: the lane was never full")
+	}
+}

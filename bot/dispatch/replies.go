@@ -142,9 +142,11 @@ func (d *Dispatcher) offer(dl *delivery) {
 		d.move(dl.t, handOver, nil)
 		d.over(dl, false)
 	default:
-		dl.t.log.Error("notice not delivered: the reply lane is full")
-		d.hooks.Delivery(dl.channel(), "failed")
-		d.over(dl, false)
+		// Nothing records a notice, so nobody else would send it: it goes
+		// out now, off the lane (a busy sender must hear so), and a drain
+		// waits for it like any reply in flight.
+		dl.t.log.Warn("the reply lane is full; the notice goes out on its own")
+		go func() { d.over(dl, d.postNow(dl.t, dl.body)) }()
 	}
 }
 
