@@ -60,7 +60,7 @@ func within(p string, dirs ...string) bool {
 func TestLayoutRules(t *testing.T) {
 	t.Parallel()
 	pkgs := listPackages(t)
-	for _, want := range []string{"commands", "commands/grammar", "commands/catalog", "arms", "bot", "bot/dingtalk", "bot/redisstore", "bot/dispatch", "bot/logctx", "cmd/bot"} {
+	for _, want := range []string{"commands", "commands/grammar", "commands/catalog", "commands/export", "arms", "bot", "bot/dingtalk", "bot/redisstore", "bot/dispatch", "bot/logctx", "cmd/bot"} {
 		if _, ok := pkgs[want]; !ok {
 			t.Fatalf("go list does not show package %s; the layout changed without this test", want)
 		}
@@ -81,6 +81,8 @@ func TestLayoutRules(t *testing.T) {
 		{"github.com/gorilla/websocket", []string{"bot/dingtalk/dingtalktest"}},
 		{"github.com/ergochat/readline", []string{"bot"}},
 		{"github.com/hashicorp/golang-lru", []string{"bot/dispatch"}},
+		{"github.com/hashicorp/hcl", []string{"commands/export"}},
+		{"github.com/zclconf/go-cty", []string{"commands/export"}},
 	}
 	for p, imports := range pkgs {
 		for _, imp := range imports {
@@ -94,8 +96,8 @@ func TestLayoutRules(t *testing.T) {
 				continue
 			}
 			switch {
-			case within(p, "commands/grammar", "commands/catalog"):
-				t.Errorf("%s imports %s: the grammar and the catalogs are leaves", p, own)
+			case within(p, "commands/grammar", "commands/catalog", "commands/export"):
+				t.Errorf("%s imports %s: the grammar, the catalogs and the export formats are leaves", p, own)
 			case within(p, "commands") && !within(own, "commands"):
 				t.Errorf("%s imports %s: the core imports no adapter", p, own)
 			case within(p, "arms", "bot/redisstore", "bot/dingtalk") && within(own, "commands/grammar", "commands/catalog"):

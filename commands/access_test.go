@@ -38,6 +38,7 @@ var accessMatrix = []struct {
 	{text: "/contact add me group=701", needs: []string{"contact.add.self", "group.write"}},
 	{text: "/contact add name=Ann email=ann@example.com group=701", needs: []string{"contact.add", "group.write"}},
 	{text: "/contact list", needs: []string{"contact.read"}},
+	{text: "/contact export format=csv", needs: []string{"contact.read"}},
 	{text: "/contact show 10001", needs: []string{"contact.read"}},
 	{text: "/contact update 10001 name=Renamed", needs: []string{"contact.update"}},
 	{text: "/contact verify 10001", needs: []string{"contact.update"}},

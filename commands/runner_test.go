@@ -488,3 +488,28 @@ func TestReplyTitlesSayWhatHappened(t *testing.T) {
 		}
 	}
 }
+
+// An export answers in a one-to-one chat only, in a format the family
+// has, for a group that exists.
+func TestExportRefusals(t *testing.T) {
+	tests := []struct {
+		name    string
+		family  Traits
+		private bool
+		text    string
+		says    string
+	}{
+		{"in a group", Traits{}, false, "/contact export", "one-to-one chat"},
+		{"terraform for alert-management", alertManagement, true, "/contact export format=terraform", "no resource for the alert-management contact family"},
+		{"an unknown group", Traits{}, true, "/contact export group=999", "no contact group with ContactGroupId 999"},
+		{"an unknown format", Traits{}, true, "/contact export format=yaml", "Format yaml is not one the bot writes"},
+	}
+	for _, tc := range tests {
+		r, arms, _ := testRunnerOf(t, tc.family, nil)
+		arms.add(Contact{Name: "Ann", Email: "ann@example.com"})
+		rep := r.Handle(context.Background(), Message{ID: "m", SenderID: "boss", Private: tc.private, ConversationID: "cid", Text: tc.text}, &fakeJournal{})
+		if rep.Outcome == "ok" || !strings.Contains(rep.Text, tc.says) {
+			t.Errorf("%s: %+v", tc.name, rep)
+		}
+	}
+}

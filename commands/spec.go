@@ -27,6 +27,7 @@ const (
 	KindFallback // what ARMS does about an unanswered call: one of Fallbacks
 	KindSecret   // a DingTalk robot's signing secret: SEC and hex digits; never shown
 	KindTimes    // times of day, HH:MM, separated by commas
+	KindFormat   // an export's format: csv or terraform
 )
 
 // Arg declares one key a command accepts.
@@ -223,6 +224,19 @@ func Commands() []*Spec {
 			},
 			Example: "/contact list name=John page=2",
 			Run:     (*Runner).contactList,
+		},
+		{
+			Path:    []string{"contact", "export"},
+			Title:   "title.contacts",
+			Aliases: []string{"导出"},
+			Summary: "summary.contact.export",
+			Scope:   "contact.read",
+			Args: []Arg{
+				{Name: "format", Aliases: []string{"格式"}, Kind: KindFormat, Example: "terraform", Help: "arg.format"},
+				{Name: "group", Aliases: []string{"groupid", "contactgroupid", "分组", "组"}, Kind: KindGroupID, Example: "701", Help: "arg.export_group"},
+			},
+			Example: "/contact export format=terraform",
+			Run:     (*Runner).contactExport,
 		},
 		{
 			Path:    []string{"contact", "show"},

@@ -135,6 +135,14 @@ func checkValue(a *Arg, typed, raw string) (string, *Error) {
 			return "", invalid(nil, "err.bad_group_id", short(raw))
 		}
 		return raw, nil
+	case KindFormat:
+		switch f := strings.ToLower(raw); f {
+		case "csv":
+			return f, nil
+		case "terraform", "tf", "hcl":
+			return "terraform", nil
+		}
+		return "", invalid(nil, "err.bad_format", short(raw))
 	case KindFallback:
 		f, ok := fallbackWords[strings.ToLower(raw)]
 		if !ok {
