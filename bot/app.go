@@ -64,7 +64,8 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a.closers = append(a.closers, client.Close)
 	httpClient := &http.Client{Timeout: 15 * time.Second}
 	runner := commands.NewRunner(commands.Settings{Lang: cfg.Lang, Admins: cfg.Admins, WriteConversations: cfg.WriteConvs,
-		WriteWindow: cfg.ARMS.Timeout, VerifyAuto: cfg.VerifyAuto, Approval: cfg.Approval, ApprovalTTL: cfg.ApprovalTTL},
+		WriteWindow: cfg.ARMS.Timeout, VerifyAuto: cfg.VerifyAuto, Approval: cfg.Approval, ApprovalTTL: cfg.ApprovalTTL,
+		ImportMax: cfg.ImportMax},
 		commands.Ports{Permissions: a.store, Confirmations: a.store, Approvals: a.store, Audit: a.store, Contacts: client, Groups: client, Planner: client,
 			Directory: dingtalk.NewDirectory(cfg.OAPIBase, cfg.AppKey, cfg.AppSecret, httpClient, time.Now),
 			Verifier:  client, Owners: a.store, Policies: client, Robots: client}, log)

@@ -32,6 +32,7 @@ type Config struct {
 	VerifyRemind    time.Duration           // 0: no reminders
 	Approval        []commands.ApprovalRule // BOT_APPROVAL
 	ApprovalTTL     time.Duration
+	ImportMax       int    // BOT_IMPORT_MAX
 	CardTemplate    string // DINGTALK_CARD_TEMPLATE_ID: decisions as cards
 	PublicURL       string // BOT_PUBLIC_URL: where DingTalk reaches the HTTP card route
 	ClaimTTL        time.Duration
@@ -210,6 +211,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	var approval string
 	b.str(&approval, "approval", "BOT_APPROVAL", "", "comma-separated commands (with key=value conditions) or scopes that wait for a second person's approval, e.g. \"group delete,contact add systemnoc=true,contact.force\"")
 	b.dur(&c.ApprovalTTL, "approval-ttl", "BOT_APPROVAL_TTL", commands.ApprovalTTL, "how long a request waits for its approval")
+	b.int(&c.ImportMax, "import-max", "BOT_IMPORT_MAX", commands.ImportMax, "how many rows one /contact import takes")
 	b.str(&c.CardTemplate, "card-template-id", "DINGTALK_CARD_TEMPLATE_ID", "", "the card template (deploy/dingtalk/confirm-card.json, imported and published) that shows confirmations and approvals with buttons; empty: text and typed codes only")
 	b.str(&c.PublicURL, "public-url", "BOT_PUBLIC_URL", "", "HTTP mode with cards: the https base URL where DingTalk reaches this bot, to which card clicks are sent")
 	var stsEndpoint string
@@ -287,6 +289,9 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	}
 	if c.Approval, err = commands.ParseApprovalRules(approval); err != nil {
 		b.problems = append(b.problems, fmt.Errorf("BOT_APPROVAL: %w", err))
+	}
+	if c.ImportMax < 1 || c.ImportMax > 1000 {
+		b.problems = append(b.problems, errors.New("BOT_IMPORT_MAX must be between 1 and 1000"))
 	}
 	if c.ApprovalTTL < time.Minute || c.ApprovalTTL > 24*time.Hour {
 		b.problems = append(b.problems, errors.New("BOT_APPROVAL_TTL must be between 1m and 24h"))

@@ -32,7 +32,7 @@ func TestConfigEveryVariable(t *testing.T) {
 		"BOT_INGRESS": "both", "BOT_STREAM_WATCHDOG": "45s", "BOT_BODY_TIMEOUT": "3s",
 		"DINGTALK_OAPI_BASE": "https://oapi.example", "BOT_REDIS_EPHEMERAL": "true", "ARMS_CONTACT_API": "alert-management",
 		"BOT_VERIFY_PHONES": "manual", "BOT_VERIFY_REMIND": "6h",
-		"BOT_APPROVAL": "group delete, contact add systemnoc=true", "BOT_APPROVAL_TTL": "45m",
+		"BOT_APPROVAL": "group delete, contact add systemnoc=true", "BOT_APPROVAL_TTL": "45m", "BOT_IMPORT_MAX": "50",
 	}
 	cfg, err := parseConfig("serve", []string{"--arms-timeout", "8s"}, func(k string) string { return vars[k] }, io.Discard)
 	if err != nil {
@@ -49,7 +49,7 @@ func TestConfigEveryVariable(t *testing.T) {
 		RedisEphemeral: true, VerifyAuto: false, VerifyRemind: 6 * time.Hour,
 		Approval: []commands.ApprovalRule{{Command: "group delete", When: map[string]string{}},
 			{Command: "contact add", When: map[string]string{"systemnoc": "true"}}},
-		ApprovalTTL: 45 * time.Minute,
+		ApprovalTTL: 45 * time.Minute, ImportMax: 50,
 	}
 	want.ARMS.Family = "alert-management"
 	want.ARMS.AccessKeyID, want.ARMS.AccessKeySecret, want.ARMS.SecurityToken = "LTAIexample", "aksecret", "sts"

@@ -42,7 +42,19 @@ var (
 	// needApproval: an approval is checked against its request (approval.go).
 	needApproval = Need{Doc: "need.approval"}
 	needReject   = Need{Doc: "need.reject"}
+	// needImportGroups: rows that put contacts into a group change it
+	// (its Of is set in init: it reads rows with the command set).
+	needImportGroups = Need{Doc: "need.import_groups"}
 )
+
+func init() {
+	needImportGroups.Of = func(c *Call) (string, string) {
+		if importHasGroups(c.data) {
+			return "group.write", ""
+		}
+		return "", ""
+	}
+}
 
 // The needs of /contact add. contact.add.self adds the sender alone, with
 // what the directory says of them: anyone else, or a phone, email or robot
@@ -75,6 +87,7 @@ var confirmScopes = map[string]struct{ scope, command string }{
 	"delete":       {"contact.delete", "/contact delete"},
 	"group delete": {"group.write", "/group delete"},
 	"robot delete": {"robot.write", "/robot delete"},
+	"import":       {"contact.add", "/contact import"},
 }
 
 // needForce: a change that leaves an enabled notification policy with

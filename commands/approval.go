@@ -410,7 +410,7 @@ func (r *Runner) approve(ctx context.Context, c *Call) (Result, error) {
 	if a.Pending != nil {
 		var resumed bool
 		if res, resumed, err = r.resumeDelete(ctx, c); !resumed {
-			res, err = r.carryOut(ctx, c, *a.Pending)
+			res, err = r.carryOut(ctx, c, *a.Pending) // an import resumes itself
 		}
 	} else {
 		if err := r.resolveMentions(ctx, exec); err != nil {

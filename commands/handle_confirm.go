@@ -45,6 +45,10 @@ func (r *Runner) takePending(ctx context.Context, c *Call) (Pending, error) {
 }
 
 func (r *Runner) confirm(ctx context.Context, c *Call) (Result, error) {
+	if w, _, ok := c.Journal.Prior(); ok && len(w.Batch) > 0 {
+		// An earlier owner took the code and was importing.
+		return r.runImport(ctx, c, nil)
+	}
 	if res, ok, err := r.resumeDelete(ctx, c); ok {
 		return res, err
 	}
@@ -95,11 +99,17 @@ func (r *Runner) mayCarryOut(ctx context.Context, c *Call, p Pending) error {
 	if p.Force {
 		return r.require(ctx, c, "contact.force", "", need.command+" force=true")
 	}
+	if p.Action == "import" && importHasGroups(strings.Join(p.Rows, "\n")) {
+		return r.require(ctx, c, "group.write", "", need.command)
+	}
 	return nil
 }
 
-// carryOut makes a confirmed (or approved) delete.
+// carryOut makes a confirmed (or approved) delete, or import.
 func (r *Runner) carryOut(ctx context.Context, c *Call, p Pending) (Result, error) {
+	if p.Action == "import" {
+		return r.runImport(ctx, c, p.Rows)
+	}
 	// The policies may have changed since the preview: read them again,
 	// just before the write.
 	var (
@@ -180,6 +190,9 @@ func (r *Runner) cancel(ctx context.Context, c *Call) (Result, error) {
 			return r.reject(ctx, c)
 		}
 		return Result{}, err
+	}
+	if p.Action == "import" {
+		return Result{Text: r.lang.T("import.cancelled", len(p.Rows))}, nil
 	}
 	if p.Action == "group delete" {
 		return Result{Text: r.lang.T("group.cancel_done", p.Name, p.GroupID), GroupID: p.GroupID}, nil

@@ -394,7 +394,11 @@ func (r *Runner) propose(ctx context.Context, c *Call, p Pending) ([]string, err
 		}
 		if ok {
 			c.decision = &Decision{Kind: "confirm", Code: code, Requester: c.Msg.SenderID, Expires: r.clock().Add(ConfirmTTL)}
-			return []string{r.lang.T("delete.how", int(ConfirmTTL.Minutes()), code, code)}, nil
+			how := "delete.how"
+			if p.Action == "import" {
+				how = "import.how"
+			}
+			return []string{r.lang.T(how, int(ConfirmTTL.Minutes()), code, code)}, nil
 		}
 	}
 	return nil, errors.New("no free confirmation code after 5 tries")

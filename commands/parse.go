@@ -43,6 +43,8 @@ type Call struct {
 	approved bool
 	// decision: what the reply asks someone to decide (propose sets it).
 	decision *Decision
+	// data: the lines after the first, for a command that takes lines.
+	data string
 }
 
 // Has reports whether the sender gave the key (possibly with an empty value).
@@ -55,8 +57,26 @@ func (c *Call) Get(key string) string { return c.vals[key] }
 func (c *Call) Bool(key string) bool { return c.vals[key] == "true" }
 
 // Parse reads one message text into a Call against specs. It needs no I/O,
-// so every grammar case is a table row in the tests.
+// so every grammar case is a table row in the tests. A command that takes
+// lines (Spec.Lines) is read from the first line alone; the lines after
+// it are its data, which its handler reads.
 func Parse(specs []*Spec, text string) (*Call, error) {
+	if head, data, multi := strings.Cut(text, "\n"); multi {
+		if c, err := parseText(specs, head); err == nil && c.Spec.Lines {
+			if utf8.RuneCountInString(data) > MaxDataRunes {
+				return nil, invalid(nil, "err.too_long", MaxDataRunes)
+			}
+			c.data = data
+			return c, nil
+		}
+	}
+	return parseText(specs, text)
+}
+
+// MaxDataRunes bounds the lines a command that takes lines reads.
+const MaxDataRunes = 60000
+
+func parseText(specs []*Spec, text string) (*Call, error) {
 	text = grammar.Normalize(text)
 	if utf8.RuneCountInString(text) > MaxMessageRunes {
 		return nil, invalid(nil, "err.too_long", MaxMessageRunes)

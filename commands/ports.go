@@ -232,6 +232,10 @@ type Write struct {
 	From  string `json:"from,omitempty"`
 	User  string `json:"user,omitempty"`
 	Scope string `json:"scope,omitempty"`
+	// Batch is the whole import a row's write belongs to, and Row its
+	// index: whoever finishes the message resumes the import from it.
+	Batch []string `json:"batch,omitempty"`
+	Row   int      `json:"row,omitempty"`
 }
 
 // Planner says what a write would send to ARMS, for a dry run: the arms
@@ -331,6 +335,9 @@ type Pending struct {
 	// Force: the sender asked, with contact.force, to delete it even when
 	// it is the last receiver of an enabled notification policy.
 	Force bool `json:"force,omitempty"`
+	// Rows are an import's contacts, each as /contact add's key=value
+	// text, checked at the preview.
+	Rows []string `json:"rows,omitempty"`
 }
 
 // AuditLog reads the audit trail.

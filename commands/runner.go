@@ -34,6 +34,8 @@ type Settings struct {
 	ApprovalTTL time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// ImportMax bounds an import's rows (BOT_IMPORT_MAX, default 200).
+	ImportMax int
 }
 
 // Ports are the runner's dependencies on the outside world.
@@ -75,6 +77,7 @@ type Runner struct {
 	approvalTTL time.Duration
 	approvals   Approvals
 	now         func() time.Time
+	importMax   int
 	log         *slog.Logger
 	// pause waits d or until ctx ends: how a handler waits for an earlier
 	// write to become visible. Tests replace it.
@@ -99,7 +102,8 @@ func NewRunner(s Settings, p Ports, log *slog.Logger) *Runner {
 		planner: p.Planner, directory: p.Directory, verifier: p.Verifier, owners: p.Owners, policies: p.Policies, robots: p.Robots,
 		window: s.WriteWindow, autoLink: s.VerifyAuto,
 		approval: s.Approval, approvalTTL: cmp.Or(s.ApprovalTTL, ApprovalTTL), approvals: p.Approvals, now: s.Now,
-		log: log, pause: pause}
+		importMax: cmp.Or(s.ImportMax, ImportMax),
+		log:       log, pause: pause}
 }
 
 // Text is a message of the runner's catalog, for what a reply's sender

@@ -63,6 +63,9 @@ type Spec struct {
 	// Proposes: the command previews and waits for /confirm (a delete);
 	// held for approval, its proposal becomes the request.
 	Proposes bool
+	// Lines: the message's lines after the command's are data the
+	// handler reads (an import's rows), not keys.
+	Lines bool
 	// Rule, when set, checks what no single key can: reported with the
 	// keys' own problems.
 	Rule func(c *Call) *Error
@@ -224,6 +227,18 @@ func Commands() []*Spec {
 			},
 			Example: "/contact list name=John page=2",
 			Run:     (*Runner).contactList,
+		},
+		{
+			Path:     []string{"contact", "import"},
+			Aliases:  []string{"导入"},
+			Summary:  "summary.contact.import",
+			Scope:    "contact.add",
+			Needs:    []Need{needImportGroups},
+			Writes:   true,
+			Proposes: true,
+			Lines:    true,
+			Example:  "/contact import\nname=Ann email=ann@example.com\nname=Bob phone=13811112222",
+			Run:      (*Runner).contactImport,
 		},
 		{
 			Path:    []string{"contact", "export"},

@@ -96,7 +96,7 @@ func TestPendingActionsAreSingleUse(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if len(taken) != 1 || taken[0] != p {
+	if len(taken) != 1 || !reflect.DeepEqual(taken[0], p) {
 		t.Errorf("five concurrent confirms took %+v, want the action once", taken)
 	}
 }
