@@ -83,13 +83,17 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 			cards.RouteKey = dingtalk.CardRouteKey
 		}
 	}
+	var files dispatch.Files
+	if openAPI.Configured() {
+		files = openAPI
+	}
 	a.dispatcher = dispatch.New(dispatch.Config{
 		Workers: cfg.Workers, Queue: cfg.QueueSize, Backlog: cfg.Backlog,
 		ReplyWorkers: cfg.ReplyWorkers, ReplyQueue: cfg.ReplyQueue,
 		Budget: cfg.SyncBudget, CommandTimeout: cfg.CommandTimeout, Lease: cfg.Lease, ReplyTimeout: cfg.ReplyTimeout,
 		RatePerMin: cfg.RateLimit, RemindEvery: cfg.VerifyRemind,
 	}, dispatch.Deps{
-		Ledger: ledger, Audit: a.store, Runner: runner, Reminders: a.store, Cards: cards, Log: log, Hooks: a.metrics.dispatchHooks(),
+		Ledger: ledger, Audit: a.store, Runner: runner, Reminders: a.store, Cards: cards, Files: files, Log: log, Hooks: a.metrics.dispatchHooks(),
 		Session: dingtalk.NewSessionClient(httpClient, cfg.SessionPrefixes),
 		OpenAPI: openAPI,
 	})

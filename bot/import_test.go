@@ -1,13 +1,18 @@
 package bot_test
 
 import (
+	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/xuri/excelize/v2"
+
 	"github.com/armsbot/armsbot/arms/armstest"
+	"github.com/armsbot/armsbot/bot/dingtalk"
 )
 
 var importCodeRE = regexp.MustCompile("/confirm ([0-9A-Z]+)")
@@ -76,4 +81,69 @@ func TestExportReimportsAsNothingToCreate(t *testing.T) {
 	}
 	r := h.sayPrivately(adminID, "/contact import\n"+m[1])
 	contains(t, "re-import", r.Markdown.Text, "**0** to create, **6** already exist, **0** invalid", "Nothing to create")
+}
+
+// fileMessage is a one-to-one message carrying a file the stand-in holds.
+func (h *harness) fileMessage(name string, data []byte) (dingtalk.Message, string) {
+	code := h.session.AddFile(data)
+	m := h.message(adminID, "")
+	m.MsgType, m.Text, m.ConversationType = "file", dingtalk.Text{}, "1"
+	m.Content, _ = json.Marshal(map[string]string{"downloadCode": code, "fileName": name})
+	return m, code
+}
+
+// A roster sent as a CSV or an XLSX file in a one-to-one chat imports as
+// the same rows pasted would; in a group, with an expired code, or too
+// large, the sender is told what to do.
+func TestImportFromAFile(t *testing.T) {
+	t.Parallel()
+	h := startBot(t, nil)
+	rows := [][]string{{"name", "phone", "email"}, {"File1", "13511110001", "file1@example.com"}, {"File2", "13511110002", ""},
+		{"Bad", "12345", ""}, {"File3", "", "file3@example.com"}}
+	var csvText strings.Builder
+	w := csv.NewWriter(&csvText)
+	_ = w.WriteAll(rows)
+	x := excelize.NewFile()
+	for i, row := range rows {
+		cells := make([]any, len(row))
+		for j, v := range row {
+			cells[j] = v
+		}
+		cell, _ := excelize.CoordinatesToCellName(1, i+1)
+		_ = x.SetSheetRow("Sheet1", cell, &cells)
+	}
+	xlsx, _ := x.WriteToBuffer()
+
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"roster.csv", []byte(csvText.String())}, {"roster.xlsx", xlsx.Bytes()}} {
+		m, _ := h.fileMessage(f.name, f.data)
+		code, r := h.post(m)
+		if code != 200 {
+			t.Fatalf("%s: HTTP %d", f.name, code)
+		}
+		contains(t, f.name, r.Markdown.Text, "**3** to create, **0** already exist, **1** invalid", "line 4: Phone 12345 is not valid")
+	}
+	confirm := importCodeRE.FindStringSubmatch(func() string {
+		m, _ := h.fileMessage("roster.csv", []byte(csvText.String()))
+		_, r := h.post(m)
+		return r.Markdown.Text
+	}())
+	contains(t, "confirm", h.sayPrivately(adminID, "/confirm "+confirm[1]).Markdown.Text, "**3** created")
+
+	group, _ := h.fileMessage("roster.csv", []byte(csvText.String()))
+	group.ConversationType = "2"
+	_, r := h.post(group)
+	contains(t, "in a group", r.Markdown.Text, "one-to-one chats only")
+	expired, code := h.fileMessage("roster.csv", []byte(csvText.String()))
+	h.session.ExpireFile(code)
+	_, r = h.post(expired)
+	contains(t, "expired", r.Markdown.Text, "download code expired")
+	big, _ := h.fileMessage("roster.csv", []byte(strings.Repeat("x", 2<<20)))
+	_, r = h.post(big)
+	contains(t, "too large", r.Markdown.Text, "larger than 1024 KB")
+	pdf, _ := h.fileMessage("roster.pdf", []byte("%PDF"))
+	_, r = h.post(pdf)
+	contains(t, "a pdf", r.Markdown.Text, "roster.pdf is not a .csv or .xlsx file")
 }

@@ -205,6 +205,12 @@ func (r *Runner) run(ctx context.Context, call *Call) Reply {
 	return rep
 }
 
+// Refusal is the reply to what cannot be run, for a reason the caller
+// found (a file that cannot be read, say).
+func (r *Runner) Refusal(key string, args ...any) Reply {
+	return r.errorReply(nil, &Error{Code: EINVALID, Key: key, Args: args})
+}
+
 // TextOnly is the reply to pictures, voice messages and files.
 func (r *Runner) TextOnly() Reply {
 	return Reply{Title: r.lang.T("title.help"), Text: r.lang.T("hint.text_only"), Outcome: "hint"}

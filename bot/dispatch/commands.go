@@ -3,14 +3,17 @@ package dispatch
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"sync"
 	"time"
 
+	"github.com/armsbot/armsbot/bot/dingtalk"
 	"github.com/armsbot/armsbot/bot/logctx"
 	"github.com/armsbot/armsbot/commands"
+	"github.com/armsbot/armsbot/commands/spreadsheet"
 )
 
 // The command lane: a fixed set of workers take claimed messages, oldest
@@ -215,7 +218,14 @@ func (d *Dispatcher) runCommand(ctx context.Context, t *ticket) (rep commands.Re
 			rep = d.runner.Internal(fmt.Errorf("panic: %v", p), m.MsgID)
 		}
 	}()
-	if !m.IsText() {
+	text := m.Command()
+	if _, name, isFile := m.File(); isFile && d.files != nil {
+		// A roster sent as a file: an import of its rows.
+		var refusal *commands.Reply
+		if text, refusal = d.fileImport(ctx, t, name); refusal != nil {
+			return *refusal
+		}
+	} else if !m.IsText() {
 		return d.runner.TextOnly()
 	}
 	start := time.Now()
@@ -227,7 +237,7 @@ func (d *Dispatcher) runCommand(ctx context.Context, t *ticket) (rep commands.Re
 		SenderNick:     m.SenderNick,
 		ConversationID: m.ConversationID,
 		Private:        m.OneToOne(),
-		Text:           m.Command(),
+		Text:           text,
 		Mentions:       m.Mentions(),
 		Grants:         t.grants,
 		Sent:           m.CreateAt.Time(),
@@ -261,4 +271,45 @@ func (d *Dispatcher) finishLater(t *ticket, r result) {
 	}
 	d.remindLater(t, r.rep)
 	d.sendReply(t, r.body)
+}
+
+// MaxFileBytes bounds a file sent to the bot.
+const MaxFileBytes = 1 << 20
+
+// Files fetches the files senders send the robot (bot/dingtalk's OpenAPI).
+type Files interface {
+	DownloadFile(ctx context.Context, m *dingtalk.Message, limit int64) ([]byte, error)
+}
+
+// fileImport turns a file message into the import of its rows: fetched at
+// once (its download code expires), read as CSV or XLSX. In a group,
+// where DingTalk does not deliver files, or for a file the bot cannot
+// read, the sender is told what to do instead.
+func (d *Dispatcher) fileImport(ctx context.Context, t *ticket, name string) (string, *commands.Reply) {
+	refuse := func(key string, args ...any) (string, *commands.Reply) {
+		rep := d.runner.Refusal(key, args...)
+		return "", &rep
+	}
+	if !t.m.OneToOne() {
+		return refuse("import.file_in_group")
+	}
+	data, err := d.files.DownloadFile(ctx, t.m, MaxFileBytes)
+	switch {
+	case errors.Is(err, dingtalk.ErrFileExpired):
+		t.log.Info("file import: the download code expired", "err", err.Error())
+		return refuse("import.file_expired")
+	case errors.Is(err, dingtalk.ErrFileTooLarge):
+		return refuse("import.file_too_large", MaxFileBytes>>10)
+	case err != nil:
+		t.log.Warn("file import: the file could not be fetched", "err", err.Error())
+		return refuse("import.file_unavailable")
+	}
+	rows, err := spreadsheet.ToCSV(name, data)
+	switch {
+	case errors.Is(err, spreadsheet.ErrFormat):
+		return refuse("import.file_type", name)
+	case err != nil:
+		return refuse("import.file_bad", err.Error())
+	}
+	return "/contact import\n" + rows, nil
 }

@@ -108,6 +108,7 @@ type Deps struct {
 	OpenAPI   *dingtalk.OpenAPI // for expired sessionWebhooks; may be unconfigured
 	Reminders Reminders         // nil: no reminders
 	Cards     *Cards            // nil: decisions are text only
+	Files     Files             // nil: files get the text-only answer
 	Log       *slog.Logger
 	Hooks     Hooks
 }
@@ -169,6 +170,7 @@ type Dispatcher struct {
 	openapi   *dingtalk.OpenAPI
 	reminders Reminders
 	cards     *Cards
+	files     Files
 	log       *slog.Logger
 	hooks     Hooks
 
@@ -210,7 +212,7 @@ func New(cfg Config, deps Deps) *Dispatcher {
 	run, stopRun := context.WithCancel(context.Background())
 	d := &Dispatcher{
 		cfg: cfg, ledger: deps.Ledger, audit: deps.Audit, runner: deps.Runner, session: deps.Session, openapi: deps.OpenAPI,
-		reminders: deps.Reminders, cards: deps.Cards, log: deps.Log, hooks: deps.Hooks,
+		reminders: deps.Reminders, cards: deps.Cards, files: deps.Files, log: deps.Log, hooks: deps.Hooks,
 		seen: newSeen(cfg.Now), maxParked: 4 * max(cfg.Queue, cfg.Workers),
 		run: run, stopRun: stopRun, stopKeepers: func() {},
 	}

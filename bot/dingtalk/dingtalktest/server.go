@@ -76,6 +76,8 @@ type Server struct {
 	cards        map[string]*Card  // by outTrackId (cards.go)
 	routes       map[string]string // card callback route key -> URL
 	cardTemplate string            // the one published template
+	files        map[string][]byte // by download code (files.go)
+	links        map[string][]byte // by temporary link token
 }
 
 // NewServer starts a stand-in on a loopback port that accepts
@@ -106,6 +108,7 @@ func newServer(appKey, appSecret string) *Server {
 	return &Server{arrival: make(chan struct{}), expired: map[string]bool{}, appKey: appKey, appSecret: appSecret, appID: strconv.Itoa(100000 + mrand.IntN(900000)),
 		tokenTTL: 2 * time.Hour, valid: map[string]time.Time{}, oto: map[string]otoOutcome{},
 		people: map[string]Person{}, oapiValid: map[string]time.Time{}, cards: map[string]*Card{}, routes: map[string]string{},
+		files: map[string][]byte{}, links: map[string][]byte{},
 		gw: &gateway{opt: StreamOptions{DisconnectGrace: 10 * time.Second},
 			tickets: map[string]time.Time{}, conns: map[*streamConn]bool{}, acked: map[string]bool{}, sent: map[string]int{}, first: map[string]chan Ack{}}}
 }
@@ -217,10 +220,15 @@ func (s *Server) NextContext(ctx context.Context) (Message, bool) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case connectPath:
+	switch {
+	case r.URL.Path == connectPath:
 		s.connect(w, r)
 		return
+	case strings.HasPrefix(r.URL.Path, filesPath):
+		s.serveFile(w, r)
+		return
+	}
+	switch r.URL.Path {
 	case "/gettoken":
 		s.oapiToken(w, r)
 		return
@@ -243,6 +251,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case cardDeliverPath, cardUpdatePath, cardRegisterPath:
 		s.cardAPI(w, r, body)
+		return
+	case fileDownloadPath:
+		s.fileLink(w, r, body)
 		return
 	case SessionPath, "/v1.0/robot/groupMessages/send", "/v1.0/robot/oToMessages/batchSend":
 	default:
