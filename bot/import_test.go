@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -58,12 +59,40 @@ func TestImportSurvivesAKill(t *testing.T) {
 
 		b := h.spawn(fast("ARMS_CONTACT_API", f.name))
 		confirm.deliver(b) // DingTalk's re-delivery
-		confirm.waitReply()
+		// Besides its one reply, a long import sends progress notes.
+		final := func() []string {
+			var out []string
+			for _, r := range confirm.replies() {
+				if !strings.HasPrefix(r, "Importing: ") {
+					out = append(out, r)
+				}
+			}
+			return out
+		}
+		waitFor(t, func() bool { return len(final()) > 0 })
 		confirm.deliver(b)
-		confirm.oneReply(t, "**31** created, **0** already existed, **0** failed")
+		if f := final(); len(f) != 1 {
+			t.Fatalf("%d replies besides progress notes, want 1: %q", len(f), f)
+		} else {
+			contains(t, "the summary", f[0], "**31** created, **0** already existed, **0** failed")
+		}
 		if n := len(h.creates()) - before; n != 31 {
 			t.Errorf("%d creates, want 31", n)
 		}
+		// The audit trail: the import's entry and one per row, once.
+		waitFor(t, func() bool {
+			entries, _ := b.store.Recent(context.Background(), 50, "")
+			rows, imports := 0, 0
+			for _, e := range entries {
+				if e.MsgID == confirm.m.MsgID && e.Command == "contact add" && e.Outcome == "ok" {
+					rows++
+				}
+				if e.MsgID == confirm.m.MsgID && e.Command == "confirm" && len(e.Contacts) == 31 {
+					imports++
+				}
+			}
+			return rows == 31 && imports == 1
+		})
 	})
 }
 

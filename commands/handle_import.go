@@ -381,7 +381,16 @@ func (r *Runner) runImport(ctx context.Context, c *Call, rows []string) (Result,
 	}
 	var created, existed, failed []string
 	var ids []string
+	var audit []RowAudit
+	row := func(text, outcome, id, requestID string) {
+		audit = append(audit, RowAudit{Command: "contact add", Args: MaskText(text), Outcome: outcome, ContactID: id, RequestID: requestID})
+	}
+	lastNote := r.clock()
 	for i, text := range rows {
+		if c.Msg.Progress != nil && i > 0 && (i%importNoteEvery == 0 || r.clock().Sub(lastNote) >= importNoteAfter) {
+			lastNote = r.clock()
+			c.Msg.Progress(Reply{Title: r.lang.T("title.progress"), Text: r.lang.T("import.progress", i, len(rows), len(created)), Command: "contact import", Outcome: "progress"})
+		}
 		exec, err := Parse(r.specs, "/contact add "+text)
 		if err == nil {
 			exec.Msg, exec.Journal = c.Msg, &batchJournal{Journal: c.Journal, batch: rows, row: i}
@@ -390,6 +399,7 @@ func (r *Runner) runImport(ctx context.Context, c *Call, rows []string) (Result,
 		}
 		if err != nil {
 			failed = append(failed, r.lang.T("import.row", i+1, catalog.Markdown(r.rowProblem(err, c.Msg.Private))))
+			row(text, string(CodeOf(err)), "", "")
 			continue
 		}
 		ct := Contact{Name: exec.Get("name"), Phone: exec.Get("phone"), Email: exec.Get("email"), Webhook: exec.Get("webhook")}
@@ -397,6 +407,7 @@ func (r *Runner) runImport(ctx context.Context, c *Call, rows []string) (Result,
 			// Done before this process took the message over.
 			if found, ok, err := r.landed(ctx, ct, 0); err == nil && ok {
 				created, ids = append(created, r.lang.T("import.row_created", i+1, ct.Name, found.ID)), append(ids, found.ID)
+				row(text, "ok", found.ID, "")
 				continue
 			}
 		}
@@ -405,16 +416,19 @@ func (r *Runner) runImport(ctx context.Context, c *Call, rows []string) (Result,
 		switch {
 		case err == nil:
 			created, ids = append(created, r.lang.T("import.row_created", i+1, ct.Name, res.ContactID)), append(ids, res.ContactID)
+			row(text, "ok", res.ContactID, res.RequestID)
 		case errors.As(err, &e) && e.Code == ECONFLICT:
 			existed = append(existed, r.lang.T("import.row", i+1, catalog.Markdown(r.rowProblem(err, c.Msg.Private))))
+			row(text, string(ECONFLICT), "", "")
 		case ctx.Err() != nil:
 			failed = append(failed, r.lang.T("import.not_reached", i+1, len(rows)))
-			return r.importSummary(created, existed, failed, ids), nil
+			return r.importSummary(created, existed, failed, ids, audit), nil
 		default:
 			failed = append(failed, r.lang.T("import.row", i+1, catalog.Markdown(r.rowProblem(err, c.Msg.Private))))
+			row(text, string(CodeOf(err)), "", "")
 		}
 	}
-	return r.importSummary(created, existed, failed, ids), nil
+	return r.importSummary(created, existed, failed, ids, audit), nil
 }
 
 // importRow adds one row, waiting out ARMS's throttling a few times.
@@ -433,7 +447,14 @@ func (r *Runner) importRow(ctx context.Context, exec *Call) (Result, error) {
 	}
 }
 
-func (r *Runner) importSummary(created, existed, failed, ids []string) Result {
+// An import tells its sender how it goes every importNoteEvery rows or
+// importNoteAfter, whichever comes first: not once per row.
+const (
+	importNoteEvery = 25
+	importNoteAfter = 30 * time.Second
+)
+
+func (r *Runner) importSummary(created, existed, failed, ids []string, audit []RowAudit) Result {
 	lines := []string{r.lang.T("import.done", len(created), len(existed), len(failed))}
 	for _, part := range []struct {
 		key   string
@@ -443,5 +464,5 @@ func (r *Runner) importSummary(created, existed, failed, ids []string) Result {
 			lines = append(lines, r.lang.T(part.key)+"\n"+strings.Join(clip(part.items, 60), "\n"))
 		}
 	}
-	return Result{Text: strings.Join(lines, "\n\n"), Contacts: ids}
+	return Result{Text: strings.Join(lines, "\n\n"), Contacts: ids, Rows: audit}
 }

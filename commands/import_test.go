@@ -131,3 +131,25 @@ func TestImportLimitsAndMasking(t *testing.T) {
 		t.Errorf("without contact.add: %+v", rep)
 	}
 }
+
+// A long import tells its sender how it goes now and then, not per row,
+// and leaves an audit row per contact, masked.
+func TestImportProgressAndRows(t *testing.T) {
+	r, arms, _ := testRunner(t, nil)
+	rep := say(r, "boss", importPaste(arms, "key=value"))
+	code := confirmRE.FindStringSubmatch(rep.Text)[1]
+	var notes []Reply
+	done := r.Handle(context.Background(), Message{ID: "msg-confirm", SenderID: "boss", ConversationID: "cid-ops", Text: "/confirm " + code,
+		Progress: func(rep Reply) { notes = append(notes, rep) }}, &fakeJournal{})
+	if len(notes) != 1 || !strings.Contains(notes[0].Text, "25 of 31 rows done") || notes[0].Title != "In progress" {
+		t.Errorf("progress notes: %+v", notes)
+	}
+	if len(done.Rows) != 31 {
+		t.Fatalf("%d row entries, want 31", len(done.Rows))
+	}
+	for _, row := range done.Rows {
+		if row.Command != "contact add" || row.Outcome != "ok" || row.ContactID == "" || strings.Contains(row.Args, "13812340") {
+			t.Errorf("row entry %+v", row)
+		}
+	}
+}

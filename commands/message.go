@@ -24,6 +24,19 @@ type Message struct {
 	// have been handled, so an earlier delivery may have run it and left
 	// no record: what it would create may be its own doing.
 	MayHaveRun bool
+	// Progress, when set, tells the sender how a long command is going
+	// (an import), besides its one reply at the end.
+	Progress func(Reply) `json:"-"`
+}
+
+// RowAudit is one row of a command that did many things (an import):
+// its own entry in the audit trail.
+type RowAudit struct {
+	Command   string
+	Args      string // masked
+	Outcome   string
+	ContactID string
+	RequestID string
 }
 
 // Result is what a handler produced on success.
@@ -41,6 +54,8 @@ type Result struct {
 	// Title, a catalog key, overrides the command's: a delete that waits
 	// for /confirm has done nothing yet.
 	Title string
+	// Rows are what each row of a command that did many things did.
+	Rows []RowAudit
 	// Held: the command waits for a second person's approval, under
 	// ApprovalCode.
 	Held         bool
@@ -77,5 +92,7 @@ type Reply struct {
 	// Decision: the reply asks for a decision (a delete's confirmation, a
 	// request's approval), which DingTalk cards can show with buttons.
 	Decision *Decision
-	Err      error // the full cause, for logs only
+	// Rows are audited each on their own, after the message's entry.
+	Rows []RowAudit
+	Err  error // the full cause, for logs only
 }

@@ -192,6 +192,7 @@ func (r *Runner) run(ctx context.Context, call *Call) Reply {
 		Policies:      res.Policies,
 		VerifyPending: res.VerifyPending,
 		RequestedBy:   res.RequestedBy,
+		Rows:          res.Rows,
 	}
 	if res.Held {
 		rep.Outcome, rep.Approval = "held", res.ApprovalCode

@@ -80,6 +80,9 @@ func (d *Dispatcher) move(t *ticket, s step, r *result) bool {
 		wait = recordWait
 	}
 	err := d.persistWaiting(t, wait, op)
+	if err == nil && (s == finish || s == finishDelivered) && len(r.rep.Rows) > 0 {
+		d.auditRows(t, r.rep)
+	}
 	switch s {
 	case finish, finishDelivered, release:
 		d.logOutcome(t.log, r.rep, err)
@@ -177,4 +180,19 @@ func (d *Dispatcher) logOutcome(log *slog.Logger, rep commands.Reply, settleErr 
 		level = slog.LevelError
 	}
 	log.Log(context.Background(), level, "message handled", attrs...)
+}
+
+// auditRows appends an entry for each row of a command that did many
+// things (an import), after the message's own entry: the finishing owner
+// does, once, for every row, those an earlier owner ran included.
+func (d *Dispatcher) auditRows(t *ticket, rep commands.Reply) {
+	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
+	defer cancel()
+	for _, row := range rep.Rows {
+		e := t.audit(commands.Reply{Command: row.Command, Args: row.Args, Outcome: row.Outcome, ContactID: row.ContactID, RequestID: row.RequestID})
+		if err := d.audit.Audit(ctx, e); err != nil {
+			t.log.Warn("an import row's audit entry was not written", "err", err.Error())
+			return
+		}
+	}
 }

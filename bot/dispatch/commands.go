@@ -242,6 +242,11 @@ func (d *Dispatcher) runCommand(ctx context.Context, t *ticket) (rep commands.Re
 		Grants:         t.grants,
 		Sent:           m.CreateAt.Time(),
 	}
+	msg.Progress = func(rep commands.Reply) {
+		// A notice, not the reply: nothing records it, and the command's
+		// one reply still ends it.
+		d.notify(t, t.body(rep))
+	}
 	if lost := t.claim.DataLost(); !lost.IsZero() {
 		// Redis lost its data after this message may have been handled.
 		msg.MayHaveRun = m.CreateAt == 0 || msg.Sent.Before(lost)

@@ -72,7 +72,7 @@ func TestVerdictOfEveryTitle(t *testing.T) {
 	want := map[string]string{"title.ok": "ok", "title.contacts": "ok", "title.contact": "ok", "title.history": "ok",
 		"title.groups": "ok", "title.robots": "ok", "title.permissions": "ok", "title.audit": "ok", "title.cancelled": "ok",
 		"title.help": "help", "title.error": "error", "title.denied": "denied", "title.invalid": "invalid",
-		"title.not_found": "not_found", "title.exists": "exists", "title.dry_run": "dry_run", "title.confirm": "confirm", "title.approval": "approval",
+		"title.not_found": "not_found", "title.exists": "exists", "title.dry_run": "dry_run", "title.confirm": "confirm", "title.approval": "approval", "title.progress": "progress",
 		"title.reminder": "reminder"}
 	for _, l := range []Lang{EN, ZH} {
 		for key, text := range l.catalog() {

@@ -119,6 +119,8 @@ var en = map[string]string{
 	"import.done":               "Import done: **%d** created, **%d** already existed, **%d** failed.",
 	"import.created":            "Created:",
 	"import.failed":             "Failed:",
+	"import.progress":           "Importing: %d of %d rows done, %d created so far.",
+	"title.progress":            "In progress",
 	"import.file_in_group":      "DingTalk delivers files to the bot in one-to-one chats only: send the CSV or XLSX to the bot there, or paste its rows after /contact import here.",
 	"import.file_expired":       "DingTalk no longer has that file (its download code expired): send it again.",
 	"import.file_too_large":     "The file is larger than %d KB: split it, or paste its rows after /contact import.",

@@ -119,6 +119,8 @@ var zh = map[string]string{
 	"import.done":               "导入完成：创建 **%d** 个，已存在 **%d** 个，失败 **%d** 个。",
 	"import.created":            "已创建：",
 	"import.failed":             "失败：",
+	"import.progress":           "导入中：已处理 %d / %d 行，已创建 %d 个。",
+	"title.progress":            "进行中",
 	"import.file_in_group":      "钉钉只在单聊中把文件交给机器人：请在单聊中把 CSV 或 XLSX 发给机器人，或在这里于 /contact import 之后粘贴各行。",
 	"import.file_expired":       "钉钉上已没有这个文件（下载码已过期）：请重新发送。",
 	"import.file_too_large":     "文件超过 %d KB：请拆分，或在 /contact import 之后粘贴各行。",
