@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/armsbot/armsbot/commands/export"
 )
@@ -76,14 +77,61 @@ func (r *Runner) contactExport(ctx context.Context, c *Call) (Result, error) {
 	} else {
 		out = export.CSV(family, rows)
 	}
-	if len(out) > exportBytes {
-		return Result{}, &Error{Code: EINVALID, Key: "export.too_large", Args: []any{len(rows), len(out)}}
-	}
-	fence := export.Fence(string(out))
 	header := r.lang.T("export.header", len(rows), len(groups))
-	// The export is the user's own data in a one-to-one chat, fenced so
-	// that nothing in it is markup.
-	return Result{Text: header + "\n\n" + fence + lang + "\n" + string(out) + fence}, nil
+	parts := splitExport(string(out), format, exportBytes)
+	fenced := func(i int) string {
+		// The user's own data in a one-to-one chat, fenced so that
+		// nothing in it is markup.
+		fence := export.Fence(parts[i])
+		text := fence + lang + "\n" + parts[i] + fence
+		if len(parts) > 1 {
+			text = r.lang.T("export.part", i+1, len(parts)) + "\n\n" + text
+		}
+		return text
+	}
+	if len(parts) > 1 && c.Msg.Progress != nil {
+		// More than a message carries: the first parts go ahead as notes,
+		// the last is the reply.
+		for i := range parts[:len(parts)-1] {
+			c.Msg.Progress(Reply{Title: r.lang.T("title.contacts"), Text: fenced(i), Command: "contact export", Outcome: "progress"})
+		}
+		return Result{Text: header + "\n\n" + fenced(len(parts)-1)}, nil
+	}
+	texts := []string{header}
+	for i := range parts {
+		texts = append(texts, fenced(i))
+	}
+	return Result{Text: strings.Join(texts, "\n\n")}, nil
+}
+
+// splitExport cuts an export into parts of at most max bytes, each usable
+// alone: CSV at rows, with the header again at the top of each part;
+// Terraform at the blank lines between blocks.
+func splitExport(out, format string, max int) []string {
+	if len(out) <= max {
+		return []string{out}
+	}
+	var units []string
+	head := ""
+	if format == "terraform" {
+		units = strings.SplitAfter(out, "\n\n")
+	} else {
+		lines := strings.SplitAfter(out, "\n")
+		head, units = lines[0], lines[1:]
+	}
+	var parts []string
+	cur := head
+	for _, u := range units {
+		if len(cur)+len(u) > max && cur != head {
+			parts = append(parts, cur)
+			cur = head
+		}
+		cur += u
+	}
+	if cur != head || len(parts) == 0 {
+		parts = append(parts, cur)
+	}
+	return parts
 }
 
 // allContacts reads every contact, a page at a time, up to exportMax.

@@ -153,3 +153,46 @@ func TestImportProgressAndRows(t *testing.T) {
 		}
 	}
 }
+
+// An export larger than a message goes out in parts, each usable alone:
+// CSV parts each with the header, together every contact once.
+func TestLargeExportInParts(t *testing.T) {
+	r, arms, _ := testRunner(t, nil)
+	for i := range 300 {
+		arms.add(Contact{Name: fmt.Sprintf("Operator number %03d with a long name", i), Phone: fmt.Sprintf("1391234%04d", i), Email: fmt.Sprintf("operator%03d@example.com", i)})
+	}
+	var notes []Reply
+	rep := r.Handle(context.Background(), Message{ID: "m", SenderID: "boss", Private: true, ConversationID: "cid", Text: "/contact export",
+		Progress: func(rep Reply) { notes = append(notes, rep) }}, &fakeJournal{})
+	if rep.Outcome != "ok" || len(notes) == 0 {
+		t.Fatalf("%d notes, reply %+v", len(notes), rep.Outcome)
+	}
+	seen := map[string]bool{}
+	for _, text := range append(slicesOf(notes), rep.Text) {
+		if len(text) > 13000 {
+			t.Errorf("a part of %d bytes", len(text))
+		}
+		m := regexp.MustCompile("(?s)```+csv\n(.*?)```").FindStringSubmatch(text)
+		if m == nil {
+			t.Fatalf("a part without its CSV:\n%.200s", text)
+		}
+		lines := strings.Split(strings.TrimSpace(m[1]), "\n")
+		if lines[0] != "name,phone,email,webhook,systemnoc,group" {
+			t.Errorf("a part starts %q", lines[0])
+		}
+		for _, l := range lines[1:] {
+			seen[strings.Split(l, ",")[1]] = true
+		}
+	}
+	if len(seen) != 300 {
+		t.Errorf("%d contacts across the parts, want 300", len(seen))
+	}
+}
+
+func slicesOf(rs []Reply) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Text)
+	}
+	return out
+}

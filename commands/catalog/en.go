@@ -135,7 +135,7 @@ var en = map[string]string{
 	"err.bad_format":            "Format %s is not one the bot writes: csv or terraform.",
 	"export.private_only":       "An export carries phone numbers and email addresses in full: send /contact export to the bot in a one-to-one chat.",
 	"export.no_terraform":       "The Terraform provider has no resource for the %s contact family (only for legacy contacts): export format=csv instead.",
-	"export.too_large":          "%d contact(s) make %d bytes, more than one message carries: export one group at a time (group=＜ContactGroupId＞, see /group list).",
+	"export.part":               "Part %d of %d:",
 	"export.too_many":           "There are %d contacts; an export reads at most %d: export one group at a time (group=＜ContactGroupId＞).",
 	"export.header":             "%d contact(s), %d group(s):",
 	"summary.approve":           "Approve someone else's request that waits for a second person",

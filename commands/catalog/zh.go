@@ -135,7 +135,7 @@ var zh = map[string]string{
 	"err.bad_format":            "不支持格式 %s：请用 csv 或 terraform。",
 	"export.private_only":       "导出内容含完整的手机号和邮箱：请在与机器人的单聊中发送 /contact export。",
 	"export.no_terraform":       "Terraform provider 没有 %s 联系人类型的资源（只支持旧版联系人）：请改用 format=csv 导出。",
-	"export.too_large":          "%d 个联系人共 %d 字节，超过一条消息的容量：请按分组分别导出（group=＜ContactGroupId＞，见 /group list）。",
+	"export.part":               "第 %d / %d 部分：",
 	"export.too_many":           "共有 %d 个联系人，一次最多导出 %d 个：请按分组分别导出（group=＜ContactGroupId＞）。",
 	"export.header":             "%d 个联系人，%d 个分组：",
 	"summary.approve":           "批准他人发起、等待第二人审批的请求",
