@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // importRows are 40 contacts: 3 invalid, a pair naming the same phone, 4
@@ -195,4 +196,26 @@ func slicesOf(rs []Reply) []string {
 		out = append(out, r.Text)
 	}
 	return out
+}
+
+// ARMS throttling a row makes the import wait and try the row again, not
+// give it up.
+func TestImportWaitsOutThrottling(t *testing.T) {
+	r, arms, _ := testRunner(t, nil)
+	var waited []time.Duration
+	r.pause = func(_ context.Context, d time.Duration) error { waited = append(waited, d); return nil }
+	throttled := 2
+	arms.createErr = func(c Contact) (bool, error) {
+		if c.Name == "B" && throttled > 0 {
+			throttled--
+			return false, &armsFault{fault: FaultThrottled, code: "Throttling.User"}
+		}
+		return false, nil
+	}
+	rep := say(r, "boss", "/contact import\nname=A email=a@example.com\nname=B email=b@example.com\nname=C email=c@example.com")
+	code := confirmRE.FindStringSubmatch(rep.Text)[1]
+	done := say(r, "boss", "/confirm "+code)
+	if !strings.Contains(done.Text, "**3** created") || len(waited) < 2 {
+		t.Errorf("waited %v:\n%s", waited, done.Text)
+	}
 }
