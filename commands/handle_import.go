@@ -102,7 +102,13 @@ func csvRows(lines []string, first int) ([]importRow, error) {
 			if keys[i] == "name" && len(v) > 1 && v[0] == '\'' && strings.ContainsRune("=+-@", rune(v[1])) {
 				v = v[1:] // as an export escapes a name a spreadsheet would run
 			}
-			parts = append(parts, keys[i]+"="+quoteValue(v))
+			q, ok := quoteValue(v)
+			if !ok {
+				rows = append(rows, importRow{Line: first + line, err: &Error{Code: EINVALID, Key: "import.bad_value", Args: []any{keys[i]}}})
+				parts = nil
+				break
+			}
+			parts = append(parts, keys[i]+"="+q)
 		}
 		if len(parts) > 0 {
 			rows = append(rows, importRow{Line: first + line, Text: strings.Join(parts, " ")})
@@ -110,17 +116,19 @@ func csvRows(lines []string, first int) ([]importRow, error) {
 	}
 }
 
-// quoteValue quotes v for the grammar when it holds a space or a quote.
-func quoteValue(v string) string {
+// quoteValue quotes v for the grammar when it holds a space or a quote;
+// false when every kind of quote is in it, so that a cell can never
+// spill into keys of its own.
+func quoteValue(v string) (string, bool) {
 	if !strings.ContainsAny(v, " \t\"'“”‘’「」=,，;；") {
-		return v
+		return v, true
 	}
 	for _, q := range [][2]string{{`"`, `"`}, {"'", "'"}, {"「", "」"}, {"“", "”"}} {
 		if !strings.Contains(v, q[0]) && !strings.Contains(v, q[1]) {
-			return q[0] + v + q[1]
+			return q[0] + v + q[1], true
 		}
 	}
-	return v // every quote in it: the row's check says what is wrong
+	return "", false
 }
 
 func addSpec() *Spec {
@@ -159,6 +167,9 @@ func (r *Runner) contactImport(ctx context.Context, c *Call) (Result, error) {
 	// The add's own checks, row by row.
 	for i := range rows {
 		row := &rows[i]
+		if row.err != nil {
+			continue // the file itself said what is wrong
+		}
 		call, err := Parse(r.specs, "/contact add "+row.Text)
 		if err == nil {
 			call.Msg, call.Journal = c.Msg, c.Journal

@@ -219,3 +219,19 @@ func TestImportWaitsOutThrottling(t *testing.T) {
 		t.Errorf("waited %v:\n%s", waited, done.Text)
 	}
 }
+
+// A CSV cell cannot spill into keys of its own: quoted whole, or refused.
+func TestImportCSVCellsStayCells(t *testing.T) {
+	r, arms, _ := testRunner(t, nil)
+	rep := say(r, "boss", "/contact import\nname,email\n\"Ann group=701\",ann@example.com\n\"B\"\"'「」“”\",b@example.com")
+	m := previewRE.FindStringSubmatch(rep.Text)
+	if m == nil || m[1] != "1" || m[3] != "1" {
+		t.Fatalf("preview:\n%s", rep.Text)
+	}
+	contains(t, "preview", rep.Text, "Ann group=701", "line 3: the name cell holds every kind of quote mark")
+	code := confirmRE.FindStringSubmatch(rep.Text)[1]
+	say(r, "boss", "/confirm "+code)
+	if len(arms.contacts) != 1 || arms.contacts[0].Name != "Ann group=701" || arms.called("group update") != 0 {
+		t.Errorf("created %+v", arms.contacts)
+	}
+}

@@ -119,6 +119,7 @@ var en = map[string]string{
 	"import.done":               "Import done: **%d** created, **%d** already existed, **%d** failed.",
 	"import.created":            "Created:",
 	"import.failed":             "Failed:",
+	"import.bad_value":          "the %s cell holds every kind of quote mark, so the bot cannot tell where it ends",
 	"import.progress":           "Importing: %d of %d rows done, %d created so far.",
 	"title.progress":            "In progress",
 	"import.file_in_group":      "DingTalk delivers files to the bot in one-to-one chats only: send the CSV or XLSX to the bot there, or paste its rows after /contact import here.",

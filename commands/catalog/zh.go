@@ -119,6 +119,7 @@ var zh = map[string]string{
 	"import.done":               "导入完成：创建 **%d** 个，已存在 **%d** 个，失败 **%d** 个。",
 	"import.created":            "已创建：",
 	"import.failed":             "失败：",
+	"import.bad_value":          "%s 单元格里各种引号都有，机器人无法判断它在哪里结束",
 	"import.progress":           "导入中：已处理 %d / %d 行，已创建 %d 个。",
 	"title.progress":            "进行中",
 	"import.file_in_group":      "钉钉只在单聊中把文件交给机器人：请在单聊中把 CSV 或 XLSX 发给机器人，或在这里于 /contact import 之后粘贴各行。",

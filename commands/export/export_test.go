@@ -114,3 +114,23 @@ func TestFence(t *testing.T) {
 		}
 	}
 }
+
+// A name is data, never a Terraform expression: what would interpolate
+// is escaped, and the name reads back as it was.
+func TestTerraformNamesAreLiteral(t *testing.T) {
+	name := "${file(\"/etc/passwd\")} %{ if true }x"
+	out, err := Terraform("legacy", []Contact{{ID: "1", Name: name}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, diags := hclparse.NewParser().ParseHCL(out, "x.tf")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	content, _, _ := f.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "resource", LabelNames: []string{"type", "name"}}}})
+	attrs, _ := content.Blocks[0].Body.JustAttributes()
+	v, diags := attrs["alert_contact_name"].Expr.Value(nil)
+	if diags.HasErrors() || v.AsString() != name {
+		t.Errorf("the name reads back as %q (%v)", v.GoString(), diags)
+	}
+}
