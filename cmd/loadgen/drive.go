@@ -32,6 +32,8 @@ type result struct {
 	cpu        cpuSplit      // per message
 	exitErr    error
 	errSamples []string
+	// before is the same run before an abandoned burst (--abort).
+	before *result
 }
 
 func (r *result) throughput() float64 { return float64(len(r.latencies)) / r.elapsed.Seconds() }

@@ -45,6 +45,7 @@ type options struct {
 	n           int
 	concurrency int
 	rate        float64
+	abort       bool
 	armsLatency time.Duration
 	command     string
 	budget      time.Duration
@@ -88,6 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&o.n, "n", 2000, "messages to send to each target")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "requests in flight at most")
 	fs.Float64Var(&o.rate, "rate", 0, "messages per second (0: as fast as the concurrency allows)")
+	fs.BoolVar(&o.abort, "abort", false, "in each bot round: a measured run, then a burst abandoned with requests in flight, then the measured run again in the same process")
 	fs.DurationVar(&o.armsLatency, "arms-latency", 0, "latency of every ARMS stand-in answer")
 	fs.StringVar(&o.command, "command", "add", "add (/contact add) or show (/contact show: one search)")
 	fs.DurationVar(&o.budget, "budget", 1500*time.Millisecond, "the bot's BOT_SYNC_REPLY_BUDGET")
@@ -261,13 +263,53 @@ func (b *bench) runBot(ctx context.Context) (*result, error) {
 	if o.ingress == "stream" {
 		send = stream(recv)
 	}
-	res := b.measure(ctx, "armsbot", cmd.Process.Pid, send, func(i int) []byte {
-		text := fmt.Sprintf("/contact add name=L%d email=load-%s-%d@example.com", i, run, i)
-		if o.command == "show" {
-			text = "/contact show " + showID
+	body := func(run string) func(i int) []byte {
+		return func(i int) []byte {
+			text := fmt.Sprintf("/contact add name=L%d email=load-%s-%d@example.com", i, run, i)
+			if o.command == "show" {
+				text = "/contact show " + showID
+			}
+			return message(run, i, recv.URL, text)
 		}
-		return message(run, i, recv.URL, text)
-	}, recv.Count)
+	}
+	var first *result
+	if o.abort {
+		// A run as fast as the bot goes; then a burst whose callers give
+		// up with requests in flight; then the same run again: the bot
+		// must not slump after the abandoned burst.
+		first = b.measure(ctx, "armsbot", cmd.Process.Pid, send, body(run), recv.Count)
+		burst := run + "x"
+		actx, abandon := context.WithCancel(ctx)
+		go func() {
+			time.Sleep(first.elapsed / 2)
+			abandon()
+		}()
+		drive(actx, b.o, send, body(burst))
+		abandon()
+		// What the burst's callers gave up on still runs (the bot owns
+		// it): the next run starts once the stand-in has seen the last of
+		// its creates, so that it measures the bot and not the tail.
+		for last, quiet := b.arms.stats().Creates, 0; quiet < 5; quiet++ {
+			time.Sleep(100 * time.Millisecond)
+			if now := b.arms.stats().Creates; now != last {
+				last, quiet = now, 0
+			}
+		}
+		// The stand-in starts empty for the second run as for the first
+		// (it slows as it fills, which is not the bot's doing).
+		if err := b.arms.reset(); err != nil {
+			return nil, err
+		}
+		run += "y"
+		lateBefore := recv.Count()
+		res := b.measure(ctx, "armsbot after an abandoned burst", cmd.Process.Pid, send, body(run), func() int { return recv.Count() - lateBefore })
+		res.before = first
+		res.rssIdleKB, res.ready = idle, ready
+		_ = cmd.Process.Signal(os.Interrupt)
+		res.exitErr = cmd.Wait()
+		return res, nil
+	}
+	res := b.measure(ctx, "armsbot", cmd.Process.Pid, send, body(run), recv.Count)
 	res.rssIdleKB, res.ready = idle, ready
 	_ = cmd.Process.Signal(os.Interrupt)
 	res.exitErr = cmd.Wait()
@@ -348,6 +390,12 @@ func report(w io.Writer, o options, bots, floors []*result, base *result) {
 	}
 	if base != nil {
 		fmt.Fprintf(w, "bare baseline (no ARMS call): %.0f/s\n", base.throughput())
+	}
+	for _, r := range bots {
+		if r.before != nil {
+			fmt.Fprintf(w, "abandoned burst: %.0f/s before it, %.0f/s right after (%.2f), p99 %s → %s\n",
+				r.before.throughput(), r.throughput(), r.throughput()/r.before.throughput(), ms(r.before.percentile(.99)), ms(r.percentile(.99)))
+		}
 	}
 	ok := true
 	for _, r := range append(slices.Clone(bots), floors...) {
