@@ -152,15 +152,15 @@ func (s *Server) createOrUpdateContact(p url.Values, rid string) (any, *apiError
 
 // unique refuses a phone or email another contact has: documented for this
 // family, with no error code; the stand-in uses ParameterIllegal.
+//
+// It asks the phone and email index: a create costs the same at the
+// hundred-thousandth contact of a sustained load run as at the first.
 func (s *Server) unique(c Contact, self int64) *apiError {
-	for _, o := range s.contacts {
-		switch {
-		case o.ContactID == self:
-		case c.Phone != "" && o.Phone == c.Phone:
-			return &apiError{400, "ParameterIllegal", "The phone number is already used by another contact."}
-		case c.Email != "" && strings.EqualFold(o.Email, c.Email):
-			return &apiError{400, "ParameterIllegal", "The email is already used by another contact."}
-		}
+	if id, ok := s.owners["p:"+c.Phone]; ok && c.Phone != "" && id != self {
+		return &apiError{400, "ParameterIllegal", "The phone number is already used by another contact."}
+	}
+	if id, ok := s.owners["e:"+strings.ToLower(c.Email)]; ok && c.Email != "" && id != self {
+		return &apiError{400, "ParameterIllegal", "The email is already used by another contact."}
 	}
 	return nil
 }

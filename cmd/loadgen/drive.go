@@ -34,7 +34,15 @@ type result struct {
 	errSamples []string
 	// before is the same run before an abandoned burst (--abort).
 	before *result
+	// timeline is when each message was sent (from the start) and how
+	// long its answer took, for per-minute figures (--sustain).
+	timeline []sample
+	// minutes are the sustained run's, and keys what it left in Redis.
+	minutes []minute
+	keys    keyCount
 }
+
+type sample struct{ at, took time.Duration }
 
 func (r *result) throughput() float64 { return float64(len(r.latencies)) / r.elapsed.Seconds() }
 
@@ -160,6 +168,7 @@ func drive(ctx context.Context, o options, send sender, body func(i int) []byte)
 			mu.Lock()
 			defer mu.Unlock()
 			res.latencies = append(res.latencies, d)
+			res.timeline = append(res.timeline, sample{t0.Sub(start), d})
 			switch {
 			case err != nil:
 				res.errors++

@@ -46,6 +46,7 @@ type options struct {
 	concurrency int
 	rate        float64
 	abort       bool
+	sustain     time.Duration
 	armsLatency time.Duration
 	command     string
 	budget      time.Duration
@@ -89,6 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&o.n, "n", 2000, "messages to send to each target")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "requests in flight at most")
 	fs.Float64Var(&o.rate, "rate", 0, "messages per second (0: as fast as the concurrency allows)")
+	fs.DurationVar(&o.sustain, "sustain", 0, "a sustained run instead: --rate messages per second (default 80% of a quick maximum run) for this long, reported minute by minute with Redis's memory and what stays in Redis")
 	fs.BoolVar(&o.abort, "abort", false, "in each bot round: a measured run, then a burst abandoned with requests in flight, then the measured run again in the same process")
 	fs.DurationVar(&o.armsLatency, "arms-latency", 0, "latency of every ARMS stand-in answer")
 	fs.StringVar(&o.command, "command", "add", "add (/contact add) or show (/contact show: one search)")
@@ -141,6 +143,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return nil, err
 		}
 		return run(ctx)
+	}
+	if o.sustain > 0 {
+		return env.sustained(ctx, stdout)
 	}
 	var bots, floors []*result
 	for range max(o.rounds, 1) {
@@ -271,6 +276,18 @@ func (b *bench) runBot(ctx context.Context) (*result, error) {
 			}
 			return message(run, i, recv.URL, text)
 		}
+	}
+	if o.sustain > 0 {
+		stop := make(chan struct{})
+		memory := sampleMemory(ctx, b.rdb, stop)
+		res := b.measure(ctx, "armsbot sustained", cmd.Process.Pid, send, body(run), recv.Count)
+		close(stop)
+		res.minutes = minutes(res, <-memory)
+		res.keys = countKeys(ctx, b.rdb, "loadgen-"+run+":")
+		res.rssIdleKB, res.ready = idle, ready
+		_ = cmd.Process.Signal(os.Interrupt)
+		res.exitErr = cmd.Wait()
+		return res, nil
 	}
 	var first *result
 	if o.abort {
@@ -441,4 +458,35 @@ func ms(d time.Duration) string {
 
 func us(d time.Duration) string {
 	return strconv.FormatInt(d.Microseconds(), 10) + " µs"
+}
+
+// sustained measures the bot at a fixed rate for o.sustain: 80 % of a
+// quick maximum run unless --rate says.
+func (b *bench) sustained(ctx context.Context, stdout io.Writer) error {
+	if b.o.rate <= 0 {
+		quick := b.o
+		quick.sustain, quick.n = 0, 3000
+		qb := *b
+		qb.o = quick
+		if err := b.arms.reset(); err != nil {
+			return err
+		}
+		max, err := qb.runBot(ctx)
+		if err != nil {
+			return err
+		}
+		b.o.rate = 0.8 * max.throughput()
+		fmt.Fprintf(stdout, "maximum: %.0f/s; sustaining 80%%: %.0f/s\n", max.throughput(), b.o.rate)
+	}
+	b.o.n = int(b.o.rate * b.o.sustain.Seconds())
+	if err := b.arms.reset(); err != nil {
+		return err
+	}
+	res, err := b.runBot(ctx)
+	if err != nil {
+		return err
+	}
+	report(stdout, b.o, []*result{res}, nil, nil)
+	reportSustained(stdout, res, b.o.rate)
+	return nil
 }
