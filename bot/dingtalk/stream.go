@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/open-dingtalk/dingtalk-stream-sdk-go/client"
+	"github.com/open-dingtalk/dingtalk-stream-sdk-go/handler"
 	sdklogger "github.com/open-dingtalk/dingtalk-stream-sdk-go/logger"
 	"github.com/open-dingtalk/dingtalk-stream-sdk-go/payload"
 )
@@ -134,67 +135,60 @@ func (s *Stream) newClient(handle StreamHandler) *client.StreamClient {
 		s.log.Info("the stream gateway asked to reconnect")
 		return nil, nil
 	})
-	cli.RegisterCallbackRouter(BotMessageTopic, func(ctx context.Context, df *payload.DataFrame) (resp *payload.DataFrameResponse, err error) {
+	cli.RegisterCallbackRouter(BotMessageTopic, s.guarded(BotMessageTopic, handle != nil, func(ctx context.Context, df *payload.DataFrame) (*payload.DataFrameResponse, string, error) {
+		m, derr := DecodeMessage(strings.NewReader(df.Data))
+		if derr != nil {
+			// Sending it again would not help.
+			s.log.Warn("stream frame dropped: not a robot message", "message_id", df.GetMessageId(), "err", derr.Error())
+			return payload.NewSuccessDataFrameResponse(), "bad_frame", nil
+		}
+		m.ClearBotFields()
+		handle(ctx, m)
+		return payload.NewSuccessDataFrameResponse(), "ok", nil
+	}))
+	if s.cards != nil {
+		cli.RegisterCallbackRouter(CardCallbackTopic, s.guarded(CardCallbackTopic, true, func(ctx context.Context, df *payload.DataFrame) (*payload.DataFrameResponse, string, error) {
+			c, derr := DecodeCardClick([]byte(df.Data))
+			if derr != nil {
+				s.log.Warn("card click dropped: not a card callback", "message_id", df.GetMessageId(), "err", derr.Error())
+				return payload.NewSuccessDataFrameResponse(), "bad_frame", nil
+			}
+			resp := payload.NewSuccessDataFrameResponse()
+			// DingTalk takes the answer under "response", as the SDK's own
+			// card handler sends it.
+			if err := resp.SetJson(map[string]json.RawMessage{"response": s.cards(ctx, c).JSON()}); err != nil {
+				return nil, "bad_frame", err
+			}
+			return resp, "ok", nil
+		}))
+	}
+	return cli
+}
+
+// guarded runs a topic's frame handler as every handler runs: not once
+// Run has returned (DingTalk then gives the frame to a replica that runs),
+// counted with its outcome and time, and answered with an error rather
+// than taking the connection down when it panics (DingTalk sends it
+// again).
+func (s *Stream) guarded(topic string, open bool, h func(ctx context.Context, df *payload.DataFrame) (*payload.DataFrameResponse, string, error)) handler.IFrameHandler {
+	return func(ctx context.Context, df *payload.DataFrame) (resp *payload.DataFrameResponse, err error) {
 		start := time.Now()
-		if handle == nil || !s.handlers.enter() {
-			// Run has returned: DingTalk sends it to a replica that runs.
-			s.opt.OnFrame(BotMessageTopic, "closing", 0)
+		if !open || !s.handlers.enter() {
+			s.opt.OnFrame(topic, "closing", 0)
 			return nil, errors.New("the stream is closing")
 		}
 		defer s.handlers.leave()
 		outcome := "ok"
 		defer func() {
-			// A bug must not take the connection down: the frame is
-			// answered with an error, and DingTalk sends it again.
 			if p := recover(); p != nil {
-				s.log.Error("stream frame handler panicked", "panic", fmt.Sprint(p))
+				s.log.Error("stream frame handler panicked", "topic", topic, "panic", fmt.Sprint(p))
 				outcome, resp, err = "panic", nil, fmt.Errorf("internal error")
 			}
-			s.opt.OnFrame(BotMessageTopic, outcome, time.Since(start))
+			s.opt.OnFrame(topic, outcome, time.Since(start))
 		}()
-		m, derr := DecodeMessage(strings.NewReader(df.Data))
-		if derr != nil {
-			// Sending it again would not help.
-			s.log.Warn("stream frame dropped: not a robot message", "message_id", df.GetMessageId(), "err", derr.Error())
-			outcome = "bad_frame"
-			return payload.NewSuccessDataFrameResponse(), nil
-		}
-		m.ClearBotFields()
-		handle(ctx, m)
-		return payload.NewSuccessDataFrameResponse(), nil
-	})
-	if s.cards != nil {
-		cli.RegisterCallbackRouter(CardCallbackTopic, func(ctx context.Context, df *payload.DataFrame) (resp *payload.DataFrameResponse, err error) {
-			start := time.Now()
-			if !s.handlers.enter() {
-				s.opt.OnFrame(CardCallbackTopic, "closing", 0)
-				return nil, errors.New("the stream is closing")
-			}
-			defer s.handlers.leave()
-			outcome := "ok"
-			defer func() {
-				if p := recover(); p != nil {
-					s.log.Error("card click handler panicked", "panic", fmt.Sprint(p))
-					outcome, resp, err = "panic", nil, fmt.Errorf("internal error")
-				}
-				s.opt.OnFrame(CardCallbackTopic, outcome, time.Since(start))
-			}()
-			c, derr := DecodeCardClick([]byte(df.Data))
-			if derr != nil {
-				s.log.Warn("card click dropped: not a card callback", "message_id", df.GetMessageId(), "err", derr.Error())
-				outcome = "bad_frame"
-				return payload.NewSuccessDataFrameResponse(), nil
-			}
-			resp = payload.NewSuccessDataFrameResponse()
-			// DingTalk takes the answer under "response", as the SDK's own
-			// card handler sends it.
-			if err := resp.SetJson(map[string]json.RawMessage{"response": s.cards(ctx, c).JSON()}); err != nil {
-				return nil, err
-			}
-			return resp, nil
-		})
+		resp, outcome, err = h(ctx, df)
+		return resp, err
 	}
-	return cli
 }
 
 // Run keeps the stream connected until ctx ends: it registers (retrying a
