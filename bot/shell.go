@@ -73,6 +73,18 @@ func shell(ctx context.Context, cfg *Config, stdin io.Reader, stdout, stderr io.
 		if line == "" {
 			continue
 		}
+		if c, err := commands.Parse(commands.Commands(), line); err == nil && c.Spec.Lines {
+			// A command that takes lines (an import) reads them up to an
+			// empty line, as a pasted message holds them.
+			fmt.Fprintln(stdout, "  (one per line; an empty line ends them)")
+			for {
+				more, err := readLine(ctx, in)
+				if err != nil || strings.TrimSpace(more) == "" {
+					break
+				}
+				line += "\n" + more
+			}
+		}
 		now := time.Now()
 		m := dingtalk.NewTextMessage("shell-"+strconv.FormatInt(now.UnixNano(), 36)+"-"+strconv.Itoa(n), cfg.ShellUser, line, now)
 		m.ConversationType, m.ConversationID = conv, "shell"

@@ -126,3 +126,16 @@ func TestShellStopsOnASignalAndIsNotRateLimited(t *testing.T) {
 		t.Fatal("the shell did not stop on a signal while waiting for input")
 	}
 }
+
+// In the shell, an import's rows follow its command line up to an empty
+// line, as a pasted message holds them; the confirmation creates them.
+func TestShellReadsAnImportsLines(t *testing.T) {
+	t.Parallel()
+	in := strings.NewReader("/contact import\nname=A email=a@example.com\nname=B email=b@example.com\n\n")
+	var out bytes.Buffer
+	env := map[string]string{"BOT_LANG": "en"}
+	if err := bot.Run(context.Background(), []string{"bot", "shell"}, func(k string) string { return env[k] }, in, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	contains(t, "shell", out.String(), "2 to create, 0 already exist, 0 invalid", "line 2: B")
+}
