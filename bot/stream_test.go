@@ -138,7 +138,8 @@ func TestStreamReconnects(t *testing.T) {
 	h := world(t)
 	b := h.launch(streamEnv())
 	b.connected()
-	h.session.RefuseRegistrations(2) // the gateway is in trouble for a while
+	waitFor(t, func() bool { return h.session.StreamConnections() == 1 }) // counted by the gateway too
+	h.session.RefuseRegistrations(2)                                      // the gateway is in trouble for a while
 	h.session.DropStreams()
 	waitFor(t, func() bool { return b.status("/readyz") == http.StatusServiceUnavailable })
 	b.connected()

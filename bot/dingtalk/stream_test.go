@@ -60,7 +60,9 @@ func runStreamAt(t *testing.T, gw *dingtalktest.Server, opt dingtalk.StreamOptio
 	done := make(chan struct{})
 	go func() { defer close(done); s.Run(ctx, handle) }()
 	t.Cleanup(func() { cancel(); <-done })
-	eventually(t, s.Connected)
+	// The client is connected a moment before the gateway has counted the
+	// connection: a test that drops it must find it there.
+	eventually(t, func() bool { return s.Connected() && gw.StreamConnections() > 0 })
 	return gw, s, logs
 }
 
