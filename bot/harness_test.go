@@ -88,7 +88,7 @@ func (h *harness) vars(env map[string]string) map[string]string {
 		// A reply the test expects in the HTTP answer gets it even when
 		// the machine is loaded (tests run side by side, with -race).
 		// Tests of late replies set their own budget.
-		"BOT_SYNC_REPLY_BUDGET": "5s",
+		"BOT_SYNC_REPLY_BUDGET": "15s",
 	}
 	for k, v := range env {
 		vars[k] = v
