@@ -282,7 +282,7 @@ func (r *Runner) holdForApproval(ctx context.Context, c *Call, rule ApprovalRule
 		if err != nil || res.DryRun {
 			return res, err
 		}
-		res.Title, res.Held, res.ApprovalCode = "title.approval", true, a.Code
+		res.Title = "title.approval"
 		return res, nil
 	}
 	if RedactSecrets(c.Msg.Text) != c.Msg.Text {
@@ -312,7 +312,7 @@ func (r *Runner) holdForApproval(ctx context.Context, c *Call, rule ApprovalRule
 	}
 	lines = append(lines, r.approvalLines(ctx, a)...)
 	return Result{Title: "title.approval", Text: strings.Join(lines, "\n\n"), ContactID: preview.ContactID, Contacts: preview.Contacts,
-		GroupID: preview.GroupID, RobotID: preview.RobotID, Held: true, ApprovalCode: a.Code}, nil
+		GroupID: preview.GroupID, RobotID: preview.RobotID}, nil
 }
 
 // waitingApproval is the request under code, if approvals are kept.
@@ -409,8 +409,8 @@ func (r *Runner) approve(ctx context.Context, c *Call) (Result, error) {
 	var res Result
 	if a.Pending != nil {
 		var resumed bool
-		if res, resumed, err = r.resumeDelete(ctx, c); !resumed {
-			res, err = r.carryOut(ctx, c, *a.Pending) // an import resumes itself
+		if res, resumed, err = r.resumeTaken(ctx, c); !resumed {
+			res, err = r.carryOut(ctx, c, *a.Pending)
 		}
 	} else {
 		if err := r.resolveMentions(ctx, exec); err != nil {

@@ -45,11 +45,7 @@ func (r *Runner) takePending(ctx context.Context, c *Call) (Pending, error) {
 }
 
 func (r *Runner) confirm(ctx context.Context, c *Call) (Result, error) {
-	if w, _, ok := c.Journal.Prior(); ok && len(w.Batch) > 0 {
-		// An earlier owner took the code and was importing.
-		return r.runImport(ctx, c, nil)
-	}
-	if res, ok, err := r.resumeDelete(ctx, c); ok {
+	if res, ok, err := r.resumeTaken(ctx, c); ok {
 		return res, err
 	}
 	p, err := r.takePending(ctx, c)
@@ -63,12 +59,17 @@ func (r *Runner) confirm(ctx context.Context, c *Call) (Result, error) {
 	return r.carryOut(ctx, c, p)
 }
 
-// resumeDelete finishes what an earlier owner of this message was
-// deleting: it had taken the code, the delete is what remains.
-func (r *Runner) resumeDelete(ctx context.Context, c *Call) (Result, bool, error) {
+// resumeTaken finishes what an earlier owner of this message had taken
+// the code (or the approval) for: the delete or the import is what
+// remains, as its journal recorded it.
+func (r *Runner) resumeTaken(ctx context.Context, c *Call) (Result, bool, error) {
 	w, _, ok := c.Journal.Prior()
 	if !ok {
 		return Result{}, false, nil
+	}
+	if len(w.Batch) > 0 {
+		res, err := r.runImport(ctx, c, nil)
+		return res, true, err
 	}
 	var (
 		res Result

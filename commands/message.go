@@ -56,10 +56,6 @@ type Result struct {
 	Title string
 	// Rows are what each row of a command that did many things did.
 	Rows []RowAudit
-	// Held: the command waits for a second person's approval, under
-	// ApprovalCode.
-	Held         bool
-	ApprovalCode string
 	// RequestedBy is the staff id of who asked for what a second person
 	// approved (or rejected).
 	RequestedBy string

@@ -194,11 +194,12 @@ func (r *Runner) run(ctx context.Context, call *Call) Reply {
 		RequestedBy:   res.RequestedBy,
 		Rows:          res.Rows,
 	}
-	if res.Held {
-		rep.Outcome, rep.Approval = "held", res.ApprovalCode
-	}
-	if !res.DryRun {
-		rep.Decision = call.decision
+	if d := call.decision; d != nil && !res.DryRun {
+		rep.Decision = d
+		if d.Kind == "approval" {
+			// It waits for a second person, under the code.
+			rep.Outcome, rep.Approval = "held", d.Code
+		}
 	}
 	if res.DryRun {
 		rep.Title, rep.Outcome = r.lang.T("title.dry_run"), "dry_run"
