@@ -171,10 +171,7 @@ func CardCallbackPath(appSecret string) string {
 // chat with the robot). Clicks come back over the stream, or with
 // routeKey to the registered HTTP route.
 func (o *OpenAPI) DeliverCard(ctx context.Context, templateID, outTrackID string, m *Message, data map[string]string, routeKey string) error {
-	robot := m.RobotCode
-	if robot == "" {
-		robot = o.robotCode
-	}
+	robot := o.robotOf(m)
 	body := map[string]any{
 		"cardTemplateId": templateID, "outTrackId": outTrackID, "userIdType": 1,
 		"cardData": map[string]any{"cardParamMap": data},
@@ -234,7 +231,7 @@ func (o *OpenAPI) RegisterCardCallback(ctx context.Context, routeKey, url, apiSe
 // once when DingTalk says it is no longer valid.
 func (o *OpenAPI) withToken(ctx context.Context, method, path string, in, out any) error {
 	if !o.Configured() {
-		return errors.New("DINGTALK_APP_KEY and DINGTALK_APP_SECRET are needed for cards")
+		return errors.New("the OpenAPI needs DINGTALK_APP_KEY and DINGTALK_APP_SECRET")
 	}
 	for attempt := 0; ; attempt++ {
 		tok, err := o.AccessToken(ctx)

@@ -42,10 +42,7 @@ func (o *OpenAPI) DownloadFile(ctx context.Context, m *Message, limit int64) ([]
 	if !ok {
 		return nil, errors.New("not a file message")
 	}
-	robot := m.RobotCode
-	if robot == "" {
-		robot = o.robotCode
-	}
+	robot := o.robotOf(m)
 	var out struct {
 		DownloadURL string `json:"downloadUrl"`
 	}

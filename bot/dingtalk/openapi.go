@@ -73,47 +73,40 @@ func (o *OpenAPI) SendReply(ctx context.Context, m *Message, title, text string)
 	if err != nil {
 		return err
 	}
-	robot := m.RobotCode
-	if robot == "" {
-		robot = o.robotCode
-	}
 	path := "/v1.0/robot/groupMessages/send"
-	body := map[string]any{"msgKey": "sampleMarkdown", "msgParam": string(param), "robotCode": robot}
+	body := map[string]any{"msgKey": "sampleMarkdown", "msgParam": string(param), "robotCode": o.robotOf(m)}
 	if m.OneToOne() {
 		path = "/v1.0/robot/oToMessages/batchSend"
 		body["userIds"] = []string{m.SenderStaffID}
 	} else {
 		body["openConversationId"] = m.ConversationID
 	}
-	for attempt := 0; ; attempt++ {
-		tok, err := o.AccessToken(ctx)
-		if err != nil {
-			return err
-		}
-		// batchSend answers 200 while listing whom it did not deliver to.
-		var sent struct {
-			Invalid        []string `json:"invalidStaffIdList"`
-			FlowControlled []string `json:"flowControlledStaffIdList"`
-			Filtered       []string `json:"filteredStaffIdList"`
-		}
-		err = o.post(ctx, path, tok, body, &sent)
-		var ae *apiError
-		if attempt == 0 && errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Code == "InvalidAuthentication") {
-			o.tokens.forget() // revoked or expired early: fetch a new one once
-			continue
-		}
-		switch {
-		case err != nil:
-			return err
-		case len(sent.FlowControlled) > 0:
-			return &notDelivered{list: "flowControlledStaffIdList", retry: true}
-		case len(sent.Invalid) > 0:
-			return &notDelivered{list: "invalidStaffIdList"}
-		case len(sent.Filtered) > 0:
-			return &notDelivered{list: "filteredStaffIdList"}
-		}
-		return nil
+	// batchSend answers 200 while listing whom it did not deliver to.
+	var sent struct {
+		Invalid        []string `json:"invalidStaffIdList"`
+		FlowControlled []string `json:"flowControlledStaffIdList"`
+		Filtered       []string `json:"filteredStaffIdList"`
 	}
+	switch err := o.withToken(ctx, http.MethodPost, path, body, &sent); {
+	case err != nil:
+		return err
+	case len(sent.FlowControlled) > 0:
+		return &notDelivered{list: "flowControlledStaffIdList", retry: true}
+	case len(sent.Invalid) > 0:
+		return &notDelivered{list: "invalidStaffIdList"}
+	case len(sent.Filtered) > 0:
+		return &notDelivered{list: "filteredStaffIdList"}
+	}
+	return nil
+}
+
+// robotOf is the robot code a call about m goes out as: the message's,
+// else the configured one.
+func (o *OpenAPI) robotOf(m *Message) string {
+	if m.RobotCode != "" {
+		return m.RobotCode
+	}
+	return o.robotCode
 }
 
 // notDelivered: DingTalk took a batchSend and did not deliver it to the
