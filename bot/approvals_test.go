@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sync"
 	"testing"
+	"time"
 )
 
 var approvalCodeRE = regexp.MustCompile("/approve ([0-9A-Z]+)")
@@ -64,4 +65,36 @@ func TestApprovalByASecondPersonAcrossReplicas(t *testing.T) {
 	})
 	audit := a.say(adminID, "/audit 10").Markdown.Text
 	contains(t, "/audit", audit, "waits for approval under "+code, "requested by lead-1")
+}
+
+// An approval whose replica is SIGKILLed while ARMS takes its time over
+// the delete: DingTalk's re-delivery of the approving message to a
+// restarted replica finishes it, as its own, and answers once; the group
+// is gone and nobody has to approve again.
+func TestApprovedDeleteSurvivesAKill(t *testing.T) {
+	t.Parallel()
+	h := world(t)
+	env := fast("BOT_APPROVAL", "group delete", "BOT_SYNC_REPLY_BUDGET", "5s")
+	a := h.spawn(env)
+	for _, g := range []string{"/perm grant approver-1 group.write", "/perm grant approver-1 approve"} {
+		contains(t, g, a.say(adminID, g).Markdown.Text, "Granted")
+	}
+	gid := group1(t, groupIDRE, a.say(adminID, "/group create name=Doomed").Markdown.Text, "ContactGroupId")
+	code := group1(t, approvalCodeRE, a.say(adminID, "/group delete "+gid).Markdown.Text, "/approve")
+
+	h.arms.SetLatency(1500 * time.Millisecond)
+	s := &sender{h: h, m: h.message("approver-1", "/approve "+code)}
+	s.deliver(a) // answered "empty": the delete is slow
+	waitFor(t, func() bool { return len(h.arms.Calls("DeleteAlertContactGroup")) >= 1 })
+	a.kill()
+	h.arms.SetLatency(0)
+
+	b := h.spawn(env) // the restart
+	s.deliver(b)      // DingTalk's re-delivery
+	s.waitReply()
+	s.deliver(b)
+	s.oneReply(t, "/group delete approved by Tester approver-1", "Deleted contact group **Doomed**")
+	if len(h.arms.Groups()) != 0 {
+		t.Errorf("groups left: %+v", h.arms.Groups())
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseApprovalRules(t *testing.T) {
@@ -209,5 +210,17 @@ func TestApprovalByScope(t *testing.T) {
 	}
 	if rep := sayAs(r, "member", "m2", "/contact delete "+id+" force=true"); rep.Outcome != "held" || !strings.Contains(rep.Text, "contact.force (force=true)") {
 		t.Errorf("a forced delete: %+v", rep)
+	}
+}
+
+// A request waits BOT_APPROVAL_TTL, and says so.
+func TestApprovalWaitsItsTTL(t *testing.T) {
+	rules, _ := ParseApprovalRules("group delete")
+	r, arms, state := testRunner(t, func(s *Settings) { s.Approval, s.ApprovalTTL = rules, 45*time.Minute })
+	rep := sayAs(r, "boss", "m1", "/group delete "+arms.addGroup("SRE"))
+	contains(t, "request", rep.Text, "within 45 minutes")
+	code := approveRE.FindStringSubmatch(rep.Text)[1]
+	if left := time.Until(state.approvals[code].Expires); left < 44*time.Minute || left > 45*time.Minute {
+		t.Errorf("the request expires in %v", left)
 	}
 }
