@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,7 @@ func cardWorld(t *testing.T, ingress string) (a, b *harness, click clicker) {
 		waitFor(t, func() bool { return h.session.StreamConnections() == 2 })
 		return a, b, clickOverStream
 	}
+	env["DINGTALK_CORP_ID"] = "dingcorp" // the stand-in's clicks come from it
 	// DingTalk must know the bot's address before it starts: each
 	// replica gets a port of its own, picked here.
 	start := func(h *harness) *harness {
@@ -119,6 +121,21 @@ func TestCardApprovalByASecondPerson(t *testing.T) {
 				t.Errorf("callbackType %q, want %q", card.CallbackType, wantCallback)
 			}
 
+			if ingress == "http" {
+				// Only DingTalk knows the route, and only the bot's
+				// organisation's clicks are taken.
+				forged := `{"type":"actionCallback","outTrackId":"` + card.OutTrackID + `","userId":"approver-1","corpId":"othercorp","content":"{\"cardPrivateData\":{\"params\":{\"action\":\"approve\"}}}"}`
+				for path, want := range map[string]int{dingtalk.CardCallbackPath(appSecret): http.StatusForbidden, "/dingtalk/card/00": http.StatusNotFound} {
+					resp, err := http.Post(a.base+path, "application/json", strings.NewReader(forged))
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					if resp.StatusCode != want {
+						t.Errorf("a forged click at %s: HTTP %d, want %d", path, resp.StatusCode, want)
+					}
+				}
+			}
 			// Refusals are the clicker's own notice; the card stays open.
 			click(t, a, card.OutTrackID, "lead-1", "approve")
 			card = waitCard(t, a, req, func(c dingtalktest.Card) bool { return c.Private["lead-1"]["notice"] != "" })
