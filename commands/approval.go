@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -34,13 +35,7 @@ func (a ApprovalRule) String() string {
 		return a.Scope
 	}
 	parts := []string{a.Command}
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range a.When {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, k := range slices.Sorted(maps.Keys(a.When)) {
 		parts = append(parts, k+"="+a.When[k])
 	}
 	return strings.Join(parts, " ")
