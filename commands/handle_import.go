@@ -265,7 +265,8 @@ func clip(items []string, n int) []string {
 func (r *Runner) rowProblem(err error, private bool) string {
 	var e *Error
 	if !errors.As(err, &e) {
-		return catalog.Inert(err.Error())
+		// ARMS's failures and the rest: as any reply words them.
+		return r.errorReply(nil, err).Text
 	}
 	parts := []string{r.problemText(e, private)}
 	for _, a := range e.Also {

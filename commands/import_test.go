@@ -235,3 +235,19 @@ func TestImportCSVCellsStayCells(t *testing.T) {
 		t.Errorf("created %+v", arms.contacts)
 	}
 }
+
+// A row ARMS refuses for a reason of its own is reported as any reply
+// words ARMS's failures, never with the raw error.
+func TestImportRowFailuresAreWordedAsReplies(t *testing.T) {
+	r, arms, _ := testRunner(t, nil)
+	arms.createErr = func(c Contact) (bool, error) {
+		if c.Name == "B" {
+			return false, &armsFault{fault: FaultUnavailable, code: "InternalError"}
+		}
+		return false, nil
+	}
+	rep := say(r, "boss", "/contact import\nname=A email=a@example.com\nname=B email=b@example.com")
+	done := say(r, "boss", "/confirm "+confirmRE.FindStringSubmatch(rep.Text)[1])
+	want := r.errorReply(nil, &armsFault{fault: FaultUnavailable, code: "InternalError"}).Text
+	contains(t, "summary", done.Text, "**1** created", "**1** failed", "row 2: "+want)
+}
