@@ -165,6 +165,43 @@ func TestKillDuringSlowCreate(t *testing.T) {
 	})
 }
 
+// Killed while an add waits for a worker, its intent and locks recorded
+// with its admission before it ran: the restarted replica, on
+// re-delivery, creates it once and replies once, and the same for the add
+// that was running.
+func TestKillWhileQueued(t *testing.T) {
+	t.Parallel()
+	families(t, func(t *testing.T, f family) {
+		h := world(t)
+		a := h.spawn(fast("ARMS_CONTACT_API", f.name, "BOT_WORKERS", "1"))
+		h.arms.SetLatency(1500 * time.Millisecond)
+		first := h.sender("/contact add name=First email=first@example.com")
+		queued := h.sender("/contact add name=Queued email=queued@example.com")
+		first.deliver(a) // takes the only worker
+		queued.deliver(a)
+		h.waitCreateSent(1)
+		a.kill()
+		h.arms.SetLatency(0)
+		b := h.spawn(fast("ARMS_CONTACT_API", f.name)) // the restart
+		for _, s := range []*sender{queued, first} {
+			s.deliver(b)
+			s.waitReply()
+			s.deliver(b)
+		}
+		if n := len(h.arms.Contacts()); n != 2 {
+			t.Errorf("ARMS holds %d contacts, want 2", n)
+		}
+		for email, s := range map[string]*sender{"first@example.com": first, "queued@example.com": queued} {
+			if n := h.createsOf(email); n != 1 {
+				t.Errorf("%s was created %d times, want 1", email, n)
+			}
+			if r := s.replies(); len(r) != 1 || !strings.Contains(r[0], "Created alert contact") {
+				t.Errorf("%s: %d replies, want one saying it was created:\n%s", email, len(r), strings.Join(r, "\n---\n"))
+			}
+		}
+	})
+}
+
 // Killed with no re-delivery at all: the other replica's sweep finishes
 // the message and replies on the sessionWebhook.
 func TestKillWithoutRedelivery(t *testing.T) {

@@ -73,7 +73,24 @@ func (d *Dispatcher) admitOnce(ctx context.Context, t *ticket) (redisstore.Admis
 	}
 	sctx, cancel := context.WithTimeout(ctx, stateTimeout)
 	defer cancel()
-	return d.ledger.Admit(sctx, t.m.MsgID, t.m.UserID(), t.m.RateKey(), payload)
+	return d.ledger.AdmitSpeculating(sctx, t.m.MsgID, t.m.UserID(), t.m.RateKey(), payload, d.speculate(t))
+}
+
+// speculate is what t's message will most likely write, recorded with its
+// admission (commands.Runner.Speculate).
+func (d *Dispatcher) speculate(t *ticket) *redisstore.Speculation {
+	if !t.m.IsText() {
+		return nil
+	}
+	w, hold, ok := d.runner.Speculate(commands.Message{Text: t.m.Command()})
+	if !ok {
+		return nil
+	}
+	s := &redisstore.Speculation{Hold: hold}
+	if w != nil {
+		s.Write = *w
+	}
+	return s
 }
 
 // forgottenCopy notes that this process has seen t's message, and reports

@@ -23,7 +23,7 @@ import (
 // Ledger owns every message's record from admission to delivery
 // (bot/redisstore's Ledger).
 type Ledger interface {
-	Admit(ctx context.Context, id, sender, rateKey string, payload []byte) (redisstore.Admission, error)
+	AdmitSpeculating(ctx context.Context, id, sender, rateKey string, payload []byte, spec *redisstore.Speculation) (redisstore.Admission, error)
 	Renew(ctx context.Context) error
 	Sweep(ctx context.Context) ([]*redisstore.Claim, error)
 	HandOver(ctx context.Context) (int, error)

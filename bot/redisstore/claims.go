@@ -5,14 +5,17 @@ package redisstore
 // outcome, reply), each step fenced by owner and token.
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,29 +31,54 @@ func (l *Ledger) lockKey(value string) string {
 	return l.s.key("lock", hex.EncodeToString(sum[:16]))
 }
 
-// fenced opens every script that changes a record its caller owns: it does
-// nothing, and answers 0, unless the record's owner and token are ARGV[1]
-// and ARGV[2], or -2 when there is no record at all (Redis lost it).
-const fenced = `
-local r = redis.call('HMGET', KEYS[1], 'o', 't')
-if not r[2] then return -2 end
-if r[1] ~= ARGV[1] or r[2] ~= ARGV[2] then return 0 end
-`
+// lockKeys are the lock keys of values, each once.
+func (l *Ledger) lockKeys(values []string) []string {
+	var keys []string
+	for _, v := range values {
+		if k := l.lockKey(v); !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// swapScript replaces the record KEYS[1] with ARGV[3] when its owner and
+// token are ARGV[1] and ARGV[2]: the one fenced write, in one command when
+// the record is this claim's (SET XX GET, put back otherwise). It answers
+// 1 when written, 0 when the record is another's, and -2 when there is
+// none (Redis lost it).
+var swapScript = redis.NewScript(luaHeader + `
+local old = redis.pcall('SET', KEYS[1], ARGV[3], 'XX', 'GET', 'KEEPTTL')
+if type(old) == 'table' and old.err then return 0 end
+if not old then return -2 end
+local h = header(old)
+if h and h.o == ARGV[1] and h.t == ARGV[2] then return 1 end
+redis.call('SET', KEYS[1], old, 'KEEPTTL')
+return 0
+`)
+
+// releaseRecordScript deletes the record KEYS[1] when its owner and token
+// are ARGV[1] and ARGV[2]; answers as swapScript.
+var releaseRecordScript = redis.NewScript(luaHeader + `
+local ok, v = pcall(redis.call, 'GET', KEYS[1])
+if not ok then return 0 end
+if not v then return -2 end
+local h = header(v)
+if not h or h.o ~= ARGV[1] or h.t ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`)
 
 // vanished is what a fenced script answers when the record is gone.
 const vanished = -2
 
-// reclaimScript makes the record of a message anew, owned by this claim,
-// when there is none (Redis lost it while the message ran): 1 when made, 0
-// when another delivery made one meanwhile. On a single Redis it also puts
-// the message back in the in-flight index (KEYS[2]).
+// reclaimScript makes the record of a message anew (ARGV[1]) when there
+// is none (Redis lost it while the message ran): 1 when made, 0 when
+// another delivery made one meanwhile. On a single Redis it also puts the
+// message back in the in-flight index (KEYS[2]).
 var reclaimScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local t = redis.call('TIME')
-local now = string.format('%.0f', t[1] * 1000 + math.floor(t[2] / 1000))
-redis.call('HSET', KEYS[1], 's', 'active', 'o', ARGV[1], 't', ARGV[2], 'p', ARGV[3], 'a', now)
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-if KEYS[2] then redis.call('ZADD', KEYS[2], 'NX', now, ARGV[5]) end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+if KEYS[2] then redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[4]) end
 return 1
 `)
 
@@ -63,7 +91,7 @@ func (c *Claim) reclaim(ctx context.Context) (bool, error) {
 	if !c.l.s.clustered {
 		keys = append(keys, c.l.inflightKey())
 	}
-	n, err := reclaimScript.Eval(ctx, c.l.s.rdb, keys, c.l.proc, c.token, c.payload, c.l.claimTTL, c.id).Int()
+	n, err := reclaimScript.Eval(ctx, c.l.s.rdb, keys, c.current().encode(), c.l.claimTTL, time.Now().UnixMilli(), c.id).Int()
 	if err != nil {
 		return false, unavailable("reclaim", err)
 	}
@@ -76,10 +104,41 @@ func (c *Claim) reclaim(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-var handOverScript = redis.NewScript(fenced + `
-redis.call('HSET', KEYS[1], 'o', '')
-return 1
-`)
+// swap writes r as the claim's record, fenced by its owner and token; a
+// record that vanished is made anew first. It reports
+// commands.ErrLostOwnership when the message has another owner now.
+func (c *Claim) swap(ctx context.Context, r record) error {
+	v := r.encode()
+	n, err := swapScript.Eval(ctx, c.l.s.rdb, []string{c.l.recordKey(c.id)}, c.l.proc, c.token, v).Int()
+	if err != nil {
+		return unavailable("record", err)
+	}
+	return c.swapped(ctx, n, r, func() error { return c.swap(ctx, r) })
+}
+
+// swapped follows a fenced script's answer n: on 1 the claim's record is
+// r; on vanished it is made anew and again runs; otherwise the message is
+// another's.
+func (c *Claim) swapped(ctx context.Context, n int, r record, again func() error) error {
+	switch n {
+	case 1:
+		c.mu.Lock()
+		c.rec = r
+		c.mu.Unlock()
+		return nil
+	case vanished:
+		made, err := c.reclaim(ctx)
+		switch {
+		case err != nil:
+			return err
+		case !made:
+			return commands.ErrLostOwnership
+		}
+		return again()
+	}
+	c.l.drop(c)
+	return commands.ErrLostOwnership
+}
 
 // Claim is this process's ownership of one message, as of one fencing
 // token. It implements commands.Journal for the message's handler.
@@ -99,12 +158,32 @@ type Claim struct {
 	// known when the message was admitted as new.
 	dataLost time.Time
 
-	mu    sync.Mutex
+	mu sync.Mutex
+	// rec is the record as this claim last wrote it.
+	rec record
+	// specSendBy, when not zero, is the deadline of the intent the
+	// admission recorded (rec.intent) with its locks: an Intend of the
+	// same write, early enough, is that intent.
+	specSendBy time.Time
+	// armed: a write may be on its way (Intend returned), so a hand-over
+	// keeps the intent.
+	armed bool
 	locks []string // lock keys held, with their value
 }
 
 func newClaim(l *Ledger, id string, token int64, payload []byte) *Claim {
-	return &Claim{l: l, id: id, token: token, value: id + ":" + strconv.FormatInt(token, 10), payload: payload}
+	c := &Claim{l: l, id: id, token: token, value: id + ":" + strconv.FormatInt(token, 10), payload: payload}
+	c.rec = record{state: stateActive, token: token, owner: l.opt.Process, payload: payload}
+	return c
+}
+
+// current is a copy of the claim's record.
+func (c *Claim) current() record {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.rec
+	r.owner, r.token = c.l.opt.Process, c.token
+	return r
 }
 
 // ID is the message's id.
@@ -136,15 +215,31 @@ func (c *Claim) heldLocks() []string {
 	return slices.Clone(c.locks)
 }
 
+// Locks are not released when their message settles: that would cost two
+// commands per lock per message. A lock names its message and token, and
+// one whose message has finished (its record delivered, undelivered, done,
+// or gone) is free: the next message that wants it finds that out and
+// takes it. A lock expires by itself a lease after its last renewal.
+
 // acquireScript takes a lock for a message; a lock held by an earlier
-// owner of the same message is taken over with it.
+// owner of the same message is taken over with it. It answers 1 when
+// taken, else the holder's value.
 var acquireScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[3]) then return 1 end
 local v = redis.call('GET', KEYS[1])
 if (not v) or v == ARGV[2] or string.sub(v, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ':' then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
 end
-return 0
+return v
+`)
+
+// seizeScript takes a lock whose message has finished, unless it changed
+// hands meanwhile.
+var seizeScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
 `)
 
 var releaseScript = redis.NewScript(`
@@ -159,13 +254,48 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `)
 
+// finished reports, for the values of locks other messages hold, which of
+// those messages have finished: their records say so, or are gone.
+func (l *Ledger) finished(ctx context.Context, holders []string) ([]bool, error) {
+	got := make([]*redis.StringCmd, len(holders))
+	if _, err := l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, h := range holders {
+			id := h
+			if at := strings.LastIndexByte(h, ':'); at >= 0 {
+				id = h[:at]
+			}
+			got[i] = p.Get(ctx, l.recordKey(id))
+		}
+		return nil
+	}); failure(err) != nil {
+		return nil, unavailable("lock", err)
+	}
+	out := make([]bool, len(holders))
+	for i, g := range got {
+		v, err := g.Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			out[i] = true
+		case err != nil:
+			// An older version's record (a hash): it releases its own locks.
+		case v == recDelivered || strings.HasPrefix(v, recCarry):
+			out[i] = true
+		case strings.HasPrefix(v, recOwned):
+			r, err := decodeRecord(v)
+			out[i] = err == nil && r.state == stateDone
+		}
+	}
+	return out, nil
+}
+
 // Serialize waits until this message alone holds every value (taken all
 // at once, or none, so two messages never wait on each other), and holds
 // them until the message is settled.
 func (c *Claim) Serialize(ctx context.Context, values ...string) error {
+	held := c.heldLocks()
 	var keys []string
-	for _, v := range values {
-		if k := c.l.lockKey(v); !slices.Contains(keys, k) {
+	for _, k := range c.l.lockKeys(values) {
+		if !slices.Contains(held, k) {
 			keys = append(keys, k)
 		}
 	}
@@ -173,32 +303,55 @@ func (c *Claim) Serialize(ctx context.Context, values ...string) error {
 		return nil
 	}
 	value := c.lockValue()
+	ttl := c.l.opt.Lease.Milliseconds()
 	backoff := 25 * time.Millisecond
 	for {
 		got := make([]*redis.Cmd, len(keys))
 		if _, err := c.l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, k := range keys {
-				got[i] = acquireScript.Eval(ctx, p, []string{k}, c.id, value, c.l.opt.Lease.Milliseconds())
+				got[i] = acquireScript.Eval(ctx, p, []string{k}, c.id, value, ttl)
 			}
 			return nil
 		}); err != nil {
 			return unavailable("lock", err)
 		}
-		var held []string
+		var taken, others, holders []string
 		for i, g := range got {
-			if n, _ := g.Int(); n == 1 {
-				held = append(held, keys[i])
+			switch v := g.Val().(type) {
+			case int64:
+				taken = append(taken, keys[i])
+			case string:
+				others, holders = append(others, keys[i]), append(holders, v)
 			}
 		}
-		if len(held) == len(keys) {
+		if len(others) > 0 {
+			// Locks of messages that finished are free.
+			done, err := c.l.finished(ctx, holders)
+			if err != nil {
+				return err
+			}
+			for i, k := range others {
+				if !done[i] {
+					continue
+				}
+				n, err := seizeScript.Eval(ctx, c.l.s.rdb, []string{k}, holders[i], value, ttl).Int()
+				if err != nil {
+					return unavailable("lock", err)
+				}
+				if n == 1 {
+					taken = append(taken, k)
+				}
+			}
+		}
+		if len(taken) == len(keys) {
 			c.mu.Lock()
 			c.locks = append(c.locks, keys...)
 			c.mu.Unlock()
 			return nil
 		}
-		if len(held) > 0 {
+		if len(taken) > 0 {
 			if _, err := c.l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for _, k := range held {
+				for _, k := range taken {
 					releaseScript.Eval(ctx, p, []string{k}, value)
 				}
 				return nil
@@ -217,45 +370,54 @@ func (c *Claim) Serialize(ctx context.Context, values ...string) error {
 	}
 }
 
-var intendScript = redis.NewScript(fenced + `
-local now = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'i', ARGV[3], 'ia', string.format('%.0f', now[1] * 1000 + math.floor(now[2] / 1000)))
-return 1
-`)
-
 // intendHoldingScript takes the locks KEYS[2..] as acquireScript does
-// (all of them, or none, answering -1) and records the intent as
-// intendScript does, in one step: the lock and the intent of an add cost
-// one round trip. Its keys are in different Cluster slots, so it runs on a
-// single Redis only.
-var intendHoldingScript = redis.NewScript(fenced + `
+// (all of them, or none, answering -1) and records the intent as swapScript
+// does, in one step: the locks and the intent of a write cost one round
+// trip. Its keys are in different Cluster slots, so it runs on a single
+// Redis only.
+var intendHoldingScript = redis.NewScript(luaHeader + `
 local prefix = ARGV[5] .. ':'
 for i = 2, #KEYS do
   local v = redis.call('GET', KEYS[i])
   if v and v ~= ARGV[4] and string.sub(v, 1, string.len(prefix)) ~= prefix then return -1 end
 end
+local old = redis.pcall('SET', KEYS[1], ARGV[3], 'XX', 'GET', 'KEEPTTL')
+if type(old) == 'table' and old.err then return 0 end
+if not old then return -2 end
+local h = header(old)
+if not h or h.o ~= ARGV[1] or h.t ~= ARGV[2] then
+  redis.call('SET', KEYS[1], old, 'KEEPTTL')
+  return 0
+end
 for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[4], 'PX', ARGV[6]) end
-local now = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'i', ARGV[3], 'ia', string.format('%.0f', now[1] * 1000 + math.floor(now[2] / 1000)))
 return 1
 `)
 
+// specReuse is how much of its window the admission's intent must have
+// left for Intend to take it as its own: the write needs the time.
+const specReuse = 2
+
 // Intend takes the values in hold (as Serialize does), records w before it
 // is written, and extends the message's locks to outlive the write. The
-// write must be sent before the returned time or not at all. On a single
-// Redis, when nothing stands in the way, that is one round trip; otherwise
-// (another message holds a value, or Redis Cluster, where one script cannot
-// touch keys of several slots) Serialize waits for the values first.
+// write must be sent before the returned time or not at all. When the
+// admission recorded w already, with every value in hold, and most of its
+// window is left, that is the intent: no round trip. On a single Redis,
+// when nothing stands in the way, it is one round trip; otherwise (another
+// message holds a value, or Redis Cluster, where one script cannot touch
+// keys of several slots) Serialize waits for the values first.
 func (c *Claim) Intend(ctx context.Context, w commands.Write, hold ...string) (time.Time, error) {
 	b, err := json.Marshal(w)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("encode intent: %w", err)
 	}
+	if sendBy, ok := c.speculated(b, hold); ok {
+		return sendBy, nil
+	}
 	var take []string
 	if len(hold) > 0 {
 		held := c.heldLocks()
-		for _, v := range hold {
-			if k := c.l.lockKey(v); !slices.Contains(held, k) && !slices.Contains(take, k) {
+		for _, k := range c.l.lockKeys(hold) {
+			if !slices.Contains(held, k) {
 				take = append(take, k)
 			}
 		}
@@ -279,10 +441,37 @@ func (c *Claim) Intend(ctx context.Context, w commands.Write, hold ...string) (t
 	}
 }
 
+// speculated reports whether the intent the admission recorded is b's,
+// with the locks hold needs, and when it must be sent by; either way it
+// is spent.
+func (c *Claim) speculated(b []byte, hold []string) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sendBy := c.specSendBy
+	if sendBy.IsZero() {
+		return time.Time{}, false
+	}
+	c.specSendBy = time.Time{}
+	if !bytes.Equal(b, c.rec.intent) || time.Until(sendBy) < c.l.opt.WriteWindow/specReuse {
+		return time.Time{}, false
+	}
+	for _, k := range c.l.lockKeys(hold) {
+		if !slices.Contains(c.locks, k) {
+			return time.Time{}, false
+		}
+	}
+	c.armed = true
+	return sendBy, true
+}
+
 // intend records the intent b, taking the locks take with it; taken is
 // false, and nothing changed, when another message holds one of them.
 func (c *Claim) intend(ctx context.Context, b []byte, take []string) (sendBy time.Time, taken bool, err error) {
-	sendBy = time.Now().Add(c.l.opt.WriteWindow) // before Redis stamps the intent
+	start := time.Now() // before the intent is recorded
+	sendBy = start.Add(c.l.opt.WriteWindow)
+	r := c.current()
+	r.intent, r.ia = b, start.UnixMilli()
+	v := r.encode()
 	locks := c.heldLocks()
 	extended := make([]*redis.Cmd, len(locks))
 	var intent *redis.Cmd
@@ -300,10 +489,10 @@ func (c *Claim) intend(ctx context.Context, b []byte, take []string) (sendBy tim
 		extended[i] = extendScript.Eval(ctx, p, []string{k}, c.lockValue(), ttl)
 	}
 	if len(take) == 0 {
-		intent = intendScript.Eval(ctx, p, []string{c.l.recordKey(c.id)}, c.l.proc, c.token, b)
+		intent = swapScript.Eval(ctx, p, []string{c.l.recordKey(c.id)}, c.l.proc, c.token, v)
 	} else {
 		keys := append([]string{c.l.recordKey(c.id)}, take...)
-		intent = intendHoldingScript.Eval(ctx, p, keys, c.l.proc, c.token, b, c.lockValue(), c.id, ttl)
+		intent = intendHoldingScript.Eval(ctx, p, keys, c.l.proc, c.token, v, c.lockValue(), c.id, ttl)
 	}
 	if pipe != nil {
 		_, err = pipe.Exec(ctx)
@@ -316,9 +505,12 @@ func (c *Claim) intend(ctx context.Context, b []byte, take []string) (sendBy tim
 	switch n, _ := intent.Int(); n {
 	case -1:
 		// Nothing was written, but a held lock may have been extended:
-		// harmless, it is released at settle.
+		// harmless, it lapses by itself.
 		return time.Time{}, false, nil
 	case 1:
+		c.mu.Lock()
+		c.rec = r
+		c.mu.Unlock()
 	case vanished:
 		made, err := c.reclaim(ctx)
 		switch {
@@ -346,19 +538,19 @@ func (c *Claim) intend(ctx context.Context, b []byte, take []string) (sendBy tim
 			return time.Time{}, false, fmt.Errorf("%w: a lock on the contact's details lapsed", commands.ErrUnavailable)
 		}
 	}
+	c.mu.Lock()
+	c.armed = true
+	c.mu.Unlock()
 	return sendBy, true, nil
 }
-
-var clearIntentScript = redis.NewScript(fenced + `
-redis.call('HDEL', KEYS[1], 'i', 'ia')
-return 1
-`)
 
 func (c *Claim) clearIntent(ctx context.Context) error {
 	c.mu.Lock()
 	c.locks = nil
 	c.mu.Unlock()
-	return clearIntentScript.Eval(ctx, c.l.s.rdb, []string{c.l.recordKey(c.id)}, c.l.proc, c.token).Err()
+	r := c.current()
+	r.intent, r.ia = nil, 0
+	return c.swap(ctx, r)
 }
 
 // Prior is the write an earlier owner of the message recorded, and how long
@@ -370,57 +562,36 @@ func (c *Claim) Prior() (commands.Write, time.Duration, bool) {
 	return *c.prior, c.priorWait, true
 }
 
-// settleScript moves a record this process owns to its next state. On a
-// single Redis it also takes the message off the in-flight index (KEYS[2])
-// and releases its locks (KEYS[3...]), whoever owns the record now, as
-// separate commands would; on a Cluster those keys live in other slots and
-// settle sends them as commands of their own.
-var settleScript = redis.NewScript(`
-if KEYS[2] then
-  if ARGV[3] ~= 'done' then redis.call('ZREM', KEYS[2], ARGV[6]) end
-  for i = 3, #KEYS do
-    if redis.call('GET', KEYS[i]) == ARGV[7] then redis.call('DEL', KEYS[i]) end
-  end
-end
-` + fenced + `
-local s = ARGV[3]
-if s == 'release' then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-if s == 'delivered' then
-  redis.call('HDEL', KEYS[1], 'p', 'i', 'ia', 'r', 'pf')
-  redis.call('HSET', KEYS[1], 's', 'delivered', 'o', '')
-elseif s == 'done' then
-  redis.call('HSET', KEYS[1], 's', 'done', 'r', ARGV[4])
-elseif s == 'undelivered' then
-  redis.call('HDEL', KEYS[1], 'p', 'i', 'ia', 'pf')
-  redis.call('HSET', KEYS[1], 's', 'undelivered', 'o', '')
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1
-`)
-
 // settle moves the record to state (with reply for "done"), appends e to
-// the audit trail when given, and releases the message's locks: one round
-// trip. It reports commands.ErrLostOwnership when the message has another
-// owner now.
+// the audit trail when given, and lets the message's locks go: one round
+// trip, two commands and the audit entry. It reports
+// commands.ErrLostOwnership when the message has another owner now.
+// Taking the message off the in-flight index waits for the next renewal,
+// which does it for every message settled since in one command.
 func (c *Claim) settle(ctx context.Context, state string, reply []byte, e *commands.AuditEntry) error {
-	locks := c.heldLocks()
-	keys := []string{c.l.recordKey(c.id)}
-	if !c.l.s.clustered {
-		keys = append(append(keys, c.l.inflightKey()), locks...)
+	key := []string{c.l.recordKey(c.id)}
+	var (
+		moved *redis.Cmd
+		r     record
+		v     []byte
+	)
+	switch state {
+	case stateDone:
+		r = c.current()
+		r.state, r.reply = stateDone, reply
+		v = r.encode()
+	case stateDelivered:
+		v = []byte(recDelivered)
+	case stateUndelivered:
+		c.mu.Lock()
+		v = append([]byte(recCarry), c.rec.reply...)
+		c.mu.Unlock()
 	}
-	var moved *redis.Cmd
 	_, err := c.l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		moved = settleScript.Eval(ctx, p, keys, c.l.proc, c.token, state, reply, c.l.claimTTL, c.id, c.lockValue())
-		if c.l.s.clustered {
-			if state != stateDone {
-				p.ZRem(ctx, c.l.inflightKey(), c.id)
-			}
-			for _, k := range locks {
-				releaseScript.Eval(ctx, p, []string{k}, c.lockValue())
-			}
+		if state == "release" {
+			moved = releaseRecordScript.Eval(ctx, p, key, c.l.proc, c.token)
+		} else {
+			moved = swapScript.Eval(ctx, p, key, c.l.proc, c.token, v)
 		}
 		if e != nil {
 			p.XAdd(ctx, c.l.s.auditArgs(*e))
@@ -430,23 +601,32 @@ func (c *Claim) settle(ctx context.Context, state string, reply []byte, e *comma
 	if err := failure(err); err != nil {
 		return unavailable("settle", err)
 	}
-	c.mu.Lock()
-	c.locks = nil
-	c.mu.Unlock()
-	switch n, _ := moved.Int(); n {
+	n, _ := moved.Int()
+	if state != stateDone || n != 1 {
+		c.mu.Lock()
+		c.locks = nil
+		c.mu.Unlock()
+	}
+	switch n {
 	case 1:
 	case vanished:
 		if made, err := c.reclaim(ctx); err != nil || !made {
+			c.l.settled(c)
 			return cmp.Or(err, commands.ErrLostOwnership)
 		}
 		return c.settle(ctx, state, reply, nil) // the audit entry went out already
 	default:
-		c.l.drop(c)
+		c.l.settled(c)
 		return commands.ErrLostOwnership
 	}
-	if state != stateDone {
-		c.l.drop(c)
+	if state == stateDone {
+		c.mu.Lock()
+		c.rec = r
+		c.locks = nil // the write is over: the locks are free
+		c.mu.Unlock()
+		return nil
 	}
+	c.l.settled(c)
 	return nil
 }
 
@@ -466,17 +646,36 @@ func (c *Claim) Delivered(ctx context.Context) error { return c.settle(ctx, stat
 // Undeliverable records that no channel took the reply: the next delivery
 // of the message carries it.
 func (c *Claim) Undeliverable(ctx context.Context) error {
+	c.mu.Lock()
+	if c.rec.reply == nil {
+		c.rec.reply = c.reply // a reply carried over from an earlier owner
+	}
+	c.mu.Unlock()
 	return c.settle(ctx, stateUndelivered, nil, nil)
+}
+
+// handedOver is the claim's record as a hand-over leaves it: without an
+// owner, and without an intent no write can follow.
+func (c *Claim) handedOver() record {
+	r := c.current()
+	r.owner = ""
+	c.mu.Lock()
+	if !c.armed {
+		r.intent, r.ia = nil, 0
+	}
+	c.mu.Unlock()
+	return r
 }
 
 // HandOver gives the message up, keeping its intent and any reply, so that
 // another process's sweep or a re-delivery finishes it.
 func (c *Claim) HandOver(ctx context.Context) error {
-	n, err := handOverScript.Eval(ctx, c.l.s.rdb, []string{c.l.recordKey(c.id)}, c.l.proc, c.token).Int()
+	r := c.handedOver()
+	n, err := swapScript.Eval(ctx, c.l.s.rdb, []string{c.l.recordKey(c.id)}, c.l.proc, c.token, r.encode()).Int()
 	if err == nil && n == vanished {
 		var made bool
 		if made, err = c.reclaim(ctx); err == nil && made {
-			n, err = handOverScript.Eval(ctx, c.l.s.rdb, []string{c.l.recordKey(c.id)}, c.l.proc, c.token).Int()
+			n, err = swapScript.Eval(ctx, c.l.s.rdb, []string{c.l.recordKey(c.id)}, c.l.proc, c.token, r.encode()).Int()
 		}
 	}
 	c.l.drop(c)
@@ -495,31 +694,25 @@ func (c *Claim) Release(ctx context.Context, e commands.AuditEntry) error {
 	return c.settle(ctx, "release", nil, &e)
 }
 
-// postingScript marks (ARGV[3] = 1) or unmarks a reply's post as in
-// flight.
-var postingScript = redis.NewScript(fenced + `
-if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'pf', 1) else redis.call('HDEL', KEYS[1], 'pf') end
-return 1
-`)
-
 // Posting records, before the reply kept with the message (Finish) is
 // posted, that it may be on its way: a process that takes the message
 // over later does not post it again (MayHavePosted), preferring a missing
 // reply to a duplicate, since DingTalk offers no way to ask whether a post
 // arrived. NotPosted takes the mark back once a post is known to have
 // failed; Delivered and Undeliverable clear it.
-func (c *Claim) Posting(ctx context.Context) error { return c.markPosting(ctx, "1") }
+func (c *Claim) Posting(ctx context.Context) error { return c.markPosting(ctx, true) }
 
 // NotPosted records that no post of the reply is on its way.
-func (c *Claim) NotPosted(ctx context.Context) error { return c.markPosting(ctx, "0") }
+func (c *Claim) NotPosted(ctx context.Context) error { return c.markPosting(ctx, false) }
 
-func (c *Claim) markPosting(ctx context.Context, on string) error {
-	n, err := postingScript.Eval(ctx, c.l.s.rdb, []string{c.l.recordKey(c.id)}, c.l.proc, c.token, on).Int()
-	if err != nil {
+func (c *Claim) markPosting(ctx context.Context, on bool) error {
+	r := c.current()
+	r.posting = on
+	if err := c.swap(ctx, r); err != nil {
+		if errors.Is(err, commands.ErrLostOwnership) {
+			return err
+		}
 		return unavailable("posting", err)
-	}
-	if n != 1 { // gone (the reply is lost with it) or somebody else's
-		return commands.ErrLostOwnership
 	}
 	return nil
 }

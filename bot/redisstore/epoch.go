@@ -17,6 +17,14 @@ import (
 
 func (l *Ledger) epochKey() string { return l.s.key("epoch") }
 
+// indexMarker is a member of the in-flight index that is never a
+// message's: every admission on a single Redis adds it (NX) with its
+// message, in the same command, and finding it missing is the sign that
+// Redis lost its data (or that this is its first message), on which the
+// admission reads the epoch. A renewal reads the epoch as well. The sweep
+// passes the marker by.
+const indexMarker = "\x00epoch"
+
 // epochScript returns the epoch, writing ARGV[1] first when there is none.
 // With ARGV[2] (the value a process knows) and ARGV[3] (when it found the
 // data lost, in ms), it also publishes that time, unless a later one is

@@ -7,6 +7,8 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,11 +24,18 @@ func (l *Ledger) mayJudge() bool {
 
 // forgetScript removes a record this process may have made without
 // knowing, when nothing has happened to it since.
-var forgetScript = redis.NewScript(`
-local r = redis.call('HMGET', KEYS[1], 'o', 't', 'i')
-if r[1] == ARGV[1] and r[2] == '1' and not r[3] then redis.call('DEL', KEYS[1]) return 1 end
+var forgetScript = redis.NewScript(luaHeader + `
+local ok, v = pcall(redis.call, 'GET', KEYS[1])
+if not ok then return 0 end
+local h = header(v)
+if h and h.o == ARGV[1] and h.t == '1' and h.s == 'a' then redis.call('DEL', KEYS[1]) return 1 end
 return 0
 `)
+
+// maxUnindexed bounds the settled messages waiting to leave the in-flight
+// index while renewals fail; beyond it the sweep takes them off, as it
+// does those of a process that died.
+const maxUnindexed = 100000
 
 // Renew keeps this process's lease, and with it its messages and their
 // locks, for another Lease: one round trip however many it holds. It also
@@ -42,6 +51,11 @@ func (l *Ledger) Renew(ctx context.Context) error {
 		}
 	}
 	clear(l.doubtful)
+	unindexed := make([]any, len(l.unindexed))
+	for i, id := range l.unindexed {
+		unindexed[i] = id
+	}
+	l.unindexed = nil
 	l.mu.Unlock()
 	var epoch *redis.StringCmd
 	_, err := l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -57,6 +71,9 @@ func (l *Ledger) Renew(ctx context.Context) error {
 		for _, id := range doubtful {
 			forgetScript.Eval(ctx, p, []string{l.recordKey(id)}, l.proc)
 		}
+		if len(unindexed) > 0 {
+			p.ZRem(ctx, l.inflightKey(), unindexed...)
+		}
 		return nil
 	})
 	if failure(err) == nil {
@@ -67,6 +84,11 @@ func (l *Ledger) Renew(ctx context.Context) error {
 	if err := failure(err); err != nil {
 		for _, id := range doubtful {
 			l.doubtful[id] = true
+		}
+		for _, id := range unindexed {
+			if len(l.unindexed) < maxUnindexed {
+				l.unindexed = append(l.unindexed, id.(string))
+			}
 		}
 		l.healthy = time.Time{}
 		return unavailable("renew lease", err)
@@ -112,10 +134,10 @@ func (l *Ledger) Sweep(ctx context.Context) ([]*Claim, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	records := make([]*redis.SliceCmd, len(ids))
+	records := make([]*redis.StringCmd, len(ids))
 	if _, err := l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			records[i] = p.HMGet(ctx, l.recordKey(id), "s", "o", "t")
+			records[i] = p.Get(ctx, l.recordKey(id))
 		}
 		return nil
 	}); failure(err) != nil {
@@ -128,14 +150,13 @@ func (l *Ledger) Sweep(ctx context.Context) ([]*Claim, error) {
 		owners   = map[string][]candidate{}
 	)
 	for i, id := range ids {
-		v, err := records[i].Result()
-		if err != nil || len(v) != 3 { // an older version's record: not ours to finish
-			finished = append(finished, id)
+		if id == indexMarker {
 			continue
 		}
-		state, _ := v[0].(string)
-		owner, _ := v[1].(string)
-		token, _ := v[2].(string)
+		state, owner, token, err := l.sweepRead(ctx, id, records[i])
+		if err != nil {
+			return nil, err
+		}
 		switch {
 		case state == "" || state == stateDelivered || state == stateUndelivered:
 			finished = append(finished, id)
@@ -180,6 +201,39 @@ func (l *Ledger) Sweep(ctx context.Context) ([]*Claim, error) {
 	return taken, nil
 }
 
+// sweepRead is the state, owner and token of a record as the sweep read
+// it: "" for a record gone or not one a sweep finishes (an older
+// version's running message).
+func (l *Ledger) sweepRead(ctx context.Context, id string, got *redis.StringCmd) (state, owner, token string, err error) {
+	v, err := got.Result()
+	var re redis.Error
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", "", "", nil
+	case errors.As(err, &re):
+		// The version before this one's record, a hash, while both run.
+		f, err := l.s.rdb.HMGet(ctx, l.recordKey(id), "s", "o", "t").Result()
+		if err != nil || len(f) != 3 {
+			return "", "", "", nil
+		}
+		state, _ = f[0].(string)
+		owner, _ = f[1].(string)
+		token, _ = f[2].(string)
+		return state, owner, token, nil
+	case err != nil:
+		return "", "", "", unavailable("sweep", err)
+	case v == recDelivered:
+		return stateDelivered, "", "", nil
+	case strings.HasPrefix(v, recCarry):
+		return stateUndelivered, "", "", nil
+	}
+	r, derr := decodeRecord(v)
+	if derr != nil {
+		return "", "", "", nil
+	}
+	return r.state, r.owner, strconv.FormatInt(r.token, 10), nil
+}
+
 // HandOver gives up this process's unfinished messages, keeping what they
 // intended and any reply, so that another process's sweep or a re-delivery
 // finishes them at once, and ends the process's lease. It is the last
@@ -188,7 +242,7 @@ func (l *Ledger) HandOver(ctx context.Context) (int, error) {
 	claims := l.claims()
 	_, err := l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, c := range claims {
-			handOverScript.Eval(ctx, p, []string{l.recordKey(c.id)}, l.proc, c.token)
+			swapScript.Eval(ctx, p, []string{l.recordKey(c.id)}, l.proc, c.token, c.handedOver().encode())
 		}
 		p.Del(ctx, l.procKey(l.opt.Process))
 		return nil
@@ -202,20 +256,26 @@ func (l *Ledger) HandOver(ctx context.Context) (int, error) {
 	return len(claims), nil
 }
 
-var forgoScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 's', 'delivered', 'o', '', 't', 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1
-`)
-
 // Forgo records that message id was answered, and never run, while Redis
 // could not be reached ("please try again"): a delivery of it once Redis is
 // back is a duplicate, so that it does not run beside the sender's retry.
 // A record another process made meanwhile stands.
 func (l *Ledger) Forgo(ctx context.Context, id string) error {
-	if err := forgoScript.Eval(ctx, l.s.rdb, []string{l.recordKey(id)}, l.claimTTL).Err(); err != nil {
+	if err := l.s.rdb.SetNX(ctx, l.recordKey(id), recDelivered, l.s.opt.ClaimTTL).Err(); err != nil {
 		return unavailable("forgo", err)
 	}
 	return nil
+}
+
+// settled lets go of a claim whose message is finished: it leaves the
+// in-flight index with the next renewal.
+func (l *Ledger) settled(c *Claim) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.owned[c.id] == c {
+		delete(l.owned, c.id)
+	}
+	if len(l.unindexed) < maxUnindexed {
+		l.unindexed = append(l.unindexed, c.id)
+	}
 }

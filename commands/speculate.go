@@ -1,0 +1,44 @@
+package commands
+
+// Speculate says, before message m runs, what it will write when it runs
+// as it most likely does, and which values it will hold: a /contact add
+// whose create needs nothing read first (no person from the directory, no
+// group, not a dry run, a contact family that refuses duplicates itself)
+// writes exactly that create under its channels' locks. The state store
+// records the write as the message's intent in the same step that admits
+// it, so that the add's write costs no step of its own; a message that
+// then writes anything else, or much later, records that as usual. Where
+// the family does not refuse duplicates the add searches first: only the
+// locks are known (w is nil). ok is false when nothing is known.
+//
+// Nothing here is trusted: the message runs every check as always, and an
+// intent it never acts on goes with its settle.
+func (r *Runner) Speculate(m Message) (w *Write, hold []string, ok bool) {
+	call, err := Parse(r.specs, m.Text)
+	if err != nil || call.Spec.Name() != "contact add" {
+		return nil, nil, false
+	}
+	call.Msg = m
+	if call.check() != nil { // the values as the command will read them
+		return nil, nil, false
+	}
+	if call.Get("who") != "" || call.Get("group") != "" || call.Bool("dry-run") {
+		return nil, nil, false
+	}
+	ct := Contact{
+		Name:      call.Get("name"),
+		Phone:     call.Get("phone"),
+		Email:     call.Get("email"),
+		Webhook:   call.Get("webhook"),
+		SystemNoc: call.Bool("systemnoc"),
+		Fallback:  call.Get("fallback"),
+	}
+	if ct.Validate() != nil || ct.Email == "" && ct.Phone == "" {
+		return nil, nil, false
+	}
+	hold = channelKeys(ct)
+	if !r.arms.Traits().Unique {
+		return nil, hold, true
+	}
+	return &Write{Action: "create", Contact: ct}, hold, true
+}
