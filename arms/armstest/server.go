@@ -93,12 +93,14 @@ type Server struct {
 	http *httptest.Server
 	now  func() time.Time
 
-	mu       sync.Mutex
-	keys     map[string]string // AccessKeyId -> secret
-	token    string            // required SecurityToken, if set
-	nonces   map[string]time.Time
-	pruned   time.Time // when nonces were last swept
-	contacts map[int64]*Contact
+	mu     sync.Mutex
+	keys   map[string]string // AccessKeyId -> secret
+	token  string            // required SecurityToken, if set
+	nonces map[string]time.Time
+	// nonceOrder are the nonces in the order they came, so that those
+	// older than the timestamp window are forgotten oldest first, each once.
+	nonceOrder []usedNonce
+	contacts   map[int64]*Contact
 	// owners indexes contacts by phone ("p:…") and lower-cased email
 	// ("e:…"): a create stays as cheap at the ten-thousandth contact of a
 	// load run as at the first, as ARMS's own does.
@@ -455,21 +457,19 @@ func (s *Server) authenticate(r *http.Request) (url.Values, string, *apiError) {
 	if s.token != "" && params.Get("SecurityToken") != s.token {
 		return reject(&apiError{400, "InvalidSecurityToken.Mismatch", "Specified SecurityToken is invalid."})
 	}
-	// Forget nonces older than the timestamp window, at most once a second:
-	// sweeping on every request is quadratic under load.
-	if now.Sub(s.pruned) > time.Second {
-		for n, at := range s.nonces {
-			if now.Sub(at) > skew {
-				delete(s.nonces, n)
-			}
-		}
-		s.pruned = now
+	// Forget nonces older than the timestamp window: a request costs the
+	// same at the millionth nonce as at the first.
+	for len(s.nonceOrder) > 0 && now.Sub(s.nonceOrder[0].at) > skew {
+		delete(s.nonces, s.nonceOrder[0].nonce)
+		s.nonceOrder[0] = usedNonce{}
+		s.nonceOrder = s.nonceOrder[1:]
 	}
 	nonce := params.Get("SignatureNonce")
 	if _, used := s.nonces[nonce]; used {
 		return reject(&apiError{400, "SignatureNonceUsed", "Specified signature nonce was used already."})
 	}
 	s.nonces[nonce] = now
+	s.nonceOrder = append(s.nonceOrder, usedNonce{nonce, now})
 	if params.Get("Version") != version {
 		return reject(&apiError{400, "InvalidVersion", "Specified parameter Version is not valid."})
 	}
@@ -718,4 +718,10 @@ func (s *Server) Listen() (baseURL string, stop func(), err error) {
 	go func() { _ = srv.Serve(ln) }()
 	s.URL = "http://" + ln.Addr().String()
 	return s.URL, func() { s.Close(); _ = srv.Close() }, nil
+}
+
+// usedNonce is a nonce and when it came.
+type usedNonce struct {
+	nonce string
+	at    time.Time
 }

@@ -661,7 +661,10 @@ func (c *Claim) handedOver() record {
 	r.owner = ""
 	c.mu.Lock()
 	if !c.armed {
+		// No write has begun, and none may now without Redis's say (the
+		// admission's intent is spent: an Intend records anew, fenced).
 		r.intent, r.ia = nil, 0
+		c.specSendBy = time.Time{}
 	}
 	c.mu.Unlock()
 	return r

@@ -17,13 +17,23 @@ import (
 
 func (l *Ledger) epochKey() string { return l.s.key("epoch") }
 
-// indexMarker is a member of the in-flight index that is never a
-// message's: every admission on a single Redis adds it (NX) with its
-// message, in the same command, and finding it missing is the sign that
-// Redis lost its data (or that this is its first message), on which the
-// admission reads the epoch. A renewal reads the epoch as well. The sweep
-// passes the marker by.
-const indexMarker = "\x00epoch"
+// The in-flight index holds a marker, a member that is never a message's:
+// the prefix and the epoch this process knows. Every admission on a single
+// Redis adds its process's marker (NX) with its message, in the same
+// command, and finding it missing is the sign that Redis lost its data (or
+// that the epoch changed, or this is the process's first message): the
+// admission reads the epoch then. Each process notices so at its first
+// admission after a loss, whichever process re-made the index. A renewal
+// reads the epoch as well. The sweep passes the current marker by and
+// removes old ones.
+const markerPrefix = "\x00epoch:"
+
+// marker is this process's marker in the in-flight index.
+func (l *Ledger) marker() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return markerPrefix + l.epoch
+}
 
 // epochScript returns the epoch, writing ARGV[1] first when there is none.
 // With ARGV[2] (the value a process knows) and ARGV[3] (when it found the

@@ -149,8 +149,12 @@ func (l *Ledger) Sweep(ctx context.Context) ([]*Claim, error) {
 		orphans  []candidate
 		owners   = map[string][]candidate{}
 	)
+	marker := l.marker()
 	for i, id := range ids {
-		if id == indexMarker {
+		if strings.HasPrefix(id, markerPrefix) {
+			if id != marker && !l.knowsNoEpoch() {
+				finished = append(finished, id) // an epoch's before a loss
+			}
 			continue
 		}
 		state, owner, token, err := l.sweepRead(ctx, id, records[i])
@@ -265,6 +269,13 @@ func (l *Ledger) Forgo(ctx context.Context, id string) error {
 		return unavailable("forgo", err)
 	}
 	return nil
+}
+
+// knowsNoEpoch reports whether this process has not read the epoch yet.
+func (l *Ledger) knowsNoEpoch() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.epoch == ""
 }
 
 // settled lets go of a claim whose message is finished: it leaves the

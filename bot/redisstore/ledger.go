@@ -297,7 +297,7 @@ func (l *Ledger) AdmitSpeculating(ctx context.Context, id, sender, rateKey strin
 	}
 	lockValue := id + ":1"
 	res, err := admitScript.Eval(ctx, l.s.rdb, keys, l.proc, l.claimTTL, now, id, rate, perm, intent, payload, lockValue,
-		(l.opt.WriteWindow + l.opt.Lease).Milliseconds(), indexMarker).Slice()
+		(l.opt.WriteWindow + l.opt.Lease).Milliseconds(), l.marker()).Slice()
 	if err := failure(err); err != nil {
 		l.mu.Lock()
 		l.doubtful[id] = true
@@ -318,7 +318,8 @@ func (l *Ledger) AdmitSpeculating(ctx context.Context, id, sender, rateKey strin
 		return Admission{}, unavailable("admit", fmt.Errorf("unexpected claim answer %v", res))
 	}
 	if added, _ := res[3].(int64); added == 2 {
-		// The index lost its marker: Redis may have lost its data.
+		// The index lacks this process's marker: Redis may have lost its
+		// data.
 		l.checkEpoch(ctx)
 	}
 	if l.running(id) {
@@ -376,7 +377,7 @@ func (l *Ledger) admitAside(ctx context.Context, id, sender, rateKey string, now
 		scopes *redis.StringSliceCmd
 	)
 	_, err := l.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		added = p.ZAddNX(ctx, l.inflightKey(), redis.Z{Score: 0, Member: indexMarker}, redis.Z{Score: float64(now), Member: id})
+		added = p.ZAddNX(ctx, l.inflightKey(), redis.Z{Score: 0, Member: l.marker()}, redis.Z{Score: float64(now), Member: id})
 		if l.s.opt.RatePerMin > 0 {
 			rate = rateScript.Eval(ctx, p, []string{l.s.key("rl", rateKey)}, l.s.opt.RatePerMin, now)
 		}

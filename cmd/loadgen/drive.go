@@ -40,6 +40,7 @@ type result struct {
 	// minutes are the sustained run's, and keys what it left in Redis.
 	minutes []minute
 	keys    keyCount
+	memory  afterExpiry
 }
 
 type sample struct{ at, took time.Duration }

@@ -279,14 +279,18 @@ func (b *bench) runBot(ctx context.Context) (*result, error) {
 	}
 	if o.sustain > 0 {
 		stop := make(chan struct{})
-		memory := sampleMemory(ctx, b.rdb, stop)
+		startKB := redisMemoryKB(ctx, b.rdb)
+		samples := sampleMinutes(ctx, b.rdb, func() cpuSplit {
+			return cpuSplit{cpuTime(cmd.Process.Pid), cpuTime(b.arms.cmd.Process.Pid), redisCPU(ctx, b.rdb)}
+		}, stop)
 		res := b.measure(ctx, "armsbot sustained", cmd.Process.Pid, send, body(run), recv.Count)
 		close(stop)
-		res.minutes = minutes(res, <-memory)
+		res.minutes = minutes(res, <-samples)
 		res.keys = countKeys(ctx, b.rdb, "loadgen-"+run+":")
 		res.rssIdleKB, res.ready = idle, ready
 		_ = cmd.Process.Signal(os.Interrupt)
 		res.exitErr = cmd.Wait()
+		res.memory = expireRun(ctx, b.rdb, "loadgen-"+run+":", startKB)
 		return res, nil
 	}
 	var first *result
