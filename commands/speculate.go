@@ -19,7 +19,7 @@ func (r *Runner) Speculate(m Message) (w *Write, hold []string, ok bool) {
 		return nil, nil, false
 	}
 	call.Msg = m
-	if call.check() != nil { // the values as the command will read them
+	if call.check() != nil || r.familyAllows(call) != nil { // the values as the command will read them
 		return nil, nil, false
 	}
 	if call.Get("who") != "" || call.Get("group") != "" || call.Bool("dry-run") {
