@@ -29,11 +29,7 @@ func (h *harness) sayPrivately(sender, text string) reply {
 	h.t.Helper()
 	m := h.message(sender, text)
 	m.ConversationType, m.ConversationTitle = "1", ""
-	code, r := h.post(m)
-	if code != 200 || r.MsgType != "markdown" {
-		h.t.Fatalf("private %q answered %d %q", text, code, r.MsgType)
-	}
-	return r
+	return h.answer(m)
 }
 
 func TestListPagesNewestFirstAndMasks(t *testing.T) {
