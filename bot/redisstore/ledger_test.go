@@ -485,12 +485,7 @@ func TestLegacyRecords(t *testing.T) {
 	}
 	wantVerdict(t, "processing", admit(t, a, "old-running"), redisstore.Busy)
 	wantVerdict(t, "delivered", admit(t, a, "old-done"), redisstore.Delivered)
-	c := admit(t, a, "old-undelivered")
-	wantVerdict(t, "undelivered", c, redisstore.Carry)
-	if string(c.Reply) != `{"reply":"old"}` {
-		t.Errorf("carried %q", c.Reply)
-	}
-	wantVerdict(t, "carried once", admit(t, a, "old-undelivered"), redisstore.Delivered)
+	wantCarriedOnce(t, a, "old-undelivered", `{"reply":"old"}`)
 	if _, err := a.Sweep(ctx); err != nil {
 		t.Errorf("a sweep over older records: %v", err)
 	}
@@ -850,12 +845,7 @@ func TestRecordsOfThePreviousVersion(t *testing.T) {
 	p.rd.Client.ZAdd(ctx, p.rd.Prefix+"inflight", redis.Z{Score: 1, Member: "old-running"})
 	a := p.start("a")
 	wantVerdict(t, "delivered", admit(t, a, "old-done"), redisstore.Delivered)
-	c := admit(t, a, "old-undelivered")
-	wantVerdict(t, "undelivered", c, redisstore.Carry)
-	if string(c.Reply) != `{"reply":"old"}` {
-		t.Errorf("carried %q", c.Reply)
-	}
-	wantVerdict(t, "carried once", admit(t, a, "old-undelivered"), redisstore.Delivered)
+	wantCarriedOnce(t, a, "old-undelivered", `{"reply":"old"}`)
 	wantVerdict(t, "its owner's lease unknown yet", admit(t, a, "old-running"), redisstore.Busy)
 	p.later() // the old process is dead: no lease
 	taken, err := a.Sweep(ctx)
@@ -869,4 +859,16 @@ func TestRecordsOfThePreviousVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantVerdict(t, "finished", admit(t, a, "old-running"), redisstore.Delivered)
+}
+
+// wantCarriedOnce checks that a delivery of message id carries its
+// undelivered reply, and that the next one finds it delivered.
+func wantCarriedOnce(t *testing.T, l *redisstore.Ledger, id, reply string) {
+	t.Helper()
+	c := admit(t, l, id)
+	wantVerdict(t, "undelivered", c, redisstore.Carry)
+	if string(c.Reply) != reply {
+		t.Errorf("carried %q, want %q", c.Reply, reply)
+	}
+	wantVerdict(t, "carried once", admit(t, l, id), redisstore.Delivered)
 }
