@@ -35,7 +35,11 @@ func TestRedisCommandsPerAdd(t *testing.T) {
 					return len(e) == 1 && e[0].Values["msg_id"] == m.MsgID
 				})
 			}
-			add("/contact add name=Warm email=warm@example.com") // loads the scripts
+			// The first add loads the scripts (Redis does not know them
+			// yet: each goes whole once, the settle's after its audit
+			// entry); the second runs as every later one does.
+			add("/contact add name=Warm email=warm@example.com")
+			add("/contact add name=Warm2 email=warm2@example.com")
 			if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
 				t.Fatal(err)
 			}

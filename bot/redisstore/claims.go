@@ -591,7 +591,7 @@ func (c *Claim) settle(ctx context.Context, state string, reply []byte, e *comma
 		if state == "release" {
 			moved = releaseRecordScript.Eval(ctx, p, key, c.l.proc, c.token)
 		} else {
-			moved = swapScript.Eval(ctx, p, key, c.l.proc, c.token, v)
+			moved = swapScript.EvalSha(ctx, p, key, c.l.proc, c.token, v)
 		}
 		if e != nil {
 			p.XAdd(ctx, c.l.s.auditArgs(*e))
@@ -600,6 +600,14 @@ func (c *Claim) settle(ctx context.Context, state string, reply []byte, e *comma
 	})
 	if err := failure(err); err != nil {
 		return unavailable("settle", err)
+	}
+	if redis.HasErrorPrefix(moved.Err(), "NOSCRIPT") {
+		// Redis restarted and forgot the script, which did not run: it
+		// goes again whole, alone (the audit entry went out already).
+		moved = swapScript.Eval(ctx, c.l.s.rdb, key, c.l.proc, c.token, v)
+		if err := failure(moved.Err()); err != nil {
+			return unavailable("settle", err)
+		}
 	}
 	n, _ := moved.Int()
 	if state != stateDone || n != 1 {

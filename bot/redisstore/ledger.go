@@ -38,9 +38,11 @@ import (
 // are not released one by one (a lock whose message finished is free) and
 // settled messages leave the in-flight index with the next renewal. On
 // Redis Cluster every script touches one key, and the rest goes as
-// commands of their own. Scripts are sent whole (EVAL): inside a pipeline
-// go-redis cannot fall back from EVALSHA when Redis has restarted and
-// forgotten them.
+// commands of their own. The two scripts of every message go by their
+// SHA1 (EVALSHA), and whole only when Redis answers that it does not know
+// them (a restart): the admission runs alone, where go-redis falls back by
+// itself, and the settle's script, in a pipeline, is sent again whole,
+// alone, when Redis did not run it. The rest are sent whole (EVAL).
 
 // Record states.
 const (
@@ -296,7 +298,7 @@ func (l *Ledger) AdmitSpeculating(ctx context.Context, id, sender, rateKey strin
 		perm = "1"
 	}
 	lockValue := id + ":1"
-	res, err := admitScript.Eval(ctx, l.s.rdb, keys, l.proc, l.claimTTL, now, id, rate, perm, intent, payload, lockValue,
+	res, err := admitScript.Run(ctx, l.s.rdb, keys, l.proc, l.claimTTL, now, id, rate, perm, intent, payload, lockValue,
 		(l.opt.WriteWindow + l.opt.Lease).Milliseconds(), l.marker()).Slice()
 	if err := failure(err); err != nil {
 		l.mu.Lock()

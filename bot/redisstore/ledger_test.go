@@ -872,3 +872,27 @@ func wantCarriedOnce(t *testing.T, l *redisstore.Ledger, id, reply string) {
 	}
 	wantVerdict(t, "carried once", admit(t, l, id), redisstore.Delivered)
 }
+
+// A message's two scripts go by their SHA1: when Redis has forgotten them
+// (a restart, SCRIPT FLUSH) between its admission and its settle, or
+// before an admission, each is sent whole and the message goes on.
+func TestScriptsForgottenByRedis(t *testing.T) {
+	p := newProcs(t, redisstore.Options{})
+	ctx := t.Context()
+	a := p.start("a")
+	m1 := admit(t, a, "m1").Claim
+	if err := p.rd.Client.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m1.Finish(ctx, nil, true, commands.AuditEntry{MsgID: "m1"}); err != nil {
+		t.Fatalf("settle after the scripts were forgotten: %v", err)
+	}
+	wantVerdict(t, "m1 settled", admit(t, a, "m1"), redisstore.Delivered)
+	if err := p.rd.Client.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	wantVerdict(t, "a new message after the scripts were forgotten", admit(t, a, "m2"), redisstore.Run)
+	if n := p.rd.Client.XLen(ctx, p.rd.Prefix+"audit").Val(); n != 1 {
+		t.Errorf("%d audit entries, want m1's alone", n)
+	}
+}
