@@ -452,7 +452,9 @@ func (c *Claim) speculated(b []byte, hold []string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	c.specSendBy = time.Time{}
-	if !bytes.Equal(b, c.rec.intent) || time.Until(sendBy) < c.l.opt.WriteWindow/specReuse {
+	// How much is left is judged on the ledger's clock (the wall clock, but
+	// for tests).
+	if !bytes.Equal(b, c.rec.intent) || sendBy.Sub(c.l.opt.Now()) < c.l.opt.WriteWindow/specReuse {
 		return time.Time{}, false
 	}
 	for _, k := range c.l.lockKeys(hold) {

@@ -802,12 +802,28 @@ func TestSpeculativeIntent(t *testing.T) {
 		t.Errorf("another write's intent cost %d round trips, want 1", n)
 	}
 
+	// A message that waited longer than half its window for a worker
+	// records its intent anew, with a window of its own.
+	late := speculate(a, "late", "lou@example.com")
+	p.later()
+	before = trips.Load()
+	sendBy, err := late.Intend(ctx, create("lou@example.com"), "email:lou@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := trips.Load() - before; n != 1 {
+		t.Errorf("a stale admission intent cost %d round trips, want 1 (recorded anew)", n)
+	}
+	if d := time.Until(sendBy); d < 2*time.Second {
+		t.Errorf("the intent recorded anew leaves %s to send the write, want its whole window", d)
+	}
+
 	// Drained: a hands all over.
 	if _, err := a.HandOver(ctx); err != nil {
 		t.Fatal(err)
 	}
 	b := p.start("b")
-	for id, want := range map[string]string{"armed": "kim@example.com", "changed": "sam.lee@example.com", "queued": ""} {
+	for id, want := range map[string]string{"armed": "kim@example.com", "changed": "sam.lee@example.com", "queued": "", "late": "lou@example.com"} {
 		got := admit(t, b, id)
 		if got.Verdict != redisstore.Resume {
 			t.Fatalf("%s after the hand-over: %s", id, verdicts[got.Verdict])
