@@ -70,7 +70,10 @@ func TestShellOnATerminal(t *testing.T) {
 	typed("/whoami\r", "Your staff id: shell-admin", 1)
 	typed("\x1b[A\r", "Your staff id: shell-admin", 2) // ↑ recalls it
 	typed("/contact add name=Tty email=tty@example.com\r", "ContactId", 1)
-	typed("\x12hoam\r", "Your staff id: shell-admin", 3) // Ctrl-R finds /whoami from "hoam"
+	// Ctrl-R finds /whoami from "hoam"; Enter once the search shows it, as
+	// a person waits to see the match (the editor reads keys as they come).
+	typed("\x12hoam", "-i-search: hoam", 1)
+	typed("\r", "Your staff id: shell-admin", 3)
 	typed("/contact li\t\r", "1 contact(s)", 1)          // Tab completes list
 	if _, err := ptmx.Write([]byte{4}); err != nil {     // Ctrl-D
 		t.Fatal(err)

@@ -27,6 +27,16 @@ type Message struct {
 	// Progress, when set, tells the sender how a long command is going
 	// (an import), besides its one reply at the end.
 	Progress func(Reply) `json:"-"`
+	// Read is what Speculate read of Text, which Handle then need not
+	// read again; nil when nothing was.
+	Read *Read `json:"-"`
+}
+
+// Read is a message's text as Speculate read it, for its first Handle.
+type Read struct {
+	text string
+	call *Call
+	used bool // a Call carries one run's state: a second run reads anew
 }
 
 // RowAudit is one row of a command that did many things (an import):

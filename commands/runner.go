@@ -124,7 +124,15 @@ func (r *Runner) clock() time.Time {
 // first. A reply whose outcome is ELOST must be dropped: another process
 // owns the message now.
 func (r *Runner) Handle(ctx context.Context, m Message, j Journal) Reply {
-	call, err := Parse(r.specs, m.Text)
+	var (
+		call *Call
+		err  error
+	)
+	if rd := m.Read; rd != nil && !rd.used && rd.text == m.Text {
+		rd.used, call = true, rd.call
+	} else {
+		call, err = Parse(r.specs, m.Text)
+	}
 	switch {
 	case errors.Is(err, errEmpty):
 		return Reply{Title: r.lang.T("title.help"), Text: r.lang.T("hint.empty"), Outcome: "hint"}

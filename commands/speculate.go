@@ -13,13 +13,28 @@ package commands
 //
 // Nothing here is trusted: the message runs every check as always, and an
 // intent it never acts on goes with its settle.
-func (r *Runner) Speculate(m Message) (w *Write, hold []string, ok bool) {
+//
+// read is the text as it was read, for the message's Handle (Message.Read),
+// whatever the command.
+func (r *Runner) Speculate(m Message) (read *Read, w *Write, hold []string, ok bool) {
 	call, err := Parse(r.specs, m.Text)
-	if err != nil || call.Spec.Name() != "contact add" {
-		return nil, nil, false
+	if err != nil {
+		return nil, nil, nil, false
 	}
+	read = &Read{text: m.Text, call: call}
+	if call.Spec.Name() != "contact add" {
+		return read, nil, nil, false
+	}
+	// What follows reads a copy of the values: the message's own run
+	// checks them again, as the sender it is.
+	w, hold, ok = r.foretell(call, m)
+	return read, w, hold, ok
+}
+
+func (r *Runner) foretell(parsed *Call, m Message) (w *Write, hold []string, ok bool) {
+	call := *parsed
 	call.Msg = m
-	if call.check() != nil || r.familyAllows(call) != nil { // the values as the command will read them
+	if call.check() != nil || r.familyAllows(&call) != nil { // the values as the command will read them
 		return nil, nil, false
 	}
 	if call.Get("who") != "" || call.Get("group") != "" || call.Bool("dry-run") {

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"reflect"
 	"slices"
 	"testing"
@@ -36,16 +37,21 @@ func TestSpeculateIsWhatTheAddWrites(t *testing.T) {
 		} {
 			t.Run(fam.name+"/"+tc.text, func(t *testing.T) {
 				r, _, _ := testRunnerOf(t, fam.traits, nil)
-				w, hold, ok := r.Speculate(Message{Text: tc.text, SenderID: "boss"})
+				read, w, hold, ok := r.Speculate(Message{Text: tc.text, SenderID: "boss"})
 				if ok != tc.ok {
 					t.Fatalf("Speculate said %v, want %v", ok, tc.ok)
 				}
 				if !ok {
 					return
 				}
+				// The add runs on the text as Speculate read it.
 				j := &fakeJournal{}
-				if rep := sayWith(r, j, "boss", tc.text); rep.ContactID == "" {
+				m := Message{ID: "msg-boss", SenderID: "boss", SenderNick: "boss", ConversationID: "cid-ops", Text: tc.text, Read: read}
+				if rep := r.Handle(context.Background(), m, j); rep.ContactID == "" {
 					t.Fatalf("the add did not create: %s", rep.Text)
+				}
+				if read == nil || !read.used {
+					t.Error("the add read its text again")
 				}
 				for _, k := range hold {
 					if !slices.Contains(j.held, k) {
@@ -63,5 +69,24 @@ func TestSpeculateIsWhatTheAddWrites(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A message run twice (its first run found Redis unreachable) reads its
+// text anew the second time: a Call carries one run's state, and the
+// second run answers as a message with nothing read before would.
+func TestReadServesOneRun(t *testing.T) {
+	r, _, _ := testRunner(t, nil)
+	const text = "/contact add name=Kim email=kim@example.com"
+	read, _, _, _ := r.Speculate(Message{Text: text})
+	m := Message{ID: "m", SenderID: "boss", ConversationID: "cid-ops", Text: text, Read: read}
+	if first := r.Handle(context.Background(), m, &fakeJournal{}); first.ContactID == "" {
+		t.Fatalf("first run: %s", first.Text)
+	}
+	second := r.Handle(context.Background(), m, &fakeJournal{})
+	m.Read = nil
+	fresh := r.Handle(context.Background(), m, &fakeJournal{})
+	if second.Outcome != fresh.Outcome || second.Title != fresh.Title || second.Outcome == "ok" {
+		t.Errorf("second run answered %q (%s), want what a fresh read answers: %q (%s)", second.Outcome, second.Title, fresh.Outcome, fresh.Title)
 	}
 }

@@ -82,7 +82,8 @@ func (d *Dispatcher) speculate(t *ticket) *redisstore.Speculation {
 	if !t.m.IsText() {
 		return nil
 	}
-	w, hold, ok := d.runner.Speculate(commands.Message{Text: t.m.Command()})
+	read, w, hold, ok := d.runner.Speculate(commands.Message{Text: t.m.Command()})
+	t.read = read // the command reads its text once
 	if !ok {
 		return nil
 	}

@@ -241,6 +241,7 @@ func (d *Dispatcher) runCommand(ctx context.Context, t *ticket) (rep commands.Re
 		Mentions:       m.Mentions(),
 		Grants:         t.grants,
 		Sent:           m.CreateAt.Time(),
+		Read:           t.read,
 	}
 	msg.Progress = func(rep commands.Reply) {
 		// A notice, not the reply: nothing records it, and the command's

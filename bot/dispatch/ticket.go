@@ -34,6 +34,9 @@ type ticket struct {
 	// grants are the sender's scopes, read with it.
 	claim  *redisstore.Claim
 	grants []string
+	// read is the command's text as the admission read it (to foretell
+	// its write), which its run uses rather than reading it again.
+	read *commands.Read
 	// arrived orders the waiting: oldest first. A message that waited
 	// longer than the reply timeout is not run.
 	arrived time.Time
