@@ -74,8 +74,8 @@ func TestShellOnATerminal(t *testing.T) {
 	// a person waits to see the match (the editor reads keys as they come).
 	typed("\x12hoam", "-i-search: hoam", 1)
 	typed("\r", "Your staff id: shell-admin", 3)
-	typed("/contact li\t\r", "1 contact(s)", 1)          // Tab completes list
-	if _, err := ptmx.Write([]byte{4}); err != nil {     // Ctrl-D
+	typed("/contact li\t\r", "1 contact(s)", 1)      // Tab completes list
+	if _, err := ptmx.Write([]byte{4}); err != nil { // Ctrl-D
 		t.Fatal(err)
 	}
 	select {
