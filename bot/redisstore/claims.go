@@ -108,18 +108,10 @@ func (c *Claim) reclaim(ctx context.Context) (bool, error) {
 // record that vanished is made anew first. It reports
 // commands.ErrLostOwnership when the message has another owner now.
 func (c *Claim) swap(ctx context.Context, r record) error {
-	v := r.encode()
-	n, err := swapScript.Eval(ctx, c.l.s.rdb, []string{c.l.recordKey(c.id)}, c.l.proc, c.token, v).Int()
+	n, err := swapScript.Eval(ctx, c.l.s.rdb, []string{c.l.recordKey(c.id)}, c.l.proc, c.token, r.encode()).Int()
 	if err != nil {
 		return unavailable("record", err)
 	}
-	return c.swapped(ctx, n, r, func() error { return c.swap(ctx, r) })
-}
-
-// swapped follows a fenced script's answer n: on 1 the claim's record is
-// r; on vanished it is made anew and again runs; otherwise the message is
-// another's.
-func (c *Claim) swapped(ctx context.Context, n int, r record, again func() error) error {
 	switch n {
 	case 1:
 		c.mu.Lock()
@@ -134,7 +126,7 @@ func (c *Claim) swapped(ctx context.Context, n int, r record, again func() error
 		case !made:
 			return commands.ErrLostOwnership
 		}
-		return again()
+		return c.swap(ctx, r)
 	}
 	c.l.drop(c)
 	return commands.ErrLostOwnership
@@ -721,11 +713,5 @@ func (c *Claim) NotPosted(ctx context.Context) error { return c.markPosting(ctx,
 func (c *Claim) markPosting(ctx context.Context, on bool) error {
 	r := c.current()
 	r.posting = on
-	if err := c.swap(ctx, r); err != nil {
-		if errors.Is(err, commands.ErrLostOwnership) {
-			return err
-		}
-		return unavailable("posting", err)
-	}
-	return nil
+	return c.swap(ctx, r)
 }
