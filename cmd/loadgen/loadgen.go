@@ -53,6 +53,7 @@ type options struct {
 	workers     int
 	armsClients int
 	floor       bool
+	floorSDK    bool
 	baseline    bool
 	rounds      int
 	settle      time.Duration
@@ -98,6 +99,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&o.workers, "workers", 1024, "the bot's BOT_WORKERS")
 	fs.IntVar(&o.armsClients, "arms-clients", 1024, "the bot's ARMS_CLIENTS")
 	fs.BoolVar(&o.floor, "floor", true, "also measure the floor: signature, SET NX, one CreateAlertContact, a reply (add only)")
+	fs.BoolVar(&o.floorSDK, "floor-sdk", false, "in each round, also the floor with its create sent through the official SDK: the most a bot bound to the SDK can reach")
 	fs.BoolVar(&o.baseline, "baseline", false, "also measure the bare baseline: signature and SET NX, no ARMS call")
 	fs.IntVar(&o.rounds, "rounds", 1, "alternating rounds of the bot and the floor; the report gives each and their medians")
 	fs.DurationVar(&o.settle, "settle", 30*time.Second, "how long to wait for late replies after the load")
@@ -116,12 +118,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch o.ingress {
 	case "http":
 	case "stream":
-		o.floor, o.baseline = false, false // both are webhooks
+		o.floor, o.floorSDK, o.baseline = false, false, false // all are webhooks
 	default:
 		return fmt.Errorf("--ingress %q: want http or stream", o.ingress)
 	}
 	if o.command != "add" {
-		o.floor = false // the floor creates
+		o.floor, o.floorSDK = false, false // the floor creates
 	}
 
 	opts, err := redis.ParseURL(o.redisURL)
@@ -147,7 +149,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if o.sustain > 0 {
 		return env.sustained(ctx, stdout)
 	}
-	var bots, floors []*result
+	var bots, floors, sdkFloors []*result
 	for range max(o.rounds, 1) {
 		r, err := fresh(env.runBot)
 		if err != nil {
@@ -161,6 +163,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 			floors = append(floors, f)
 		}
+		if o.floorSDK {
+			f, err := fresh(func(ctx context.Context) (*result, error) { return env.runFloorWith(ctx, "floor+sdk", "--sdk") })
+			if err != nil {
+				return err
+			}
+			sdkFloors = append(sdkFloors, f)
+		}
 	}
 	var base *result
 	if o.baseline {
@@ -168,7 +177,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	report(stdout, o, bots, floors, base)
+	report(stdout, o, bots, floors, sdkFloors, base)
 	return nil
 }
 
@@ -338,8 +347,12 @@ func (b *bench) runBot(ctx context.Context) (*result, error) {
 }
 
 func (b *bench) runFloor(ctx context.Context) (*result, error) {
+	return b.runFloorWith(ctx, "floor")
+}
+
+func (b *bench) runFloorWith(ctx context.Context, name string, flags ...string) (*result, error) {
 	start := time.Now()
-	f, err := startHelper(ctx, b.stderr, "serve-floor", "--redis", b.o.redisURL, "--arms", b.arms.url)
+	f, err := startHelper(ctx, b.stderr, append([]string{"serve-floor", "--redis", b.o.redisURL, "--arms", b.arms.url}, flags...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -353,7 +366,7 @@ func (b *bench) runFloor(ctx context.Context) (*result, error) {
 	run := randomHex(4)
 	send, closeIdle := webhook(b.o, f.url+"/webhook")
 	defer closeIdle()
-	res := b.measure(ctx, "floor", f.cmd.Process.Pid, send, func(i int) []byte {
+	res := b.measure(ctx, name, f.cmd.Process.Pid, send, func(i int) []byte {
 		return message(run, i, "http://127.0.0.1:1", fmt.Sprintf("/contact add name=F%d email=floor-%s-%d@example.com", i, run, i))
 	}, func() int { return 0 })
 	res.rssIdleKB, res.ready = idle, ready
@@ -380,7 +393,7 @@ func (b *bench) runBaseline(ctx context.Context) (*result, error) {
 	return res, nil
 }
 
-func report(w io.Writer, o options, bots, floors []*result, base *result) {
+func report(w io.Writer, o options, bots, floors, sdkFloors []*result, base *result) {
 	rate := "max"
 	if o.rate > 0 {
 		rate = strconv.FormatFloat(o.rate, 'f', -1, 64) + "/s"
@@ -392,7 +405,7 @@ func report(w io.Writer, o options, bots, floors []*result, base *result) {
 	}
 	fmt.Fprintln(w, "| target | msg/s | p50 | p90 | p99 | max | errors | replies (late) | creates / contacts | CPU/msg: target · ARMS stand-in · Redis | RSS idle → peak | start → ready |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
-	rows := append(slices.Clone(bots), floors...)
+	rows := slices.Concat(bots, floors, sdkFloors)
 	if base != nil {
 		rows = append(rows, base)
 	}
@@ -409,6 +422,10 @@ func report(w io.Writer, o options, bots, floors []*result, base *result) {
 		fc := median(floors, func(r *result) float64 { return float64(r.cpu.target) })
 		fmt.Fprintf(w, "median CPU per message: armsbot %s, floor %s\n", us(time.Duration(bc)), us(time.Duration(fc)))
 	}
+	if len(floors) > 0 && len(sdkFloors) > 0 {
+		f, s := median(floors, (*result).throughput), median(sdkFloors, (*result).throughput)
+		fmt.Fprintf(w, "median throughput: floor with the SDK %.0f/s: floor+sdk / floor = %.2f\n", s, s/f)
+	}
 	if base != nil {
 		fmt.Fprintf(w, "bare baseline (no ARMS call): %.0f/s\n", base.throughput())
 	}
@@ -419,7 +436,7 @@ func report(w io.Writer, o options, bots, floors []*result, base *result) {
 		}
 	}
 	ok := true
-	for _, r := range append(slices.Clone(bots), floors...) {
+	for _, r := range slices.Concat(bots, floors, sdkFloors) {
 		if o.command == "add" && (r.creates != o.n || r.contacts != o.n || r.errors != 0) {
 			ok = false
 		}
@@ -433,7 +450,7 @@ func report(w io.Writer, o options, bots, floors []*result, base *result) {
 			fmt.Fprintln(w, "error sample:", s)
 		}
 	}
-	for _, r := range floors {
+	for _, r := range slices.Concat(floors, sdkFloors) {
 		for _, s := range r.errSamples {
 			fmt.Fprintln(w, "floor error sample:", s)
 		}
@@ -490,7 +507,7 @@ func (b *bench) sustained(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	report(stdout, b.o, []*result{res}, nil, nil)
+	report(stdout, b.o, []*result{res}, nil, nil, nil)
 	reportSustained(stdout, res, b.o.rate)
 	return nil
 }
