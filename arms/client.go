@@ -260,7 +260,6 @@ func (c *Client) do(ctx context.Context, action string, req requests.AcsRequest,
 
 	elapsed := time.Since(start)
 	// The context carries the message's own log attributes (its msg_id).
-	log := c.log.With("arms_action", action, "elapsed_ms", elapsed.Milliseconds())
 	if err != nil {
 		e := classify(action, err, sent)
 		code := e.code
@@ -268,11 +267,16 @@ func (c *Client) do(ctx context.Context, action string, req requests.AcsRequest,
 			code = "transport"
 		}
 		c.observe(action, code, e.Fault(), elapsed)
-		log.WarnContext(ctx, "arms call failed", "code", e.code, "http_status", e.status, "arms_request_id", e.requestID, "sent", sent, "err", e.Error())
+		c.log.WarnContext(ctx, "arms call failed", "arms_action", action, "elapsed_ms", elapsed.Milliseconds(),
+			"code", e.code, "http_status", e.status, "arms_request_id", e.requestID, "sent", sent, "err", e.Error())
 		return e
 	}
 	c.observe(action, "", "", elapsed)
-	log.InfoContext(ctx, "arms call", "http_status", resp.GetHttpStatus(), "arms_request_id", requestIDOf(resp))
+	// Finding the request id decodes the answer: only for a line written.
+	if c.log.Enabled(ctx, slog.LevelInfo) {
+		c.log.InfoContext(ctx, "arms call", "arms_action", action, "elapsed_ms", elapsed.Milliseconds(),
+			"http_status", resp.GetHttpStatus(), "arms_request_id", requestIDOf(resp))
+	}
 	return nil
 }
 
