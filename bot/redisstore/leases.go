@@ -7,6 +7,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,9 @@ return 0
 // index while renewals fail; beyond it the sweep takes them off, as it
 // does those of a process that died.
 const maxUnindexed = 100000
+
+// unindexBite is how many settled messages one ZREM takes off the index.
+const unindexBite = 256
 
 // Renew keeps this process's lease, and with it its messages and their
 // locks, for another Lease: one round trip however many it holds. It also
@@ -71,8 +75,11 @@ func (l *Ledger) Renew(ctx context.Context) error {
 		for _, id := range doubtful {
 			forgetScript.Eval(ctx, p, []string{l.recordKey(id)}, l.proc)
 		}
-		if len(unindexed) > 0 {
-			p.ZRem(ctx, l.inflightKey(), unindexed...)
+		// In bites: Redis runs a command whole, and one ZREM of the
+		// thousands a busy process settles between renewals held every
+		// other client for 18 ms on the CI machine.
+		for ids := range slices.Chunk(unindexed, unindexBite) {
+			p.ZRem(ctx, l.inflightKey(), ids...)
 		}
 		return nil
 	})

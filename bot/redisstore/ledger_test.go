@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -584,6 +585,70 @@ func TestSettleLeavesNothingBehind(t *testing.T) {
 			t.Errorf("%d audit entries, want 4 (m1's, m2's and the two releases)", n)
 		}
 	})
+}
+
+// A busy process settles thousands of messages between two renewals; the
+// renewal takes them all off the index, in commands small enough that
+// Redis, which runs each command whole, keeps answering everyone else.
+func TestRenewTakesSettledOffInBites(t *testing.T) {
+	onEachTopology(t, func(t *testing.T, p *procs) {
+		ctx := t.Context()
+		a := p.start("a")
+		const settled = 600
+		for i := range settled {
+			id := "m" + strconv.Itoa(i)
+			c := admit(t, a, id).Claim
+			if err := c.Finish(ctx, []byte("reply"), false, commands.AuditEntry{MsgID: id}); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Delivered(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		biggest := &largestZRem{}
+		p.rd.Client.AddHook(biggest)
+		if err := a.Renew(ctx); err != nil {
+			t.Fatal(err)
+		}
+		left := slices.DeleteFunc(p.rd.Client.ZRange(ctx, p.rd.Prefix+"inflight", 0, -1).Val(), func(id string) bool { return strings.HasPrefix(id, "\x00") })
+		if len(left) != 0 {
+			t.Errorf("%d settled messages still in flight after the renewal", len(left))
+		}
+		if n := biggest.members.Load(); n == 0 || n > 256 {
+			t.Errorf("the renewal's largest ZREM took %d members off the index, want 1 to 256", n)
+		}
+	})
+}
+
+// largestZRem notes the most members one ZREM sent through the client
+// named.
+type largestZRem struct{ members atomic.Int64 }
+
+func (h *largestZRem) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *largestZRem) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.note(cmd)
+		return next(ctx, cmd)
+	}
+}
+func (h *largestZRem) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			h.note(c)
+		}
+		return next(ctx, cmds)
+	}
+}
+func (h *largestZRem) note(cmd redis.Cmder) {
+	if strings.EqualFold(cmd.Name(), "zrem") {
+		n := int64(len(cmd.Args()) - 2)
+		for {
+			old := h.members.Load()
+			if n <= old || h.members.CompareAndSwap(old, n) {
+				return
+			}
+		}
+	}
 }
 
 // setOwner makes process owner the owner of message id's record, as a
