@@ -66,12 +66,13 @@ func TestLayoutRules(t *testing.T) {
 		}
 	}
 	// Whose library each vendor's is. cmd/loadgen's baselines use the bare
-	// libraries on purpose: they measure what the bot's layers cost.
+	// libraries on purpose: they measure what the bot's layers cost (one
+	// of them what the official SDK's call costs, so it imports the SDK).
 	vendors := []struct {
 		prefix string
 		owners []string
 	}{
-		{"github.com/aliyun/alibaba-cloud-sdk-go", []string{"arms"}},
+		{"github.com/aliyun/alibaba-cloud-sdk-go", []string{"arms", "cmd/loadgen"}},
 		{"github.com/redis/go-redis", []string{"bot/redisstore", "cmd/loadgen"}},
 		{"github.com/alicebob/miniredis", []string{"bot/redisstore"}},
 		{"github.com/labstack/", []string{"bot", "cmd/loadgen"}},
