@@ -66,15 +66,33 @@ func TestShellOnATerminal(t *testing.T) {
 			time.Sleep(10 * time.Millisecond) // polling the screen
 		}
 	}
-	typed("", "armsbot>", 1)
-	typed("/whoami\r", "Your staff id: shell-admin", 1)
-	typed("\x1b[A\r", "Your staff id: shell-admin", 2) // ↑ recalls it
-	typed("/contact add name=Tty email=tty@example.com\r", "ContactId", 1)
+	// A person types a line once its prompt shows: until the editor draws
+	// it, the terminal is not yet in raw mode, and its line discipline
+	// would take Ctrl-R for its own (reprint the line).
+	waitPrompt := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.HasSuffix(strings.TrimRight(plainText(screen.String()), " "), "armsbot>") {
+			if time.Now().After(deadline) {
+				t.Fatalf("no prompt:\n%s", screen)
+			}
+			time.Sleep(10 * time.Millisecond) // polling the screen
+		}
+	}
+	prompt := func(keys string, want string, times int) {
+		t.Helper()
+		waitPrompt()
+		typed(keys, want, times)
+	}
+	prompt("/whoami\r", "Your staff id: shell-admin", 1)
+	prompt("\x1b[A\r", "Your staff id: shell-admin", 2) // ↑ recalls it
+	prompt("/contact add name=Tty email=tty@example.com\r", "ContactId", 1)
 	// Ctrl-R finds /whoami from "hoam"; Enter once the search shows it, as
 	// a person waits to see the match (the editor reads keys as they come).
-	typed("\x12hoam", "-i-search: hoam", 1)
+	prompt("\x12hoam", "-i-search: hoam", 1)
 	typed("\r", "Your staff id: shell-admin", 3)
-	typed("/contact li\t\r", "1 contact(s)", 1)      // Tab completes list
+	prompt("/contact li\t\r", "1 contact(s)", 1) // Tab completes list
+	waitPrompt()
 	if _, err := ptmx.Write([]byte{4}); err != nil { // Ctrl-D
 		t.Fatal(err)
 	}
